@@ -1,0 +1,23 @@
+import { build } from 'esbuild';
+import { readFileSync } from 'node:fs';
+
+const { version } = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  sourcemap: 'linked',
+  define: { __VERSION__: JSON.stringify(version) },
+  // Bundled CommonJS dependencies call require(); give ESM output a real one.
+  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  logLevel: 'warning',
+};
+
+await build({
+  ...common,
+  entryPoints: ['src/cli/main.ts'],
+  outfile: 'dist/unifi-backup.js',
+  banner: { js: '#!/usr/bin/env node\n' + common.banner.js },
+});
+await build({ ...common, entryPoints: ['demo/demo.ts'], outfile: 'build/demo.js' });
