@@ -7,7 +7,10 @@ export default tseslint.config(
   ...tseslint.configs.strictTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['*.js', '*.mjs'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: { allowDefaultProject: ['*.js', '*.mjs'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     rules: {
       '@typescript-eslint/consistent-type-imports': 'error',
@@ -15,13 +18,16 @@ export default tseslint.config(
       'no-restricted-syntax': [
         'error',
         { selector: 'ExportDefaultDeclaration', message: 'Use named exports.' },
-        { selector: "Property[key.name='shell'][value.value=true]", message: 'No shell: pass argument arrays.' },
+        {
+          selector: "Property[key.name='shell'][value.value=true]",
+          message: 'No shell: pass argument arrays.',
+        },
       ],
     },
   },
   {
     files: ['*.js', '*.mjs', 'vitest.config.ts'],
-    rules: { 'no-restricted-syntax': 'off' },
     ...tseslint.configs.disableTypeChecked,
+    rules: { ...tseslint.configs.disableTypeChecked.rules, 'no-restricted-syntax': 'off' },
   },
 );

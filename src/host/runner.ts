@@ -43,7 +43,8 @@ export const execaRunner: Runner = async ({ argv, input, timeoutMs }) => {
     env: { LC_ALL: 'C' },
   });
   if (result.failed && result.exitCode === undefined) {
-    if (result.timedOut) return { argv, exitCode: 124, stdout: result.stdout, stderr: `timed out after ${timeoutMs} ms` };
+    if (result.timedOut)
+      return { argv, exitCode: 124, stdout: result.stdout, stderr: `timed out after ${timeoutMs} ms` };
     throw new Error(`cannot run ${file}: ${result.originalMessage ?? result.message}`);
   }
   return { argv, exitCode: result.exitCode ?? 1, stdout: result.stdout, stderr: result.stderr };

@@ -1,0 +1,57 @@
+import { UserError } from '../errors.js';
+import type { Disk, DiskDefinition, DomainState } from './model.js';
+import { isIgnoredDevice } from './model.js';
+
+/** The domain has no disk that could take part: `all` skips such domains instead of failing. */
+export class NoQcow2DiskError extends UserError {}
+
+export interface DiskSelection {
+  /** Disks that take part, in definition order. */
+  readonly included: readonly Disk[];
+  /** Disks left out at the user's request (`--exclude`). */
+  readonly excluded: readonly Disk[];
+}
+
+/** Why a disk cannot take part, or undefined when it can. */
+export function unsupportedReason(disk: DiskDefinition): string | undefined {
+  if (disk.sourceType !== 'file') return `is a ${disk.sourceType} disk, not a file`;
+  if (disk.source === undefined) return 'has no source file';
+  if (disk.driverType !== 'qcow2') return `is ${disk.driverType ?? 'of unknown format'}, not qcow2`;
+  return undefined;
+}
+
+/**
+ * Picks the disks that take part. A disk that cannot take part stops the verb unless the user
+ * excluded it by target or path: silently skipping a disk would leave it out of every backup.
+ */
+export function selectDisks(state: DomainState, exclude: readonly string[] = []): DiskSelection {
+  const included: Disk[] = [];
+  const excluded: Disk[] = [];
+  const problems: string[] = [];
+  const unknown = new Set(exclude);
+  for (const disk of state.disks) {
+    if (isIgnoredDevice(disk)) continue;
+    const wanted = exclude.find((e) => e === disk.target || e === disk.source);
+    if (wanted !== undefined) {
+      unknown.delete(wanted);
+      excluded.push(disk);
+      continue;
+    }
+    const reason = unsupportedReason(disk);
+    if (reason === undefined) included.push(disk);
+    else
+      problems.push(
+        `disk ${disk.target} of domain '${state.name}' (${disk.source ?? 'no file'}) ${reason}. ` +
+          `Convert it to qcow2 (qemu-img convert -O qcow2) or leave it out with --exclude ${disk.target}.`,
+      );
+  }
+  if (unknown.size > 0)
+    problems.push(
+      `--exclude ${[...unknown].join(', ')}: domain '${state.name}' has no such disk ` +
+        `(it has ${state.disks.map((d) => d.target).join(', ') || 'no disks'}).`,
+    );
+  if (problems.length === 0 && included.length === 0)
+    throw new NoQcow2DiskError(`domain '${state.name}' has no qcow2 file disk to back up.`);
+  if (problems.length > 0) throw new UserError(problems.join('\n'));
+  return { included, excluded };
+}

@@ -1,0 +1,49 @@
+import type { Command } from 'commander';
+import { createHost } from '../host/host.js';
+import type { Runner } from '../host/runner.js';
+import { execaRunner } from '../host/runner.js';
+import type { OpsContext } from '../ops/context.js';
+
+/** Options every command understands (defined on the program, valid before or after the verb). */
+export interface GlobalOptions {
+  connect: string;
+  json: boolean;
+  dryRun: boolean;
+  lockDir: string;
+  stateDir: string;
+  debug: boolean;
+  verbose: boolean;
+}
+
+export function globalOptions(command: Command): GlobalOptions {
+  return command.optsWithGlobals<GlobalOptions>();
+}
+
+function quoteForLog(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+
+/** With --debug every program run is echoed (as a copy-pasteable line) before it starts. */
+function debugRunner(inner: Runner, log: (line: string) => void): Runner {
+  return async (request) => {
+    log(`+ ${request.argv.map(quoteForLog).join(' ')}`);
+    const result = await inner(request);
+    if (result.exitCode !== 0) log(`  exit ${result.exitCode}: ${result.stderr.trim()}`);
+    return result;
+  };
+}
+
+export function opsContext(options: GlobalOptions): OpsContext {
+  const log = (line: string) => {
+    process.stderr.write(`${line}\n`);
+  };
+  const runner = options.debug ? debugRunner(execaRunner, log) : execaRunner;
+  return {
+    host: createHost(options.connect, runner),
+    lockDir: options.lockDir,
+    stateDir: options.stateDir,
+    dryRun: options.dryRun,
+    log,
+    now: () => new Date(),
+  };
+}

@@ -1,0 +1,74 @@
+import { Command, CommanderError, Option } from 'commander';
+import { ExitCode, UserError } from '../errors.js';
+import { ProcessError } from '../host/runner.js';
+import { backupCommand, filesCommand, showChainCommand } from './commands/backup.js';
+import { isSeedInvocation, translateSeedArgs } from './seed.js';
+
+declare const __VERSION__: string;
+
+export function buildProgram(): Command {
+  const env = process.env;
+  return new Command('unifi-backup')
+    .description(
+      'Back up running libvirt/KVM domains safely: external qcow2 snapshots freeze disk state,\n' +
+        'a backup program (restic) reads only the frozen layers.',
+    )
+    .version(__VERSION__, '-V, --version', 'print the version and exit')
+    .addOption(
+      new Option('-c, --connect <uri>', 'libvirt connection URI').default(
+        env.LIBVIRT_DEFAULT_URI ?? 'qemu:///system',
+      ),
+    )
+    .option('--json', 'machine-readable output', false)
+    .option('--dry-run', 'print the plan and change nothing', false)
+    .addOption(
+      new Option('--lock-dir <dir>', 'where per-domain locks live').default(
+        env.UNIFI_BACKUP_LOCK_DIR ?? '/run/lock/unifi-backup',
+      ),
+    )
+    .addOption(
+      new Option('--state-dir <dir>', 'where journals and state live').default(
+        env.UNIFI_BACKUP_STATE_DIR ?? '/var/lib/unifi-backup',
+      ),
+    )
+    .option('--debug', 'print every program run (seed: -d)', false)
+    .option('--verbose', 'more detail (seed: -v)', false)
+    .showHelpAfterError('(add --help for usage)')
+    .addCommand(backupCommand())
+    .addCommand(showChainCommand('chain'))
+    .addCommand(filesCommand())
+    .addHelpText(
+      'after',
+      "\nThe original script's form keeps working: unifi-backup -a backup -m incr [-q] [-p] [-d] [-v] DOMAIN\n" +
+        "Exit codes: 0 ok, 1 failed, 2 usage error, 3 domain busy, 4 some domains of 'all' failed.",
+    );
+}
+
+function exitCodeOf(error: unknown): number {
+  if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : ExitCode.usage;
+  if (error instanceof UserError) return error.exitCode;
+  return ExitCode.failed;
+}
+
+/** The one place errors become messages and exit codes (STYLE: changesets). */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  for (const sub of program.commands) sub.exitOverride().showHelpAfterError('(add --help for usage)');
+  try {
+    const args = isSeedInvocation(argv) ? translateSeedArgs(argv) : [...argv];
+    await program.parseAsync(args, { from: 'user' });
+    return ExitCode.ok;
+  } catch (error) {
+    const code = exitCodeOf(error);
+    if (error instanceof CommanderError) return code; // commander already printed it
+    const message =
+      error instanceof UserError || error instanceof ProcessError
+        ? error.message
+        : `internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
+    process.stderr.write(`unifi-backup: ${message}\n`);
+    return code;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

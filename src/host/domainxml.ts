@@ -1,0 +1,151 @@
+import XMLBuilder from 'fast-xml-builder';
+import { XMLParser } from 'fast-xml-parser';
+import type { DiskDefinition, DiskDevice } from '../chain/model.js';
+import { UserError } from '../errors.js';
+
+/** A disk as the domain XML describes it (the chain comes from qemu-img, not from here). */
+export type XmlDisk = DiskDefinition;
+
+export interface DomainXml {
+  readonly name: string;
+  readonly uuid: string;
+  readonly disks: readonly XmlDisk[];
+}
+
+// preserveOrder keeps the document exactly as libvirt wrote it when we rewrite disk sources.
+type Node = Record<string, unknown> & { ':@'?: Record<string, string> };
+
+const options = {
+  preserveOrder: true,
+  ignoreAttributes: false,
+  attributeNamePrefix: '',
+  parseAttributeValue: false,
+  parseTagValue: false,
+  trimValues: false,
+  processEntities: true,
+  suppressEmptyNode: true,
+} as const;
+
+const parser = new XMLParser(options);
+const builder = new XMLBuilder({ ...options, format: false });
+
+function tagOf(node: Node): string | undefined {
+  return Object.keys(node).find((k) => k !== ':@');
+}
+
+function childrenOf(node: Node): Node[] {
+  const tag = tagOf(node);
+  const value = tag === undefined ? undefined : node[tag];
+  return Array.isArray(value) ? (value as Node[]) : [];
+}
+
+function child(node: Node, tag: string): Node | undefined {
+  return childrenOf(node).find((c) => tagOf(c) === tag);
+}
+
+function textOf(node: Node | undefined): string | undefined {
+  if (!node) return undefined;
+  return childrenOf(node)
+    .map((c) => c['#text'])
+    .filter((t): t is string => typeof t === 'string')
+    .join('')
+    .trim();
+}
+
+function parseDocument(xml: string, what: string): Node {
+  let doc: Node[];
+  try {
+    doc = parser.parse(xml) as Node[];
+  } catch (error) {
+    throw new UserError(`cannot parse ${what}: ${(error as Error).message}`);
+  }
+  const root = doc.find((n) => tagOf(n) === 'domain');
+  if (!root) throw new UserError(`${what} has no <domain> element`);
+  return root;
+}
+
+function diskNodes(root: Node): Node[] {
+  return childrenOf(child(root, 'devices') ?? {}).filter((n) => tagOf(n) === 'disk');
+}
+
+function toXmlDisk(node: Node): XmlDisk | undefined {
+  const attrs = node[':@'] ?? {};
+  const target = child(node, 'target')?.[':@']?.dev;
+  if (target === undefined) return undefined;
+  const source = child(node, 'source')?.[':@'];
+  return {
+    target,
+    device: (attrs.device ?? 'disk') as DiskDevice,
+    sourceType: attrs.type ?? 'file',
+    driverType: child(node, 'driver')?.[':@']?.type,
+    source: source?.file ?? source?.dev ?? source?.name ?? source?.volume,
+    readonly: child(node, 'readonly') !== undefined,
+  };
+}
+
+export function parseDomainXml(xml: string, what = 'domain XML'): DomainXml {
+  const root = parseDocument(xml, what);
+  return {
+    name: textOf(child(root, 'name')) ?? '',
+    uuid: textOf(child(root, 'uuid')) ?? '',
+    disks: diskNodes(root)
+      .map(toXmlDisk)
+      .filter((d): d is XmlDisk => d !== undefined),
+  };
+}
+
+/**
+ * Points the named disks at new qcow2 top files, dropping the `<backingStore>` libvirt recorded
+ * for the old top: libvirt reads the new chain from the qcow2 headers when it next starts.
+ */
+export function setDiskSources(xml: string, sources: ReadonlyMap<string, string>): string {
+  const doc = parser.parse(xml) as Node[];
+  const root = doc.find((n) => tagOf(n) === 'domain');
+  if (!root) throw new UserError('domain XML has no <domain> element');
+  const seen = new Set<string>();
+  for (const disk of diskNodes(root)) {
+    const target = child(disk, 'target')?.[':@']?.dev;
+    const file = target === undefined ? undefined : sources.get(target);
+    if (target === undefined || file === undefined) continue;
+    seen.add(target);
+    const kids = childrenOf(disk);
+    const tag = tagOf(disk) ?? 'disk';
+    disk[tag] = kids.filter((c) => tagOf(c) !== 'backingStore');
+    const source = child(disk, 'source');
+    if (source) source[':@'] = { ...source[':@'], file };
+    const driver = child(disk, 'driver');
+    if (driver) driver[':@'] = { ...driver[':@'], type: 'qcow2' };
+  }
+  const missing = [...sources.keys()].filter((t) => !seen.has(t));
+  if (missing.length > 0) throw new UserError(`domain XML has no disk ${missing.join(', ')}`);
+  return builder.build(doc);
+}
+
+export interface SnapshotDiskSpec {
+  readonly target: string;
+  /** The new overlay file; undefined leaves the disk out of the snapshot. */
+  readonly file: string | undefined;
+}
+
+/** A `<domainsnapshot>` for an external disk-only (or disk + memory) snapshot. */
+export function snapshotXml(name: string, disks: readonly SnapshotDiskSpec[], memoryFile?: string): string {
+  const diskNodesXml = disks.map((d) =>
+    d.file === undefined
+      ? { disk: [], ':@': { name: d.target, snapshot: 'no' } }
+      : {
+          disk: [
+            { driver: [], ':@': { type: 'qcow2' } },
+            { source: [], ':@': { file: d.file } },
+          ],
+          ':@': { name: d.target, snapshot: 'external' },
+        },
+  );
+  const memory =
+    memoryFile === undefined ? [] : [{ memory: [], ':@': { snapshot: 'external', file: memoryFile } }];
+  const doc = [
+    {
+      domainsnapshot: [{ name: [{ '#text': name }] }, ...memory, { disks: diskNodesXml }],
+    },
+  ];
+  return builder.build(doc);
+}

@@ -1,0 +1,54 @@
+import type { Runner } from './runner.js';
+import { runChecked } from './runner.js';
+
+/** One element of `qemu-img info --backing-chain --output=json`. */
+export interface ImageInfo {
+  readonly filename: string;
+  readonly format: string;
+  readonly virtualSize: number;
+  readonly actualSize: number;
+  readonly backingFilename: string | undefined;
+}
+
+interface RawImageInfo {
+  filename: string;
+  format: string;
+  'virtual-size': number;
+  'actual-size'?: number;
+  'full-backing-filename'?: string;
+  'backing-filename'?: string;
+}
+
+/** Typed access to `qemu-img`. */
+export class QemuImg {
+  constructor(private readonly runner: Runner) {}
+
+  /**
+   * The whole chain from `top` down to its base, top first. `-U` (force share) because a running
+   * QEMU holds the write lock on the active layer; reading headers is safe.
+   */
+  async chain(top: string): Promise<ImageInfo[]> {
+    const { stdout } = await runChecked(
+      this.runner,
+      { argv: ['qemu-img', 'info', '--backing-chain', '--output=json', '-U', '--', top] },
+      `reading the chain of ${top}`,
+    );
+    const parsed = JSON.parse(stdout) as RawImageInfo | RawImageInfo[];
+    return (Array.isArray(parsed) ? parsed : [parsed]).map((raw) => ({
+      filename: raw.filename,
+      format: raw.format,
+      virtualSize: raw['virtual-size'],
+      actualSize: raw['actual-size'] ?? 0,
+      backingFilename: raw['full-backing-filename'] ?? raw['backing-filename'],
+    }));
+  }
+
+  /** A new qcow2 overlay on top of `backing`; the backing format is recorded so nothing is probed. */
+  async createOverlay(file: string, backing: string, backingFormat: string): Promise<void> {
+    await runChecked(
+      this.runner,
+      { argv: ['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', backingFormat, '-b', backing, '--', file] },
+      `creating overlay ${file}`,
+    );
+  }
+}

@@ -1,0 +1,135 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { RunState } from '../chain/model.js';
+import type { XmlFlavour } from '../chain/plan.js';
+import { UserError } from '../errors.js';
+import type { Runner } from './runner.js';
+import { ProcessError } from './runner.js';
+
+export interface DomainInfo {
+  readonly name: string;
+  readonly uuid: string;
+  readonly runState: RunState;
+  readonly persistent: boolean;
+}
+
+/** The domain does not exist on this connection. */
+export class NoSuchDomainError extends UserError {}
+
+/** Typed access to `virsh`; every call names the domain with `--domain` so names are data. */
+export class Virsh {
+  constructor(
+    private readonly runner: Runner,
+    private readonly uri: string,
+  ) {}
+
+  private argv(args: readonly string[]): string[] {
+    return ['virsh', '--quiet', '--connect', this.uri, ...args];
+  }
+
+  private async run(args: readonly string[], what: string, input?: string): Promise<string> {
+    const result = await this.runner({ argv: this.argv(args), ...(input === undefined ? {} : { input }) });
+    if (result.exitCode !== 0) {
+      if (/failed to get domain|Domain not found/i.test(result.stderr))
+        throw new NoSuchDomainError(`${what}: no such domain. List domains with: virsh list --all`);
+      throw new ProcessError(result, what);
+    }
+    return result.stdout;
+  }
+
+  async listDomains(): Promise<string[]> {
+    const out = await this.run(['list', '--all', '--name'], 'listing domains');
+    return out.split('\n').filter((l) => l.trim() !== '');
+  }
+
+  async info(domain: string): Promise<DomainInfo> {
+    const out = await this.run(['dominfo', '--domain', domain], `domain '${domain}'`);
+    const fields = new Map<string, string>();
+    for (const line of out.split('\n')) {
+      const colon = line.indexOf(':');
+      if (colon > 0) fields.set(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+    }
+    const state = fields.get('State') ?? '';
+    return {
+      name: fields.get('Name') ?? domain,
+      uuid: fields.get('UUID') ?? '',
+      runState: state === 'running' || state === 'paused' || state === 'shut off' ? state : 'other',
+      persistent: fields.get('Persistent') === 'yes',
+    };
+  }
+
+  dumpXml(domain: string, flavour: XmlFlavour = 'live'): Promise<string> {
+    const flags = flavour === 'live' ? [] : [`--${flavour}`];
+    return this.run(
+      ['dumpxml', '--domain', domain, ...flags],
+      `reading the definition of domain '${domain}'`,
+    );
+  }
+
+  /** Replaces the persistent definition (the file is written by us, so no quoting is involved). */
+  async define(xml: string, domain: string): Promise<void> {
+    await withTempFile('domain.xml', xml, (file) =>
+      this.run(['define', '--file', file], `redefining domain '${domain}'`),
+    );
+  }
+
+  async start(domain: string): Promise<void> {
+    await this.run(['start', '--domain', domain], `starting domain '${domain}'`);
+  }
+
+  /**
+   * One external snapshot of the given disks, atomic across them, with no libvirt metadata:
+   * the chain itself is the record (DESIGN §3).
+   */
+  async snapshotCreate(
+    domain: string,
+    snapshotXml: string,
+    options: { quiesce: boolean; memory: boolean },
+  ): Promise<void> {
+    const flags = ['--no-metadata', '--atomic', ...(options.memory ? [] : ['--disk-only'])];
+    if (options.quiesce) flags.push('--quiesce');
+    await withTempFile('snapshot.xml', snapshotXml, (file) =>
+      this.run(
+        ['snapshot-create', '--domain', domain, '--xmlfile', file, ...flags],
+        `snapshot of domain '${domain}'`,
+      ),
+    );
+  }
+
+  /** True when the guest agent answers a ping within the timeout. */
+  async agentResponds(domain: string, timeoutSeconds = 5): Promise<boolean> {
+    const result = await this.runner({
+      argv: this.argv([
+        'qemu-agent-command',
+        '--domain',
+        domain,
+        '--timeout',
+        String(timeoutSeconds),
+        '{"execute":"guest-ping"}',
+      ]),
+    });
+    return result.exitCode === 0;
+  }
+
+  /** Block jobs running on a disk, from `virsh blockjob --info`; undefined when none. */
+  async blockJob(domain: string, target: string): Promise<string | undefined> {
+    const out = await this.run(
+      ['blockjob', '--domain', domain, '--path', target, '--info'],
+      `block job of ${target}`,
+    );
+    const line = out.trim();
+    return line === '' || /no current block job/i.test(line) ? undefined : line;
+  }
+}
+
+async function withTempFile<T>(name: string, content: string, use: (file: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'unifi-backup-'));
+  try {
+    const file = path.join(dir, name);
+    await writeFile(file, content, { mode: 0o600 });
+    return await use(file);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

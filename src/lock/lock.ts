@@ -1,0 +1,83 @@
+import { closeSync, constants, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { DomainBusyError } from '../errors.js';
+
+export interface DomainLock {
+  release(): void;
+}
+
+interface Holder {
+  pid: number;
+  verb: string;
+  host: string;
+  since: string;
+}
+
+const conflictExit = 75;
+
+export function lockFile(lockDir: string, domain: string): string {
+  // Domain names may hold any character but '/'; keep the file name plain and unique per domain.
+  return path.join(lockDir, `${encodeURIComponent(domain).replace(/^\./, '%2E')}.lock`);
+}
+
+/**
+ * Takes the per-domain lock or throws DomainBusyError naming the holder.
+ *
+ * The lock is a kernel flock(2) on an open file description this process keeps open: util-linux
+ * `flock` takes it on a descriptor we hand it and exits, and the kernel drops it when the last
+ * descriptor closes — so a holder killed with SIGKILL holds nothing, with no stale-file guessing.
+ */
+export async function lockDomain(lockDir: string, domain: string, verb: string): Promise<DomainLock> {
+  mkdirSync(lockDir, { recursive: true, mode: 0o700 });
+  const file = lockFile(lockDir, domain);
+  const fd = openSync(file, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+  let taken = false;
+  try {
+    const exitCode = await flockOn(fd);
+    if (exitCode === conflictExit) throw new DomainBusyError(busyMessage(domain, file));
+    if (exitCode !== 0) throw new Error(`cannot lock ${file}: flock exited with ${exitCode}`);
+    taken = true;
+    const holder: Holder = { pid: process.pid, verb, host: os.hostname(), since: new Date().toISOString() };
+    ftruncateSync(fd, 0);
+    writeSync(fd, `${JSON.stringify(holder)}\n`, 0);
+  } finally {
+    if (!taken) closeSync(fd);
+  }
+  let released = false;
+  return {
+    release() {
+      if (released) return;
+      released = true;
+      closeSync(fd);
+    },
+  };
+}
+
+function flockOn(fd: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      'flock',
+      ['--nonblock', '--exclusive', '--conflict-exit-code', String(conflictExit), '3'],
+      {
+        stdio: ['ignore', 'ignore', 'inherit', fd],
+      },
+    );
+    child.on('error', reject);
+    child.on('close', (code) => {
+      resolve(code ?? 1);
+    });
+  });
+}
+
+function busyMessage(domain: string, file: string): string {
+  let who = 'another run';
+  try {
+    const holder = JSON.parse(readFileSync(file, 'utf8')) as Holder;
+    who = `'${holder.verb}' (pid ${holder.pid} on ${holder.host}, since ${holder.since})`;
+  } catch {
+    // The holder may be between taking the lock and writing its name.
+  }
+  return `domain '${domain}' is busy: ${who} holds its lock ${file}. Wait for it to finish, then try again.`;
+}

@@ -1,0 +1,59 @@
+import { existsSync } from 'node:fs';
+import { selectDisks } from '../chain/eligibility.js';
+import type { Layer } from '../chain/model.js';
+import { frozenLayers } from '../chain/model.js';
+import { configDumps } from '../chain/plan.js';
+import type { OpsContext } from './context.js';
+import { domainFolder, readDomainState } from './state.js';
+
+export interface ChainReport {
+  readonly domain: string;
+  readonly runState: string;
+  readonly disks: readonly {
+    readonly target: string;
+    /** Top (active) first. */
+    readonly layers: readonly (Layer & { readonly active: boolean })[];
+  }[];
+}
+
+/** `backup showchain`: every taking-part disk's chain, top to base. */
+export async function showChain(
+  ctx: OpsContext,
+  domain: string,
+  exclude: readonly string[],
+): Promise<ChainReport> {
+  const state = await readDomainState(ctx.host, domain);
+  const { included } = selectDisks(state, exclude);
+  return {
+    domain: state.name,
+    runState: state.runState,
+    disks: included.map((disk) => ({
+      target: disk.target,
+      layers: disk.chain.map((layer, i) => ({ ...layer, active: i === 0 })),
+    })),
+  };
+}
+
+export interface FilesReport {
+  readonly domain: string;
+  /** Frozen layers (never the active one), then the config dumps that exist. */
+  readonly files: readonly string[];
+}
+
+/** `files`: exactly what a backup program must read for this domain. */
+export async function backupFiles(
+  ctx: OpsContext,
+  domain: string,
+  exclude: readonly string[],
+): Promise<FilesReport> {
+  const state = await readDomainState(ctx.host, domain);
+  const { included } = selectDisks(state, exclude);
+  const layers = included.flatMap((disk) => frozenLayers(disk).map((l) => l.path));
+  const folder = domainFolder(state);
+  const dumps = folder
+    ? configDumps(folder, state.name)
+        .map((d) => d.file)
+        .filter((f) => existsSync(f))
+    : [];
+  return { domain: state.name, files: [...new Set([...layers, ...dumps])] };
+}

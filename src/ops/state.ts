@@ -1,0 +1,70 @@
+import path from 'node:path';
+import { parseLayerName } from '../chain/layername.js';
+import type { Disk, DomainState, Layer } from '../chain/model.js';
+import { isIgnoredDevice } from '../chain/model.js';
+import { unsupportedReason } from '../chain/eligibility.js';
+import { UserError } from '../errors.js';
+import type { Host } from '../host/host.js';
+import type { XmlDisk } from '../host/domainxml.js';
+import { parseDomainXml } from '../host/domainxml.js';
+import type { ImageInfo } from '../host/qemuimg.js';
+import { ProcessError } from '../host/runner.js';
+
+function toLayer(info: ImageInfo, isBase: boolean): Layer {
+  const parsed = parseLayerName(info.filename);
+  return {
+    path: info.filename,
+    format: info.format,
+    virtualSize: info.virtualSize,
+    actualSize: info.actualSize,
+    kind: isBase ? 'base' : (parsed?.kind ?? 'foreign'),
+    ...(parsed && !isBase ? { time: parsed.time } : {}),
+  };
+}
+
+async function diskWithChain(host: Host, domain: string, disk: XmlDisk): Promise<Disk> {
+  if (isIgnoredDevice(disk) || unsupportedReason(disk) !== undefined || disk.source === undefined)
+    return { ...disk, chain: [] };
+  let infos: ImageInfo[];
+  try {
+    infos = await host.qemuImg.chain(disk.source);
+  } catch (error) {
+    if (error instanceof ProcessError)
+      throw new UserError(
+        `disk ${disk.target} of domain '${domain}': cannot read its chain from ${disk.source}: ` +
+          `${error.stderr.trim() || error.message}. Check that every file of the chain exists and is readable ` +
+          `(qemu-img info --backing-chain -U '${disk.source}').`,
+        { cause: error },
+      );
+    throw error;
+  }
+  return { ...disk, chain: infos.map((info, i) => toLayer(info, i === infos.length - 1)) };
+}
+
+/** Reads everything the planner needs about one domain: definition(s) and one chain query per disk. */
+export async function readDomainState(host: Host, domain: string): Promise<DomainState> {
+  const info = await host.virsh.info(domain);
+  const running = info.runState !== 'shut off';
+  const liveXml = parseDomainXml(await host.virsh.dumpXml(domain), `definition of domain '${domain}'`);
+  const persistentXml =
+    info.persistent && running
+      ? parseDomainXml(await host.virsh.dumpXml(domain, 'inactive'), `persistent definition of '${domain}'`)
+      : info.persistent
+        ? liveXml
+        : undefined;
+  const disks = await Promise.all(liveXml.disks.map((d) => diskWithChain(host, domain, d)));
+  return {
+    name: info.name,
+    uuid: info.uuid,
+    persistent: info.persistent,
+    runState: info.runState,
+    disks,
+    persistentSources: new Map((persistentXml?.disks ?? []).map((d) => [d.target, d.source])),
+  };
+}
+
+/** Folder of the domain's first taking-part disk: where config dumps live (DESIGN §2). */
+export function domainFolder(state: DomainState): string | undefined {
+  const top = state.disks.find((d) => d.chain.length > 0)?.chain[0];
+  return top ? path.dirname(top.path) : undefined;
+}

@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { NoQcow2DiskError, selectDisks } from '../../src/chain/eligibility.js';
+import { domainState, layer, qcow2Disk } from './fixtures.js';
+
+const vda = qcow2Disk('vda', [layer('/vms/web/disk.1.qcow2')]);
+const raw = { ...qcow2Disk('vdb', []), driverType: 'raw', source: '/vms/web/scratch.img' };
+const net = { ...qcow2Disk('vdc', []), sourceType: 'network', source: 'export' };
+const cdrom = { ...qcow2Disk('hdc', []), device: 'cdrom' as const, driverType: 'raw', source: undefined };
+
+describe('selectDisks', () => {
+  it('takes qcow2 file disks and ignores cdroms without a word', () => {
+    expect(selectDisks(domainState({ disks: [vda, cdrom] })).included).toEqual([vda]);
+  });
+
+  it('refuses a raw or network disk, naming it and the way out', () => {
+    const run = () => selectDisks(domainState({ disks: [vda, raw, net] }));
+    expect(run).toThrow(
+      /disk vdb of domain 'web' \(\/vms\/web\/scratch.img\) is raw, not qcow2.*--exclude vdb/,
+    );
+    expect(run).toThrow(/disk vdc .* is a network disk, not a file.*--exclude vdc/);
+  });
+
+  it('leaves out what the user excluded, by target or by file', () => {
+    const byTarget = selectDisks(domainState({ disks: [vda, raw] }), ['vdb']);
+    expect(byTarget).toEqual({ included: [vda], excluded: [raw] });
+    expect(selectDisks(domainState({ disks: [vda, raw] }), ['/vms/web/scratch.img']).excluded).toEqual([raw]);
+  });
+
+  it('names an excluded disk the domain does not have', () => {
+    expect(() => selectDisks(domainState({ disks: [vda] }), ['vdz'])).toThrow(
+      /--exclude vdz: domain 'web' has no such disk \(it has vda\)/,
+    );
+  });
+
+  it('has a distinct error for a domain with nothing to back up', () => {
+    expect(() => selectDisks(domainState({ disks: [cdrom] }))).toThrow(NoQcow2DiskError);
+  });
+});

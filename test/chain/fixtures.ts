@@ -1,0 +1,28 @@
+import type { Disk, DomainState, Layer } from '../../src/chain/model.js';
+
+export function layer(path: string, kind: Layer['kind'] = 'base'): Layer {
+  return { path, format: 'qcow2', virtualSize: 1 << 26, actualSize: 1 << 20, kind };
+}
+
+export function qcow2Disk(target: string, chain: readonly Layer[]): Disk {
+  return {
+    target,
+    device: 'disk',
+    sourceType: 'file',
+    driverType: 'qcow2',
+    source: chain[0]?.path,
+    readonly: false,
+    chain,
+  };
+}
+
+export function domainState(overrides: Partial<DomainState> & Pick<DomainState, 'disks'>): DomainState {
+  return {
+    name: 'web',
+    uuid: '00000000-0000-0000-0000-000000000001',
+    persistent: true,
+    runState: 'running',
+    persistentSources: new Map(overrides.disks.map((d) => [d.target, d.source])),
+    ...overrides,
+  };
+}

@@ -1,0 +1,86 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseDomainXml, setDiskSources, snapshotXml } from '../../src/host/domainxml.js';
+
+const running = readFileSync(new URL('../fixtures/domain-running.xml', import.meta.url), 'utf8');
+
+describe('parseDomainXml', () => {
+  it('reads name, uuid and every disk with its kind of source', () => {
+    const parsed = parseDomainXml(running);
+    expect(parsed.name).toBe('web "prod" $(x)');
+    expect(parsed.uuid).toBe('1b0c5c2e-5a55-4d43-9a4c-6bde0f7f3f10');
+    expect(parsed.disks).toEqual([
+      {
+        target: 'vda',
+        device: 'disk',
+        sourceType: 'file',
+        driverType: 'qcow2',
+        source: "/vms/web 'a'/disk.1.incr-20261126-101010",
+        readonly: false,
+      },
+      {
+        target: 'vdb',
+        device: 'disk',
+        sourceType: 'file',
+        driverType: 'raw',
+        source: '/vms/web/scratch.img',
+        readonly: false,
+      },
+      {
+        target: 'hdc',
+        device: 'cdrom',
+        sourceType: 'file',
+        driverType: 'raw',
+        source: undefined,
+        readonly: true,
+      },
+      {
+        target: 'vdc',
+        device: 'disk',
+        sourceType: 'network',
+        driverType: 'raw',
+        source: 'export',
+        readonly: false,
+      },
+    ]);
+  });
+
+  it('rejects text that is not a domain', () => {
+    expect(() => parseDomainXml('<network/>')).toThrow(/no <domain>/);
+  });
+});
+
+describe('setDiskSources', () => {
+  it('points a disk at a new top, drops its backingStore and keeps everything else', () => {
+    const next = "/vms/web 'a'/disk.1.incr-20261126-111111 & <b>";
+    const xml = setDiskSources(running, new Map([['vda', next]]));
+    const parsed = parseDomainXml(xml);
+    expect(parsed.disks[0]?.source).toBe(next);
+    expect(parsed.disks[1]?.source).toBe('/vms/web/scratch.img');
+    expect(parsed.name).toBe('web "prod" $(x)');
+    expect(xml).not.toContain('<backingStore');
+    expect(xml).toContain("machine='pc-i440fx-7.2'".replaceAll("'", '"'));
+  });
+
+  it('refuses a target the domain does not have', () => {
+    expect(() => setDiskSources(running, new Map([['sdz', '/x']]))).toThrow(/no disk sdz/);
+  });
+});
+
+describe('snapshotXml', () => {
+  it('names every disk, external or left out, and escapes paths', () => {
+    const xml = snapshotXml('s1', [
+      { target: 'vda', file: '/a "b"/c&d' },
+      { target: 'hdc', file: undefined },
+    ]);
+    expect(xml).toContain('<name>s1</name>');
+    expect(xml).toContain('name="hdc" snapshot="no"');
+    expect(xml).toContain('file="/a &quot;b&quot;/c&amp;d"');
+  });
+
+  it('adds an external memory file when asked', () => {
+    expect(snapshotXml('s', [{ target: 'vda', file: '/x' }], '/m')).toContain(
+      '<memory snapshot="external" file="/m"',
+    );
+  });
+});
