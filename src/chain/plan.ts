@@ -1,8 +1,4 @@
 import path from 'node:path';
-import type { LayerKind } from './layername.js';
-import { layerFileName, stemOf } from './layername.js';
-import type { Disk, DomainState } from './model.js';
-import { baseLayer, isActive } from './model.js';
 
 export type XmlFlavour = 'live' | 'inactive' | 'migratable';
 
@@ -19,6 +15,14 @@ export interface NewLayer {
   readonly backingFormat: string;
 }
 
+/** Merges the layers between `top` and `base` of one disk (exclusive of base). */
+export interface Merge {
+  readonly target: string;
+  readonly top: string;
+  readonly base: string;
+  readonly baseFormat: string;
+}
+
 /** One step of a plan. Steps are executed in order and recorded in the journal as they finish. */
 export type Step =
   | { readonly kind: 'dump-config'; readonly dumps: readonly ConfigDump[] }
@@ -28,9 +32,21 @@ export type Step =
       /** Targets of disks that must not be touched (excluded, cdroms…). */
       readonly untouched: readonly string[];
       readonly quiesce: boolean;
+      /** External memory state saved atomically with the disks. */
+      readonly memoryFile?: string;
     }
   | { readonly kind: 'create-overlays'; readonly layers: readonly NewLayer[] }
-  | { readonly kind: 'redefine'; readonly sources: readonly { target: string; file: string }[] };
+  /** Running: `blockpull --base` into the active layer. */
+  | { readonly kind: 'block-pull'; readonly merge: Merge }
+  /** Shut off: `qemu-img rebase` of top onto base, copying what the dropped layers held. */
+  | { readonly kind: 'rebase'; readonly merge: Merge }
+  /** Running: `blockcommit --active --pivot` of the whole chain into base. */
+  | { readonly kind: 'block-commit'; readonly merge: Merge }
+  /** Shut off: `qemu-img commit -b base top`. */
+  | { readonly kind: 'commit'; readonly merge: Merge }
+  | { readonly kind: 'redefine'; readonly sources: readonly { target: string; file: string }[] }
+  /** Delete layers that left every chain — each re-checked against every domain first (invariant 1). */
+  | { readonly kind: 'purge'; readonly files: readonly string[] };
 
 export interface Plan {
   readonly domain: string;
@@ -41,33 +57,6 @@ export interface Plan {
   readonly notes: readonly string[];
 }
 
-export interface SnapshotOptions {
-  readonly kind: LayerKind;
-  readonly now: Date;
-  readonly quiesce: boolean;
-  /** Paths that already exist: a new layer never takes one of these names. */
-  readonly taken: ReadonlySet<string>;
-}
-
-/** Layer names carry seconds; when a name is taken (two runs in one second) the next second is used. */
-function newLayers(disks: readonly Disk[], options: SnapshotOptions): NewLayer[] {
-  for (let offset = 0; ; offset++) {
-    const time = new Date(options.now.getTime() + offset * 1000);
-    const layers = disks.map((disk) => {
-      const [top] = disk.chain;
-      const base = baseLayer(disk);
-      if (!top || !base) throw new Error(`disk ${disk.target} has no chain`);
-      return {
-        target: disk.target,
-        file: path.join(path.dirname(top.path), layerFileName(stemOf(base.path), options.kind, time)),
-        backing: top.path,
-        backingFormat: top.format,
-      };
-    });
-    if (layers.every((l) => !options.taken.has(l.file))) return layers;
-  }
-}
-
 export function configDumps(folder: string, domain: string): ConfigDump[] {
   return [
     { flavour: 'live', file: path.join(folder, `${domain}.xml`) },
@@ -76,36 +65,8 @@ export function configDumps(folder: string, domain: string): ConfigDump[] {
   ];
 }
 
-/**
- * incr (and enable): dump the config, then freeze every disk's active layer under a new one,
- * atomically across disks. Running domains: one libvirt snapshot; shut-off: qemu-img + redefine.
- */
-export function planSnapshot(
-  state: DomainState,
-  disks: readonly Disk[],
-  verb: string,
-  options: SnapshotOptions,
-): Plan {
-  const layers = newLayers(disks, options);
-  const [first] = layers;
-  if (!first) throw new Error('no disks to snapshot');
-  const notes: string[] = [];
-  const steps: Step[] = [{ kind: 'dump-config', dumps: configDumps(path.dirname(first.file), state.name) }];
-  if (isActive(state)) {
-    const touched = new Set(layers.map((l) => l.target));
-    steps.push({
-      kind: 'snapshot',
-      layers,
-      untouched: state.disks.filter((d) => !touched.has(d.target)).map((d) => d.target),
-      quiesce: options.quiesce,
-    });
-  } else {
-    if (options.quiesce)
-      notes.push(`domain '${state.name}' is shut off: nothing to quiesce, --quiesce ignored`);
-    steps.push({ kind: 'create-overlays', layers });
-    steps.push({ kind: 'redefine', sources: layers.map((l) => ({ target: l.target, file: l.file })) });
-  }
-  return { domain: state.name, verb, steps, tops: new Map(layers.map((l) => [l.target, l.file])), notes };
+function mergeText(m: Merge): string {
+  return `${m.target}: ${m.top} → ${m.base}`;
 }
 
 /** One line per step, for `--dry-run` and the journal. */
@@ -117,11 +78,22 @@ export function describeStep(step: Step): string {
       return (
         `live snapshot${step.quiesce ? ' (quiesced)' : ''}, atomic: ` +
         step.layers.map((l) => `${l.target}: ${l.backing} ← ${l.file}`).join('; ') +
-        (step.untouched.length > 0 ? `; untouched: ${step.untouched.join(', ')}` : '')
+        (step.untouched.length > 0 ? `; untouched: ${step.untouched.join(', ')}` : '') +
+        (step.memoryFile === undefined ? '' : `; memory state → ${step.memoryFile}`)
       );
     case 'create-overlays':
       return `create overlays ${step.layers.map((l) => `${l.target}: ${l.backing} ← ${l.file}`).join('; ')}`;
+    case 'block-pull':
+      return `block pull ${step.merge.target}: layers above ${step.merge.base} into ${step.merge.top}`;
+    case 'rebase':
+      return `rebase ${step.merge.target}: ${step.merge.top} onto ${step.merge.base}`;
+    case 'block-commit':
+      return `block commit and pivot ${mergeText(step.merge)}`;
+    case 'commit':
+      return `commit ${mergeText(step.merge)}`;
     case 'redefine':
       return `redefine with ${step.sources.map((s) => `${s.target}=${s.file}`).join(', ')}`;
+    case 'purge':
+      return `remove merged layers ${step.files.join(', ')}`;
   }
 }

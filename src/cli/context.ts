@@ -3,6 +3,7 @@ import { createHost } from '../host/host.js';
 import type { Runner } from '../host/runner.js';
 import { execaRunner } from '../host/runner.js';
 import type { OpsContext } from '../ops/context.js';
+import { progressReporter } from './progress.js';
 
 /** Options every command understands (defined on the program, valid before or after the verb). */
 export interface GlobalOptions {
@@ -44,6 +45,7 @@ export function opsContext(options: GlobalOptions): OpsContext {
     stateDir: options.stateDir,
     dryRun: options.dryRun,
     log,
+    progress: progressReporter(options.json),
     now: () => new Date(),
   };
 }

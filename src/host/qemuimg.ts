@@ -19,6 +19,14 @@ interface RawImageInfo {
   'backing-filename'?: string;
 }
 
+/** qemu-img -p prints `    (42.00/100%)`. */
+function progressParser(onProgress: (percent: number) => void): (chunk: string) => void {
+  return (chunk) => {
+    for (const match of chunk.matchAll(/\((\d+(?:\.\d+)?)\/100%\)/g))
+      onProgress(Math.floor(Number(match[1])));
+  };
+}
+
 /** Typed access to `qemu-img`. */
 export class QemuImg {
   constructor(private readonly runner: Runner) {}
@@ -49,6 +57,35 @@ export class QemuImg {
       this.runner,
       { argv: ['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', backingFormat, '-b', backing, '--', file] },
       `creating overlay ${file}`,
+    );
+  }
+
+  /** Safe rebase: `file` keeps its content while its backing becomes `base` (what a block pull does). */
+  async rebase(
+    file: string,
+    base: string,
+    baseFormat: string,
+    onProgress: (percent: number) => void,
+  ): Promise<void> {
+    await runChecked(
+      this.runner,
+      {
+        argv: ['qemu-img', 'rebase', '-p', '-f', 'qcow2', '-F', baseFormat, '-b', base, '--', file],
+        onOutput: progressParser(onProgress),
+      },
+      `rebasing ${file} onto ${base}`,
+    );
+  }
+
+  /** Commits `top` and every layer between it and `base` into `base`. */
+  async commit(top: string, base: string, onProgress: (percent: number) => void): Promise<void> {
+    await runChecked(
+      this.runner,
+      {
+        argv: ['qemu-img', 'commit', '-p', '-f', 'qcow2', '-b', base, '--', top],
+        onOutput: progressParser(onProgress),
+      },
+      `committing ${top} into ${base}`,
     );
   }
 }

@@ -5,6 +5,8 @@ export interface RunRequest {
   readonly argv: readonly string[];
   readonly input?: string;
   readonly timeoutMs?: number;
+  /** Called with stdout and stderr as they arrive (job progress); both are still returned whole. */
+  readonly onOutput?: (chunk: string) => void;
 }
 
 export interface RunResult {
@@ -32,16 +34,24 @@ export class ProcessError extends Error {
   }
 }
 
-export const execaRunner: Runner = async ({ argv, input, timeoutMs }) => {
+export const execaRunner: Runner = async ({ argv, input, timeoutMs, onOutput }) => {
   const [file, ...args] = argv;
   if (file === undefined) throw new Error('empty argv');
-  const result = await execa(file, args, {
+  const subprocess = execa(file, args, {
     reject: false,
     stripFinalNewline: false,
     ...(input === undefined ? { stdin: 'ignore' } : { input }),
     ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
     env: { LC_ALL: 'C' },
   });
+  if (onOutput) {
+    const forward = (chunk: Buffer) => {
+      onOutput(chunk.toString());
+    };
+    subprocess.stdout.on('data', forward);
+    subprocess.stderr.on('data', forward);
+  }
+  const result = await subprocess;
   if (result.failed && result.exitCode === undefined) {
     if (result.timedOut)
       return { argv, exitCode: 124, stdout: result.stdout, stderr: `timed out after ${timeoutMs} ms` };

@@ -28,8 +28,17 @@ export class Virsh {
     return ['virsh', '--quiet', '--connect', this.uri, ...args];
   }
 
-  private async run(args: readonly string[], what: string, input?: string): Promise<string> {
-    const result = await this.runner({ argv: this.argv(args), ...(input === undefined ? {} : { input }) });
+  private async run(
+    args: readonly string[],
+    what: string,
+    input?: string,
+    onOutput?: (chunk: string) => void,
+  ): Promise<string> {
+    const result = await this.runner({
+      argv: this.argv(args),
+      ...(input === undefined ? {} : { input }),
+      ...(onOutput === undefined ? {} : { onOutput }),
+    });
     if (result.exitCode !== 0) {
       if (/failed to get domain|Domain not found/i.test(result.stderr))
         throw new NoSuchDomainError(`${what}: no such domain. List domains with: virsh list --all`);
@@ -97,6 +106,48 @@ export class Virsh {
     );
   }
 
+  /** `blockpull --base`: copies every layer between base and the active layer into the active layer. */
+  async blockPull(
+    domain: string,
+    target: string,
+    base: string,
+    onProgress: (percent: number) => void,
+  ): Promise<void> {
+    await this.run(
+      ['blockpull', '--domain', domain, '--path', target, '--base', base, '--wait', '--verbose'],
+      `block pull of disk ${target} of domain '${domain}'`,
+      undefined,
+      progressParser(onProgress),
+    );
+  }
+
+  /** `blockcommit --active --pivot`: merges the whole chain above base into base and runs from base. */
+  async blockCommit(
+    domain: string,
+    target: string,
+    base: string,
+    onProgress: (percent: number) => void,
+  ): Promise<void> {
+    await this.run(
+      [
+        'blockcommit',
+        '--domain',
+        domain,
+        '--path',
+        target,
+        '--base',
+        base,
+        '--active',
+        '--pivot',
+        '--wait',
+        '--verbose',
+      ],
+      `block commit of disk ${target} of domain '${domain}'`,
+      undefined,
+      progressParser(onProgress),
+    );
+  }
+
   /** True when the guest agent answers a ping within the timeout. */
   async agentResponds(domain: string, timeoutSeconds = 5): Promise<boolean> {
     const result = await this.runner({
@@ -121,6 +172,13 @@ export class Virsh {
     const line = out.trim();
     return line === '' || /no current block job/i.test(line) ? undefined : line;
   }
+}
+
+/** virsh prints `Block Pull: [ 42 %]` while it waits for a job. */
+function progressParser(onProgress: (percent: number) => void): (chunk: string) => void {
+  return (chunk) => {
+    for (const match of chunk.matchAll(/\[\s*(\d+)\s*%\]/g)) onProgress(Number(match[1]));
+  };
 }
 
 async function withTempFile<T>(name: string, content: string, use: (file: string) => Promise<T>): Promise<T> {

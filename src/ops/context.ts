@@ -1,12 +1,21 @@
 import type { Host } from '../host/host.js';
 
+/** How far a long job on one disk has come. */
+export interface ProgressEvent {
+  readonly domain: string;
+  readonly target: string;
+  readonly job: string;
+  readonly percent: number;
+}
+
 /** What every operation gets from the CLI: the host, where state lives, and where to report. */
 export interface OpsContext {
   readonly host: Host;
   readonly lockDir: string;
   readonly stateDir: string;
   readonly dryRun: boolean;
-  /** Progress and notes for humans (stderr); results are returned, not printed. */
+  /** Notes for humans (stderr); results are returned, not printed. */
   readonly log: (line: string) => void;
+  readonly progress: (event: ProgressEvent) => void;
   readonly now: () => Date;
 }

@@ -3,11 +3,17 @@ import { parseDomainXml } from '../host/domainxml.js';
 import { NoSuchDomainError } from '../host/virsh.js';
 
 /**
- * Every file any chain of any domain on the host references, through live and persistent
- * definitions (DESIGN §4, invariant 1). Read anew each time: it is the last check before a delete.
+ * Which domains reference each file, through the chains of their live and persistent definitions
+ * (DESIGN §4, invariant 1). Read anew each time: it is the last check before a file is deleted or
+ * a base is written.
  */
-export async function referencedFiles(host: Host): Promise<Set<string>> {
-  const files = new Set<string>();
+export async function fileReferences(host: Host): Promise<Map<string, Set<string>>> {
+  const references = new Map<string, Set<string>>();
+  const add = (file: string, domain: string) => {
+    const domains = references.get(file) ?? new Set<string>();
+    domains.add(domain);
+    references.set(file, domains);
+  };
   for (const domain of await host.virsh.listDomains()) {
     let xmls: string[];
     try {
@@ -19,10 +25,16 @@ export async function referencedFiles(host: Host): Promise<Set<string>> {
     const tops = new Set(xmls.flatMap((xml) => parseDomainXml(xml).disks.map((d) => d.source)));
     for (const top of tops) {
       if (top === undefined) continue;
-      files.add(top);
-      const chain = await host.qemuImg.chain(top).catch(() => []);
-      for (const layer of chain) files.add(layer.filename);
+      add(top, domain);
+      // A chain we cannot read still references its top; its lower layers stay unknown, so a purge
+      // of this host keeps them too (see purgeLayers).
+      const chain = await host.qemuImg.chain(top).catch(() => undefined);
+      if (chain === undefined) add(unreadableChain, domain);
+      for (const layer of chain ?? []) add(layer.filename, domain);
     }
   }
-  return files;
+  return references;
 }
+
+/** Marker key: some chain on the host could not be read, so no file can be proven unreferenced. */
+export const unreadableChain = '\0unreadable-chain';

@@ -1,7 +1,10 @@
 import { Command, Option } from 'commander';
-import type { SnapshotResult } from '../../ops/snapshot.js';
+import type { Level } from '../../chain/consolidate.js';
+import { UsageError } from '../../errors.js';
+import type { BackupResult } from '../../ops/backup.js';
 import type { ChainReport } from '../../ops/inspect.js';
 import { forEachDomain } from '../../ops/all.js';
+import { confirm } from '../confirm.js';
 import { formatBytes, formatDuration, formatTime, table } from '../format.js';
 import { globalOptions, opsContext } from '../context.js';
 import { report } from '../report.js';
@@ -14,14 +17,27 @@ function excludeOption(): Option {
     .default([]);
 }
 
-export function snapshotLines(result: SnapshotResult): string[] {
-  const head = result.dryRun
-    ? `${result.domain}: ${result.verb} plan (dry run, nothing changed):`
-    : `${result.domain}: ${result.verb} done in ${formatDuration(result.durationMs)}`;
-  const body = result.dryRun
-    ? result.steps.map((s, i) => `  ${i + 1}. ${s}`)
-    : table(result.disks.map((d) => [`  ${d.target}`, d.active, `(froze ${d.frozen})`]));
-  return [head, ...body, ...result.notes.map((n) => `  note: ${n}`)];
+function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`--max-incr must be a whole number ≥ 1, not '${value}'`);
+  return n;
+}
+
+const shortName = (file: string) => file.slice(file.lastIndexOf('/') + 1);
+
+export function backupLines(result: BackupResult): string[] {
+  if (result.dryRun)
+    return [
+      `${result.domain}: ${result.level} plan (dry run, nothing changed):`,
+      ...result.steps.map((s, i) => `  ${i + 1}. ${s}`),
+      ...result.notes.map((n) => `  note: ${n}`),
+    ];
+  return [
+    `${result.domain}: ${result.level} done in ${formatDuration(result.durationMs)}`,
+    ...table(result.disks.map((d) => [`  ${d.target}`, d.chain.map(shortName).join(' ← ')])),
+    ...result.notes.map((n) => `  note: ${n}`),
+  ];
 }
 
 export function chainLines(chain: ChainReport): string[] {
@@ -40,37 +56,65 @@ export function chainLines(chain: ChainReport): string[] {
   return lines;
 }
 
-interface SnapshotOptions {
-  quiesce: boolean;
+interface LevelOptions {
+  quiesce?: boolean;
+  memoryState?: string;
   exclude: string[];
-  printFiles: boolean;
+  printFiles?: boolean;
+  maxIncr?: number;
+  yes?: boolean;
 }
 
-function snapshotVerb(verb: 'incr' | 'enable', summary: string): Command {
-  return new Command(verb)
-    .summary(summary)
-    .argument('<domain>', "domain name, or 'all'")
-    .option('-q, --quiesce', 'freeze guest filesystems through the guest agent during the snapshot', false)
-    .option('-p, --print-files', 'afterwards, print the files to back up (as `files`)', false)
+const summaries: Record<Level | 'enable', string> = {
+  incr: 'dump the config, then freeze every disk under a new incr layer',
+  enable: 'start a chain (the same as incr)',
+  diff: 'pull every layer above the base into a new diff layer, remove the pulled layers; then incr',
+  full: 'commit the whole chain into the base; then incr',
+  disable: 'commit the whole chain into the base and end it: the domain runs from its base alone',
+};
+
+function levelCommand(level: Level | 'enable'): Command {
+  const command = new Command(level).summary(summaries[level]).argument('<domain>', "domain name, or 'all'");
+  if (level !== 'disable')
+    command
+      .option('-q, --quiesce', 'freeze guest filesystems through the guest agent during the snapshot')
+      .option('-s, --memory-state <dir>', 'also save the memory state, atomically with the disks, into DIR')
+      .option('-p, --print-files', 'afterwards, print the files to back up (as `files`)');
+  if (level === 'incr')
+    command.addOption(
+      new Option('--max-incr <n>', 'do a diff instead when the chain would hold more than N incr layers')
+        .argParser(positiveInteger)
+        .env('UNIFI_BACKUP_MAX_INCR'),
+    );
+  if (level === 'disable') command.option('-y, --yes', 'do not ask for confirmation');
+  return command
     .addOption(excludeOption())
-    .action(async (domain: string, options: SnapshotOptions, command: Command) => {
-      const global = globalOptions(command);
+    .action(async (domain: string, options: LevelOptions, cmd: Command) => {
+      const global = globalOptions(cmd);
+      if (level === 'disable' && options.yes !== true && !global.dryRun) {
+        const what = domain === 'all' ? 'every domain' : `domain '${domain}'`;
+        if (!(await confirm(`Commit every layer of ${what} into its base and end the chain?`)))
+          throw new UsageError('disable cancelled: nothing was changed');
+      }
       const ctx = opsContext(global);
-      const { snapshotDomain } = await import('../../ops/snapshot.js');
+      const { backupDomain } = await import('../../ops/backup.js');
       const { backupFiles } = await import('../../ops/inspect.js');
       const outcomes = await forEachDomain(ctx, domain, async (name) => {
-        const result = await snapshotDomain(ctx, name, {
-          verb,
-          kind: 'incr',
-          quiesce: options.quiesce,
+        const result = await backupDomain(ctx, name, {
+          level,
+          quiesce: options.quiesce === true,
           exclude: options.exclude,
+          ...(options.memoryState === undefined ? {} : { memoryDir: options.memoryState }),
+          ...(options.maxIncr === undefined ? {} : { maxIncr: options.maxIncr }),
         });
         const files: readonly string[] =
-          options.printFiles && !global.dryRun ? (await backupFiles(ctx, name, options.exclude)).files : [];
+          options.printFiles === true && !global.dryRun
+            ? (await backupFiles(ctx, name, options.exclude)).files
+            : [];
         return { ...result, files };
       });
       report(outcomes, { json: global.json, all: domain === 'all', durationOf: (r) => r.durationMs }, (r) => [
-        ...snapshotLines(r),
+        ...backupLines(r),
         ...r.files,
       ]);
     });
@@ -92,13 +136,16 @@ export function showChainCommand(name: string): Command {
 
 export function backupCommand(): Command {
   return new Command('backup')
-    .summary('prepare domains for backup: incr, enable, showchain')
+    .summary('prepare domains for backup: incr, diff, full, enable, disable, showchain')
     .description(
       'Freeze disk state with external qcow2 snapshots so a backup program can read the frozen layers.\n' +
-        'Seed form: unifi-backup -a backup -m incr [-q] [-p] DOMAIN',
+        'Seed form: unifi-backup -a backup -m incr|diff|full|enable|disable|showchain [-q] [-s DIR] [-p] DOMAIN',
     )
-    .addCommand(snapshotVerb('incr', 'dump the config, then freeze every disk under a new incr layer'))
-    .addCommand(snapshotVerb('enable', 'start a chain (the same as incr)'))
+    .addCommand(levelCommand('incr'))
+    .addCommand(levelCommand('diff'))
+    .addCommand(levelCommand('full'))
+    .addCommand(levelCommand('enable'))
+    .addCommand(levelCommand('disable'))
     .addCommand(showChainCommand('showchain'));
 }
 

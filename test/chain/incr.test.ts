@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { describeStep, planSnapshot } from '../../src/chain/plan.js';
+import { describeStep } from '../../src/chain/plan.js';
+import { planSnapshot } from '../../src/chain/incr.js';
 import { domainState, layer, qcow2Disk } from './fixtures.js';
 
 const now = new Date(2026, 10, 26, 10, 0, 0);

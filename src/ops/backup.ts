@@ -1,0 +1,172 @@
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import type { Level } from '../chain/consolidate.js';
+import { chooseLevel, planCommit, planDiff } from '../chain/consolidate.js';
+import type { Disk, DomainState } from '../chain/model.js';
+import { baseLayer, isActive } from '../chain/model.js';
+import { selectDisks } from '../chain/eligibility.js';
+import { planSnapshot } from '../chain/incr.js';
+import type { Plan } from '../chain/plan.js';
+import { describeStep } from '../chain/plan.js';
+import { UserError } from '../errors.js';
+import { setDiskSources } from '../host/domainxml.js';
+import { lockDomain } from '../lock/lock.js';
+import type { OpsContext } from './context.js';
+import { executePlan } from './execute.js';
+import { recoverInterrupted } from './recover.js';
+import { fileReferences } from './references.js';
+import { readDomainState } from './state.js';
+
+export interface BackupRequest {
+  /** What the user asked for; `enable` is an incr that starts a chain. */
+  readonly level: Level | 'enable';
+  readonly quiesce: boolean;
+  readonly exclude: readonly string[];
+  readonly memoryDir?: string;
+  readonly maxIncr?: number;
+}
+
+export interface BackupResult {
+  readonly domain: string;
+  /** The level that ran (an incr may become a diff under max-incr). */
+  readonly level: string;
+  readonly dryRun: boolean;
+  readonly steps: readonly string[];
+  readonly notes: readonly string[];
+  /** Per disk, the chain afterwards, top (active) first. */
+  readonly disks: readonly { target: string; chain: readonly string[] }[];
+  readonly durationMs: number;
+}
+
+function takenNames(state: DomainState): Set<string> {
+  const folders = new Set(state.disks.flatMap((d) => d.chain.map((l) => path.dirname(l.path))));
+  return new Set(
+    [...folders].flatMap((folder) => readdirSync(folder).map((name) => path.join(folder, name))),
+  );
+}
+
+function plan(
+  ctx: OpsContext,
+  state: DomainState,
+  disks: readonly Disk[],
+  level: Level,
+  request: BackupRequest,
+): Plan {
+  const options = {
+    kind: 'incr' as const,
+    now: ctx.now(),
+    quiesce: request.quiesce,
+    taken: takenNames(state),
+    ...(request.memoryDir === undefined ? {} : { memoryDir: path.resolve(request.memoryDir) }),
+  };
+  switch (level) {
+    case 'incr':
+      return planSnapshot(state, disks, request.level, options);
+    case 'diff':
+      return planDiff(state, disks, options);
+    case 'full':
+    case 'disable':
+      return planCommit(state, disks, level, options);
+  }
+}
+
+/** A disk with a block job already running (a crashed earlier run, another tool) stops the verb. */
+async function refuseRunningBlockJobs(
+  ctx: OpsContext,
+  state: DomainState,
+  disks: readonly Disk[],
+): Promise<void> {
+  for (const disk of disks) {
+    const job = await ctx.host.virsh.blockJob(state.name, disk.target);
+    if (job !== undefined)
+      throw new UserError(
+        `disk ${disk.target} of domain '${state.name}' already runs a block job (${job}). Nothing was changed. ` +
+          `Wait for it (virsh blockjob '${state.name}' ${disk.target} --info) or, if it is left over from a ` +
+          `crash, abort it (virsh blockjob '${state.name}' ${disk.target} --abort) and run again.`,
+      );
+  }
+}
+
+/** Committing into a base another domain also builds on (a linked clone) would corrupt that domain. */
+async function refuseSharedBases(ctx: OpsContext, state: DomainState, disks: readonly Disk[]): Promise<void> {
+  const references = await fileReferences(ctx.host);
+  for (const disk of disks) {
+    const base = baseLayer(disk);
+    if (!base || disk.chain.length < 2) continue;
+    const others = [...(references.get(base.path) ?? [])].filter((d) => d !== state.name);
+    if (others.length > 0)
+      throw new UserError(
+        `disk ${disk.target} of domain '${state.name}': its base ${base.path} is shared with ` +
+          `${others.map((d) => `'${d}'`).join(', ')} (a linked clone). Committing into it would corrupt ` +
+          `${others.length > 1 ? 'them' : 'it'}, so nothing was changed. Use 'backup diff' to shorten the chain instead.`,
+      );
+  }
+}
+
+/**
+ * Checks the result against the plan (each disk runs from the planned top) and makes the persistent
+ * definition match the running disks (DESIGN §4, invariant 6).
+ */
+async function verify(ctx: OpsContext, plan: Plan): Promise<{ after: DomainState; notes: string[] }> {
+  let after = await readDomainState(ctx.host, plan.domain);
+  for (const [target, file] of plan.tops) {
+    const top = after.disks.find((d) => d.target === target)?.chain[0]?.path;
+    if (top !== file)
+      throw new UserError(
+        `disk ${target} of domain '${plan.domain}' runs from ${top ?? 'nothing'} instead of ${file} after ${plan.verb}. ` +
+          `Check it with: unifi-backup backup showchain '${plan.domain}'`,
+      );
+  }
+  const stale = [...plan.tops].filter(
+    ([target, file]) => after.persistent && after.persistentSources.get(target) !== file,
+  );
+  if (stale.length === 0) return { after, notes: [] };
+  const xml = await ctx.host.virsh.dumpXml(plan.domain, 'inactive');
+  await ctx.host.virsh.define(setDiskSources(xml, new Map(stale)), plan.domain);
+  after = await readDomainState(ctx.host, plan.domain);
+  return { after, notes: [`persistent definition updated for ${stale.map(([t]) => t).join(', ')}`] };
+}
+
+/** `backup incr|enable|diff|full|disable` on one domain, under its lock. */
+export async function backupDomain(
+  ctx: OpsContext,
+  domain: string,
+  request: BackupRequest,
+): Promise<BackupResult> {
+  const started = Date.now();
+  const lock = ctx.dryRun ? undefined : await lockDomain(ctx.lockDir, domain, `backup ${request.level}`);
+  try {
+    for (const action of await recoverInterrupted(ctx, domain)) ctx.log(`${domain}: ${action}`);
+    const state = await readDomainState(ctx.host, domain);
+    const { included } = selectDisks(state, request.exclude);
+    const requested = request.level === 'enable' ? 'incr' : request.level;
+    const { level, note } = chooseLevel(included, requested, request.maxIncr);
+    const consolidates = level !== 'incr';
+    if (consolidates && isActive(state)) await refuseRunningBlockJobs(ctx, state, included);
+    if (level === 'full' || level === 'disable') await refuseSharedBases(ctx, state, included);
+    const thePlan = plan(ctx, state, included, level, request);
+    const result = (after: readonly Disk[], notes: readonly string[]): BackupResult => ({
+      domain: state.name,
+      level: level === 'incr' ? request.level : level,
+      dryRun: ctx.dryRun,
+      steps: thePlan.steps.map(describeStep),
+      notes: [...(note === undefined ? [] : [note]), ...thePlan.notes, ...notes],
+      disks: after
+        .filter((d) => thePlan.tops.has(d.target))
+        .map((d) => ({ target: d.target, chain: d.chain.map((l) => l.path) })),
+      durationMs: Date.now() - started,
+    });
+    if (ctx.dryRun) return result(included, []);
+    if (request.quiesce && isActive(state) && !(await ctx.host.virsh.agentResponds(domain)))
+      throw new UserError(
+        `domain '${domain}': the guest agent does not answer, so --quiesce cannot freeze its filesystems. ` +
+          `Nothing was changed. Start qemu-guest-agent in the guest, or run without --quiesce.`,
+      );
+    const { journal, notes } = await executePlan(ctx, thePlan);
+    const verified = await verify(ctx, thePlan);
+    journal.finish();
+    return result(verified.after.disks, [...notes, ...verified.notes]);
+  } finally {
+    lock?.release();
+  }
+}

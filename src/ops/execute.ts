@@ -1,0 +1,120 @@
+import { existsSync } from 'node:fs';
+import { rename, rm, writeFile } from 'node:fs/promises';
+import type { NewLayer, Plan, Step } from '../chain/plan.js';
+import { UserError } from '../errors.js';
+import { setDiskSources, snapshotXml } from '../host/domainxml.js';
+import { Journal } from '../journal/journal.js';
+import type { OpsContext } from './context.js';
+import { purgeLayers } from './purge.js';
+
+async function writeConfigDumps(
+  ctx: OpsContext,
+  domain: string,
+  step: Extract<Step, { kind: 'dump-config' }>,
+) {
+  for (const dump of step.dumps) {
+    const xml = await ctx.host.virsh.dumpXml(domain, dump.flavour);
+    const temp = `${dump.file}.tmp`;
+    await writeFile(temp, xml, { mode: 0o600 });
+    await rename(temp, dump.file);
+  }
+}
+
+async function createOverlays(ctx: OpsContext, layers: readonly NewLayer[]): Promise<void> {
+  const made: string[] = [];
+  try {
+    for (const layer of layers) {
+      if (existsSync(layer.file))
+        throw new UserError(`${layer.file} already exists; refusing to overwrite it.`);
+      await ctx.host.qemuImg.createOverlay(layer.file, layer.backing, layer.backingFormat);
+      made.push(layer.file);
+    }
+  } catch (error) {
+    // Not yet in any definition: removing them returns the domain to exactly where it was.
+    await Promise.all(made.map((file) => rm(file, { force: true })));
+    throw error;
+  }
+}
+
+async function executeStep(ctx: OpsContext, plan: Plan, step: Step): Promise<string[]> {
+  const domain = plan.domain;
+  const progress = (target: string, job: string) => (percent: number) => {
+    ctx.progress({ domain, target, job, percent });
+  };
+  switch (step.kind) {
+    case 'dump-config':
+      await writeConfigDumps(ctx, domain, step);
+      return [];
+    case 'snapshot': {
+      const disks = [
+        ...step.layers.map((l) => ({ target: l.target, file: l.file })),
+        ...step.untouched.map((target) => ({ target, file: undefined })),
+      ];
+      const xml = snapshotXml(`unifi-backup-${plan.verb}-${ctx.now().getTime()}`, disks, step.memoryFile);
+      await ctx.host.virsh.snapshotCreate(domain, xml, {
+        quiesce: step.quiesce,
+        memory: step.memoryFile !== undefined,
+      });
+      return step.memoryFile === undefined ? [] : [`memory state saved to ${step.memoryFile}`];
+    }
+    case 'create-overlays':
+      await createOverlays(ctx, step.layers);
+      return [];
+    case 'block-pull':
+      await ctx.host.virsh.blockPull(
+        domain,
+        step.merge.target,
+        step.merge.base,
+        progress(step.merge.target, 'pull'),
+      );
+      return [];
+    case 'block-commit':
+      await ctx.host.virsh.blockCommit(
+        domain,
+        step.merge.target,
+        step.merge.base,
+        progress(step.merge.target, 'commit'),
+      );
+      return [];
+    case 'rebase':
+      await ctx.host.qemuImg.rebase(
+        step.merge.top,
+        step.merge.base,
+        step.merge.baseFormat,
+        progress(step.merge.target, 'pull'),
+      );
+      return [];
+    case 'commit':
+      await ctx.host.qemuImg.commit(step.merge.top, step.merge.base, progress(step.merge.target, 'commit'));
+      return [];
+    case 'redefine': {
+      const xml = await ctx.host.virsh.dumpXml(domain, 'inactive');
+      await ctx.host.virsh.define(
+        setDiskSources(xml, new Map(step.sources.map((s) => [s.target, s.file]))),
+        domain,
+      );
+      return [];
+    }
+    case 'purge': {
+      const { kept } = await purgeLayers(ctx, step.files);
+      return kept.map((k) => `kept ${k.file}: ${k.reason}`);
+    }
+  }
+}
+
+/**
+ * Runs a plan step by step. The journal records the plan before the first change and each step as
+ * it finishes, so an interrupted run can be finished or rolled back (DESIGN §4, invariant 2).
+ */
+export async function executePlan(
+  ctx: OpsContext,
+  plan: Plan,
+): Promise<{ journal: Journal; notes: string[] }> {
+  const journal = Journal.begin(ctx.stateDir, plan);
+  const notes: string[] = [];
+  for (const step of plan.steps) {
+    notes.push(...(await executeStep(ctx, plan, step)));
+    journal.stepDone();
+  }
+  return { journal, notes };
+}
