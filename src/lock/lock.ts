@@ -75,9 +75,11 @@ function busyMessage(domain: string, file: string): string {
   let who = 'another run';
   try {
     const holder = JSON.parse(readFileSync(file, 'utf8')) as Holder;
+    // The file keeps the last holder's name; trust it only while that process lives.
+    process.kill(holder.pid, 0);
     who = `'${holder.verb}' (pid ${holder.pid} on ${holder.host}, since ${holder.since})`;
   } catch {
-    // The holder may be between taking the lock and writing its name.
+    // The holder may be between taking the lock and writing its name, or not be one of ours.
   }
   return `domain '${domain}' is busy: ${who} holds its lock ${file}. Wait for it to finish, then try again.`;
 }
