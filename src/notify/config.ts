@@ -70,7 +70,8 @@ export function expandEnvironment(
       return found;
     });
   }
-  if (Array.isArray(value)) return value.map((v, i) => expandEnvironment(v, env, [...path, i], problems, secrets));
+  if (Array.isArray(value))
+    return value.map((v, i) => expandEnvironment(v, env, [...path, i], problems, secrets));
   if (typeof value === 'object' && value !== null) {
     return Object.fromEntries(
       Object.entries(value).map(([k, v]) => [k, expandEnvironment(v, env, [...path, k], problems, secrets)]),
@@ -80,7 +81,11 @@ export function expandEnvironment(
 }
 
 /** Validates already-parsed notify settings; every problem is collected as a `path: message` line. */
-export function validateNotifyConfig(file: string, raw: unknown, env: NodeJS.ProcessEnv = process.env): NotifyConfig {
+export function validateNotifyConfig(
+  file: string,
+  raw: unknown,
+  env: NodeJS.ProcessEnv = process.env,
+): NotifyConfig {
   const problems: string[] = [];
   const secrets: string[] = [];
   const expanded = expandEnvironment(raw ?? {}, env, [], problems, secrets);
@@ -105,7 +110,10 @@ export function validateNotifyConfig(file: string, raw: unknown, env: NodeJS.Pro
   return { file, aliases, secrets };
 }
 
-export async function loadNotifyConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<NotifyConfig> {
+export async function loadNotifyConfig(
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<NotifyConfig> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -121,7 +129,9 @@ export async function loadNotifyConfig(file: string, env: NodeJS.ProcessEnv = pr
   if (document.errors.length > 0) {
     throw new NotifyConfigError(
       file,
-      document.errors.map((e) => `line ${(e.linePos?.[0].line ?? 0).toString()}: ${e.message.split('\n')[0] ?? ''}`),
+      document.errors.map(
+        (e) => `line ${(e.linePos?.[0].line ?? 0).toString()}: ${e.message.split('\n')[0] ?? ''}`,
+      ),
     );
   }
   return validateNotifyConfig(file, document.toJS(), env);

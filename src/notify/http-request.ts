@@ -49,10 +49,19 @@ export function jsonRequest(
   payload: unknown,
   headers: Record<string, string> = {},
 ): HttpRequest {
-  return { method, url, headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(payload) };
+  return {
+    method,
+    url,
+    headers: { 'Content-Type': 'application/json', ...headers },
+    body: JSON.stringify(payload),
+  };
 }
 
-export function formRequest(url: string, form: Record<string, string>, headers: Record<string, string> = {}): HttpRequest {
+export function formRequest(
+  url: string,
+  form: Record<string, string>,
+  headers: Record<string, string> = {},
+): HttpRequest {
   return {
     method: 'POST',
     url,

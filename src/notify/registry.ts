@@ -53,7 +53,12 @@ const services: readonly AnyService[] = [
 ] as unknown as readonly AnyService[];
 
 export function listServices(): ServiceDescription[] {
-  return services.map((s) => ({ scheme: s.scheme, aliases: s.aliases ?? [], shape: s.shape, example: s.example }));
+  return services.map((s) => ({
+    scheme: s.scheme,
+    aliases: s.aliases ?? [],
+    shape: s.shape,
+    example: s.example,
+  }));
 }
 
 function serviceFor(scheme: string): AnyService | undefined {

@@ -22,6 +22,8 @@ export interface SendOptions {
   readonly retryDelayMs?: number;
   /** test hook, see SendContext.apiBase; defaults to $UNIFI_BACKUP_NOTIFY_BASE_URL */
   readonly apiBase?: string;
+  /** where UNIFI_BACKUP_NOTIFY_BASE_URL is looked up; default process.env */
+  readonly env?: NodeJS.ProcessEnv;
   readonly smtpCa?: string;
   readonly http?: HttpClient;
   /** secrets known besides those in the URLs (e.g. values of expanded environment variables) */
@@ -64,7 +66,11 @@ function retryable(error: unknown): boolean {
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Sends to one target with retries. Never throws: the result says what happened, without secrets. */
-export async function sendToTarget(target: NotifyTarget, message: NotifyMessage, options: SendOptions = {}): Promise<SendResult> {
+export async function sendToTarget(
+  target: NotifyTarget,
+  message: NotifyMessage,
+  options: SendOptions = {},
+): Promise<SendResult> {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const retries = options.retries ?? 2;
   const extra = options.extraSecrets ?? [];
@@ -75,10 +81,17 @@ export async function sendToTarget(target: NotifyTarget, message: NotifyMessage,
     parsed = parseServiceUrl(target.url);
   } catch (error) {
     const text = error instanceof ServiceUrlError ? error.message : describe(error);
-    return { alias: target.alias, scheme: schemeOf, target: shown, ok: false, attempts: 0, error: redactSecrets(text, extra) };
+    return {
+      alias: target.alias,
+      scheme: schemeOf,
+      target: shown,
+      ok: false,
+      attempts: 0,
+      error: redactSecrets(text, extra),
+    };
   }
   const secrets = [...parsed.secrets, ...extra];
-  const apiBase = options.apiBase ?? process.env['UNIFI_BACKUP_NOTIFY_BASE_URL'];
+  const apiBase = options.apiBase ?? (options.env ?? process.env)['UNIFI_BACKUP_NOTIFY_BASE_URL'];
   const context: SendContext = {
     http: options.http ?? fetchClient(timeoutMs),
     timeoutMs,

@@ -39,7 +39,8 @@ function decode(scheme: string, part: string, value: string): string {
 
 /** Explains why a string is not a URL without repeating it (it may hold a secret). */
 function whyNotUrl(raw: string): [string, string] {
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) return ['scheme', 'expected scheme://… (for example telegram://…)'];
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(raw))
+    return ['scheme', 'expected scheme://… (for example telegram://…)'];
   if (/^[^:]+:\/\/[^/?#]*@(?:[/?#]|$)/.test(raw)) return ['host', 'missing after the @'];
   if (/\s/.test(raw)) return ['url', 'contains whitespace; percent-encode it (%20)'];
   const port = /^[^:]+:\/\/(?:[^@/?#]*@)?[^/?#:]*:([^/?#]*)/.exec(raw)?.[1];

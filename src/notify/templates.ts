@@ -1,6 +1,12 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { NotifyConfigError, loadNotifyConfig, notifyFileSchema, resolveAliases, validateNotifyConfig } from './config.js';
+import {
+  NotifyConfigError,
+  loadNotifyConfig,
+  notifyFileSchema,
+  resolveAliases,
+  validateNotifyConfig,
+} from './config.js';
 import type { NotifyConfig } from './config.js';
 import type { NotifyMessage } from './message.js';
 import { sendNotifications } from './send.js';
@@ -20,13 +26,28 @@ export interface Outcome {
   readonly error?: string;
 }
 
-export const placeholders = ['verb', 'domain', 'level', 'host', 'duration', 'bytes', 'error', 'status'] as const;
+export const placeholders = [
+  'verb',
+  'domain',
+  'level',
+  'host',
+  'duration',
+  'bytes',
+  'error',
+  'status',
+] as const;
 
 const template = z
   .string()
-  .refine((text) => [...text.matchAll(/\{\{\s*([^}\s]*)\s*\}\}/g)].every((m) => (placeholders as readonly string[]).includes(m[1] ?? '')), {
-    message: `unknown placeholder; use ${placeholders.map((p) => `{{${p}}}`).join(', ')}`,
-  });
+  .refine(
+    (text) =>
+      [...text.matchAll(/\{\{\s*([^}\s]*)\s*\}\}/g)].every((m) =>
+        (placeholders as readonly string[]).includes(m[1] ?? ''),
+      ),
+    {
+      error: `unknown placeholder; use ${placeholders.map((p) => `{{${p}}}`).join(', ')}`,
+    },
+  );
 
 const messageTemplate = z.strictObject({ title: template.optional(), body: template.optional() });
 
@@ -38,7 +59,9 @@ export const notifyHookSchema = z.strictObject({
   aliases: notifyFileSchema.shape.aliases.optional(),
   'on-failure': z.array(z.string()).default([]),
   'on-success': z.array(z.string()).default([]),
-  templates: z.strictObject({ success: messageTemplate.optional(), failure: messageTemplate.optional() }).optional(),
+  templates: z
+    .strictObject({ success: messageTemplate.optional(), failure: messageTemplate.optional() })
+    .optional(),
 });
 export type NotifyHookConfig = z.input<typeof notifyHookSchema>;
 
@@ -129,6 +152,7 @@ export async function notifyOutcome(
   const targets = resolveAliases(merged, names);
   return sendNotifications(targets, renderOutcome(outcome, hook.data.templates), {
     ...options,
+    env,
     extraSecrets: [...(options.extraSecrets ?? []), ...merged.secrets],
   });
 }

@@ -19,11 +19,20 @@ beforeEach(() => {
 
 const gotifyToken = 'AsecretToken.99';
 
-async function run(args: string[], stdin = '', env: NodeJS.ProcessEnv = {}): Promise<{ out: string; error?: unknown }> {
+async function run(
+  args: string[],
+  stdin = '',
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ out: string; error?: unknown }> {
   let out = '';
-  const command = notifyCommand({ stdout: { write: (t: string) => (out += t) }, stdin: Readable.from([stdin]), env });
+  const command = notifyCommand({
+    stdout: { write: (t: string) => (out += t) },
+    stdin: Readable.from([stdin]),
+    env,
+  });
   command.exitOverride();
-  for (const sub of command.commands) sub.exitOverride().configureOutput({ writeErr: (t) => (out += t), writeOut: (t) => (out += t) });
+  for (const sub of command.commands)
+    sub.exitOverride().configureOutput({ writeErr: (t) => (out += t), writeOut: (t) => (out += t) });
   try {
     await command.parseAsync(args, { from: 'user' });
     return { out };
@@ -63,13 +72,30 @@ describe('notify command', () => {
     expect(error).toBeUndefined();
     expect(out).toMatch(/^sent +gotify \(gotify\)$/m);
     expect(server.requests).toHaveLength(1);
-    expect(JSON.parse(server.requests[0]?.body ?? '')).toEqual({ message: 'Wiadomosc', title: 'Tytuł', priority: 0 });
+    expect(JSON.parse(server.requests[0]?.body ?? '')).toEqual({
+      message: 'Wiadomosc',
+      title: 'Tytuł',
+      priority: 0,
+    });
   });
 
   it('takes several aliases, --url, and --msg - from stdin; prints JSON', async () => {
     const config = notifyYaml();
     const { out, error } = await run(
-      ['send', '--config', config, '--alias', 'gotify', '--alias', 'hook', '--url', `generic://${server.host}/u?disabletls=yes`, '--msg', '-', '--json'],
+      [
+        'send',
+        '--config',
+        config,
+        '--alias',
+        'gotify',
+        '--alias',
+        'hook',
+        '--url',
+        `generic://${server.host}/u?disabletls=yes`,
+        '--msg',
+        '-',
+        '--json',
+      ],
       'from stdin\n',
       { GOTIFY_TOKEN: gotifyToken },
     );
@@ -84,7 +110,21 @@ describe('notify command', () => {
   it('exits non-zero when an alias fails, after sending to the others, without the secret', async () => {
     const config = notifyYaml();
     const { out, error } = await run(
-      ['send', '--config', config, '--alias', 'dead', '--alias', 'hook', '--msg', 'x', '--retries', '0', '--timeout', '2'],
+      [
+        'send',
+        '--config',
+        config,
+        '--alias',
+        'dead',
+        '--alias',
+        'hook',
+        '--msg',
+        'x',
+        '--retries',
+        '0',
+        '--timeout',
+        '2',
+      ],
       '',
       { GOTIFY_TOKEN: gotifyToken },
     );
@@ -111,16 +151,40 @@ describe('notify command', () => {
 
   it('notify test sends a test message', async () => {
     const config = notifyYaml();
-    const { error } = await run(['test', '--config', config, '--alias', 'hook'], '', { GOTIFY_TOKEN: gotifyToken });
+    const { error } = await run(['test', '--config', config, '--alias', 'hook'], '', {
+      GOTIFY_TOKEN: gotifyToken,
+    });
     expect(error).toBeUndefined();
-    expect(JSON.parse(server.requests[0]?.body ?? '')).toMatchObject({ title: 'unifi-backup test notification' });
+    expect(JSON.parse(server.requests[0]?.body ?? '')).toMatchObject({
+      title: 'unifi-backup test notification',
+    });
   });
 
   it('notify services lists every scheme with its URL shape', async () => {
     const { out } = await run(['services', '--json']);
     const services = JSON.parse(out) as { scheme: string; shape: string }[];
     expect(services.map((s) => s.scheme).sort()).toEqual(
-      ['bark', 'discord', 'generic', 'googlechat', 'gotify', 'ifttt', 'join', 'matrix', 'mattermost', 'ntfy', 'opsgenie', 'pushbullet', 'pushover', 'rocketchat', 'slack', 'smtp', 'teams', 'telegram', 'zulip'].sort(),
+      [
+        'bark',
+        'discord',
+        'generic',
+        'googlechat',
+        'gotify',
+        'ifttt',
+        'join',
+        'matrix',
+        'mattermost',
+        'ntfy',
+        'opsgenie',
+        'pushbullet',
+        'pushover',
+        'rocketchat',
+        'slack',
+        'smtp',
+        'teams',
+        'telegram',
+        'zulip',
+      ].sort(),
     );
     const text = await run(['services']);
     expect(text.out).toContain('telegram://TOKEN@telegram?chats=');

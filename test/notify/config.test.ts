@@ -2,7 +2,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { NotifyConfigError, loadNotifyConfig, resolveAliases, validateNotifyConfig } from '../../src/notify/config.js';
+import {
+  NotifyConfigError,
+  loadNotifyConfig,
+  resolveAliases,
+  validateNotifyConfig,
+} from '../../src/notify/config.js';
 
 function file(text: string): string {
   const path = join(mkdtempSync(join(tmpdir(), 'notify-config-')), 'notify.yaml');
@@ -30,7 +35,9 @@ describe('notify.yaml', () => {
     expect(config.aliases.get('telegram')).toEqual({ name: 'telegram-notify', url: env.TELEGRAM_URL });
     expect(config.aliases.get('smtp')?.url).toContain(':pw-from-env@');
     expect(config.secrets).toEqual(expect.arrayContaining(['pw-from-env', env.TELEGRAM_URL]));
-    expect(resolveAliases(config, ['smtp'])).toEqual([{ alias: 'smtp', url: config.aliases.get('smtp')?.url }]);
+    expect(resolveAliases(config, ['smtp'])).toEqual([
+      { alias: 'smtp', url: config.aliases.get('smtp')?.url },
+    ]);
     expect(() => resolveAliases(config, ['nope'])).toThrow(/no alias nope; known aliases: telegram, smtp/);
   });
 
@@ -73,7 +80,11 @@ describe('notify.yaml', () => {
   it('reports bad URLs of every alias together', () => {
     try {
       validateNotifyConfig('n.yaml', {
-        aliases: { a: { url: 'telegram://nope@telegram?chats=1' }, b: { url: 'gotify://h/short' }, c: { url: 'nosuch://x' } },
+        aliases: {
+          a: { url: 'telegram://nope@telegram?chats=1' },
+          b: { url: 'gotify://h/short' },
+          c: { url: 'nosuch://x' },
+        },
       });
       throw new Error('accepted');
     } catch (error) {
@@ -86,7 +97,9 @@ describe('notify.yaml', () => {
   });
 
   it('says which file is missing and how to fix broken YAML', async () => {
-    await expect(loadNotifyConfig('/nonexistent/notify.yaml')).rejects.toThrow(/no such file; give the notify.yaml with --config/);
+    await expect(loadNotifyConfig('/nonexistent/notify.yaml')).rejects.toThrow(
+      /no such file; give the notify.yaml with --config/,
+    );
     await expect(loadNotifyConfig(file('aliases: [unclosed'))).rejects.toThrow(/line \d+/);
   });
 });

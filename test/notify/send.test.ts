@@ -21,11 +21,19 @@ beforeAll(async () => {
   const probe = createServer();
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
   closedPort = (probe.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  await new Promise<void>((resolve) =>
+    probe.close(() => {
+      resolve();
+    }),
+  );
 });
 afterAll(async () => {
   for (const s of sockets) s.destroy();
-  await new Promise<void>((resolve) => silent.close(() => resolve()));
+  await new Promise<void>((resolve) =>
+    silent.close(() => {
+      resolve();
+    }),
+  );
   await server.close();
 });
 
@@ -82,10 +90,18 @@ describe('sending', () => {
       calls += 1;
       res.writeHead(calls === 1 ? 503 : 200).end('{}');
     };
-    const retried = await sendToTarget({ alias: 'g', url: `generic://${server.host}/x?disabletls=yes` }, message, { retryDelayMs: 5 });
+    const retried = await sendToTarget(
+      { alias: 'g', url: `generic://${server.host}/x?disabletls=yes` },
+      message,
+      { retryDelayMs: 5 },
+    );
     expect([retried.ok, retried.attempts]).toEqual([true, 2]);
     server.respond = (_r, res) => res.writeHead(401).end('{"error":"unauthorized"}');
-    const rejected = await sendToTarget({ alias: 'g', url: `generic://${server.host}/x?disabletls=yes` }, message, { retryDelayMs: 5 });
+    const rejected = await sendToTarget(
+      { alias: 'g', url: `generic://${server.host}/x?disabletls=yes` },
+      message,
+      { retryDelayMs: 5 },
+    );
     expect([rejected.ok, rejected.attempts]).toEqual([false, 1]);
     expect(rejected.error).toContain('HTTP 401');
   });

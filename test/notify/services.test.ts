@@ -17,7 +17,11 @@ beforeEach(() => {
 const message = { title: 'Backup done', body: 'vm1: incr ok\nsecond line' };
 
 async function send(url: string): Promise<SendResult> {
-  const result = await sendToTarget({ alias: 'a', url }, message, { apiBase: server.origin, timeoutMs: 2000, retries: 0 });
+  const result = await sendToTarget({ alias: 'a', url }, message, {
+    apiBase: server.origin,
+    timeoutMs: 2000,
+    retries: 0,
+  });
   expect(result.error).toBeUndefined();
   expect(result.ok).toBe(true);
   return result;
@@ -52,7 +56,11 @@ describe('HTTP services against a loopback server', () => {
   it('discord posts embeds to the webhook', async () => {
     await send('discord://tok3n@112233445566?username=Backup&color=0xff0000');
     const r = only();
-    expect([r.method, r.path, r.headers['content-type']]).toEqual(['POST', '/api/webhooks/112233445566/tok3n', 'application/json']);
+    expect([r.method, r.path, r.headers['content-type']]).toEqual([
+      'POST',
+      '/api/webhooks/112233445566/tok3n',
+      'application/json',
+    ]);
     expect(json(r)).toEqual({
       embeds: [
         { title: 'Backup done', description: 'vm1: incr ok', color: 0xff0000 },
@@ -103,7 +111,10 @@ describe('HTTP services against a loopback server', () => {
     const alt = '33333333012222222222333333333344';
     await send(`teams://${group}@${tenant}/${alt}/${owner}?host=example.webhook.office.com&color=ff0000`);
     const r = only();
-    expect([r.method, r.path]).toEqual(['POST', `/webhookb2/${group}@${tenant}/IncomingWebhook/${alt}/${owner}`]);
+    expect([r.method, r.path]).toEqual([
+      'POST',
+      `/webhookb2/${group}@${tenant}/IncomingWebhook/${alt}/${owner}`,
+    ]);
     expect(json(r)).toEqual({
       '@type': 'MessageCard',
       '@context': 'http://schema.org/extensions',
@@ -127,14 +138,20 @@ describe('HTTP services against a loopback server', () => {
     await send(`matrix://bot:hunter2pass@${server.host}/?rooms=backups:example.org&disabletls=yes`);
     const [login, join, message_] = server.requests as [RecordedRequest, RecordedRequest, RecordedRequest];
     expect([login.method, login.path]).toEqual(['POST', '/_matrix/client/v3/login']);
-    expect(json(login)).toEqual({ type: 'm.login.password', identifier: { type: 'm.id.user', user: 'bot' }, password: 'hunter2pass' });
+    expect(json(login)).toEqual({
+      type: 'm.login.password',
+      identifier: { type: 'm.id.user', user: 'bot' },
+      password: 'hunter2pass',
+    });
     expect([join.method, join.path, join.headers.authorization]).toEqual([
       'POST',
       '/_matrix/client/v3/join/%23backups%3Aexample.org',
       'Bearer syt_session',
     ]);
     expect(message_.method).toBe('PUT');
-    expect(message_.path).toMatch(/^\/_matrix\/client\/v3\/rooms\/!abc%3Aexample.org\/send\/m.room.message\/[0-9a-f-]+$/);
+    expect(message_.path).toMatch(
+      /^\/_matrix\/client\/v3\/rooms\/!abc%3Aexample.org\/send\/m.room.message\/[0-9a-f-]+$/,
+    );
     expect(json(message_)).toEqual({ msgtype: 'm.text', body: 'Backup done\nvm1: incr ok\nsecond line' });
   });
 
@@ -168,15 +185,30 @@ describe('HTTP services against a loopback server', () => {
     await send(`rocketchat://bk@${server.host}/tokA/tokB/ops?disabletls=yes`);
     const r = only();
     expect([r.method, r.path]).toEqual(['POST', '/hooks/tokA/tokB']);
-    expect(json(r)).toEqual({ text: 'Backup done\nvm1: incr ok\nsecond line', username: 'bk', channel: '#ops' });
+    expect(json(r)).toEqual({
+      text: 'Backup done\nvm1: incr ok\nsecond line',
+      username: 'bk',
+      channel: '#ops',
+    });
   });
 
   it('zulip posts a form with basic auth', async () => {
     await send(`zulip://bot%40example.com:zkey123@${server.host}/?stream=ops&disabletls=yes`);
     const r = only();
-    expect([r.method, r.path, r.headers['content-type']]).toEqual(['POST', '/api/v1/messages', 'application/x-www-form-urlencoded']);
-    expect(r.headers.authorization).toBe(`Basic ${Buffer.from('bot@example.com:zkey123').toString('base64')}`);
-    expect(form(r)).toEqual({ type: 'stream', to: 'ops', content: 'vm1: incr ok\nsecond line', topic: 'Backup done' });
+    expect([r.method, r.path, r.headers['content-type']]).toEqual([
+      'POST',
+      '/api/v1/messages',
+      'application/x-www-form-urlencoded',
+    ]);
+    expect(r.headers.authorization).toBe(
+      `Basic ${Buffer.from('bot@example.com:zkey123').toString('base64')}`,
+    );
+    expect(form(r)).toEqual({
+      type: 'stream',
+      to: 'ops',
+      content: 'vm1: incr ok\nsecond line',
+      topic: 'Backup done',
+    });
   });
 
   it('googlechat posts text with key and token', async () => {
@@ -197,7 +229,11 @@ describe('HTTP services against a loopback server', () => {
   it('gotify posts JSON with the application token header', async () => {
     await send(`gotify://${server.host}/sub/AzyoeNS.D4iJLVa/?priority=5&disabletls=yes`);
     const r = only();
-    expect([r.method, r.path, r.headers['x-gotify-key']]).toEqual(['POST', '/sub/message', 'AzyoeNS.D4iJLVa']);
+    expect([r.method, r.path, r.headers['x-gotify-key']]).toEqual([
+      'POST',
+      '/sub/message',
+      'AzyoeNS.D4iJLVa',
+    ]);
     expect(json(r)).toEqual({ message: 'vm1: incr ok\nsecond line', title: 'Backup done', priority: 5 });
   });
 
@@ -233,7 +269,13 @@ describe('HTTP services against a loopback server', () => {
     await send(`bark://:devkey99@${server.host}/bark/?scheme=http&sound=alarm&badge=3`);
     const r = only();
     expect([r.method, r.path]).toEqual(['POST', '/bark/push']);
-    expect(json(r)).toEqual({ body: 'vm1: incr ok\nsecond line', device_key: 'devkey99', title: 'Backup done', sound: 'alarm', badge: 3 });
+    expect(json(r)).toEqual({
+      body: 'vm1: incr ok\nsecond line',
+      device_key: 'devkey99',
+      title: 'Backup done',
+      sound: 'alarm',
+      badge: 3,
+    });
   });
 
   it('ifttt triggers every event with the values', async () => {
@@ -242,7 +284,11 @@ describe('HTTP services against a loopback server', () => {
       'POST /trigger/ev1/with/key/whkey42',
       'POST /trigger/ev2/with/key/whkey42',
     ]);
-    expect(json(server.requests[0] as RecordedRequest)).toEqual({ value1: 'v1', value2: 'vm1: incr ok\nsecond line', value3: 'Backup done' });
+    expect(json(server.requests[0] as RecordedRequest)).toEqual({
+      value1: 'v1',
+      value2: 'vm1: incr ok\nsecond line',
+      value3: 'Backup done',
+    });
   });
 
   it('join posts sendPush with everything in the query', async () => {
@@ -261,9 +307,15 @@ describe('HTTP services against a loopback server', () => {
   });
 
   it('opsgenie posts an alert with the GenieKey', async () => {
-    await send(`opsgenie://${server.host}/eb243592-faa2-4ba2-a551-1afdf565c889?priority=P2&tags=a,b&responders=team:NOC&disabletls=yes`);
+    await send(
+      `opsgenie://${server.host}/eb243592-faa2-4ba2-a551-1afdf565c889?priority=P2&tags=a,b&responders=team:NOC&disabletls=yes`,
+    );
     const r = only();
-    expect([r.method, r.path, r.headers.authorization]).toEqual(['POST', '/v2/alerts', 'GenieKey eb243592-faa2-4ba2-a551-1afdf565c889']);
+    expect([r.method, r.path, r.headers.authorization]).toEqual([
+      'POST',
+      '/v2/alerts',
+      'GenieKey eb243592-faa2-4ba2-a551-1afdf565c889',
+    ]);
     expect(json(r)).toEqual({
       message: 'Backup done',
       description: 'vm1: incr ok\nsecond line',
@@ -285,9 +337,15 @@ describe('HTTP services against a loopback server', () => {
   });
 
   it('generic+http with the json template, custom headers and extra fields', async () => {
-    await send(`generic+http://${server.host}/api/v1?template=json&@acceptLanguage=tlh-Piqd&$projection=retro&method=PUT`);
+    await send(
+      `generic+http://${server.host}/api/v1?template=json&@acceptLanguage=tlh-Piqd&$projection=retro&method=PUT`,
+    );
     const r = only();
     expect([r.method, r.path, r.headers['accept-language']]).toEqual(['PUT', '/api/v1', 'tlh-Piqd']);
-    expect(json(r)).toEqual({ title: 'Backup done', message: 'vm1: incr ok\nsecond line', projection: 'retro' });
+    expect(json(r)).toEqual({
+      title: 'Backup done',
+      message: 'vm1: incr ok\nsecond line',
+      projection: 'retro',
+    });
   });
 });

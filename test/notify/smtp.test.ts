@@ -18,7 +18,13 @@ interface Received {
 
 let running: SMTPServer | undefined;
 afterEach(async () => {
-  await new Promise<void>((resolve) => (running ? running.close(() => resolve()) : resolve()));
+  await new Promise<void>((resolve) => {
+    if (running)
+      running.close(() => {
+        resolve();
+      });
+    else resolve();
+  });
   running = undefined;
 });
 
@@ -53,7 +59,10 @@ describe('smtp against a real SMTP server on loopback', () => {
   it('sends plain (no TLS, no auth)', async () => {
     const { port, mails } = await startSmtp({ authOptional: true, disabledCommands: ['STARTTLS'] });
     const result = await sendToTarget(
-      { alias: 'mail', url: `smtp://127.0.0.1:${port}/?from=backup@example.com&to=ops@example.com,dev@example.com&encryption=None` },
+      {
+        alias: 'mail',
+        url: `smtp://127.0.0.1:${port}/?from=backup@example.com&to=ops@example.com,dev@example.com&encryption=None`,
+      },
       message,
       { retries: 0, timeoutMs: 5000 },
     );
@@ -71,7 +80,10 @@ describe('smtp against a real SMTP server on loopback', () => {
   it('upgrades with STARTTLS when asked (ExplicitTLS)', async () => {
     const { port, mails } = await startSmtp({ authOptional: true, key, cert });
     const result = await sendToTarget(
-      { alias: 'mail', url: `smtp://localhost:${port}/?from=backup@example.com&to=ops@example.com&encryption=ExplicitTLS&fromname=Backups` },
+      {
+        alias: 'mail',
+        url: `smtp://localhost:${port}/?from=backup@example.com&to=ops@example.com&encryption=ExplicitTLS&fromname=Backups`,
+      },
       message,
       { retries: 0, timeoutMs: 5000, smtpCa: cert },
     );
@@ -84,7 +96,10 @@ describe('smtp against a real SMTP server on loopback', () => {
     await startSmtp({ authOptional: true, key, cert });
     const { port } = running?.server.address() as AddressInfo;
     const result = await sendToTarget(
-      { alias: 'mail', url: `smtp://localhost:${port}/?from=a@example.com&to=b@example.com&encryption=ExplicitTLS` },
+      {
+        alias: 'mail',
+        url: `smtp://localhost:${port}/?from=a@example.com&to=b@example.com&encryption=ExplicitTLS`,
+      },
       message,
       { retries: 0, timeoutMs: 5000 },
     );
@@ -98,18 +113,27 @@ describe('smtp against a real SMTP server on loopback', () => {
       cert,
       authMethods: ['PLAIN', 'LOGIN'],
       onAuth(auth, _session, callback) {
-        if (auth.username === 'backup@example.com' && auth.password === 'S3cret-pass!') callback(null, { user: auth.username });
+        if (auth.username === 'backup@example.com' && auth.password === 'S3cret-pass!')
+          callback(null, { user: auth.username });
         else callback(new Error('Invalid username or password'));
       },
     });
     const url = (password: string): string =>
       `smtp://backup%40example.com:${encodeURIComponent(password)}@localhost:${port}/?from=backup@example.com&to=ops@example.com&auth=Plain`;
-    const ok = await sendToTarget({ alias: 'mail', url: url('S3cret-pass!') }, message, { retries: 0, timeoutMs: 5000, smtpCa: cert });
+    const ok = await sendToTarget({ alias: 'mail', url: url('S3cret-pass!') }, message, {
+      retries: 0,
+      timeoutMs: 5000,
+      smtpCa: cert,
+    });
     expect(ok.error).toBeUndefined();
     expect(mails[0]?.user).toBe('backup@example.com');
     expect(mails[0]?.secure).toBe(true);
 
-    const bad = await sendToTarget({ alias: 'mail', url: url('Wrong-pass-123') }, message, { retries: 2, timeoutMs: 5000, smtpCa: cert });
+    const bad = await sendToTarget({ alias: 'mail', url: url('Wrong-pass-123') }, message, {
+      retries: 2,
+      timeoutMs: 5000,
+      smtpCa: cert,
+    });
     expect(bad.ok).toBe(false);
     // A 535 is final: no retry.
     expect(bad.attempts).toBe(1);

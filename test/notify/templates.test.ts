@@ -46,12 +46,17 @@ describe('outcome messages', () => {
     expect(await notifyOutcome(config, { ...failure, ok: true })).toEqual([]);
     const results = await notifyOutcome(config, failure, { retries: 0 });
     expect(results.map((r) => [r.alias, r.ok])).toEqual([['ops', true]]);
-    expect(JSON.parse(server.requests[0]?.body ?? '')).toMatchObject({ title: 'unifi-backup: backup incr of web1 FAILED on kvm01' });
+    expect(JSON.parse(server.requests[0]?.body ?? '')).toMatchObject({
+      title: 'unifi-backup: backup incr of web1 FAILED on kvm01',
+    });
   });
 
   it('a bad notify section is reported with paths', async () => {
     await expect(
-      notifyOutcome({ 'on-failure': 'ops' as unknown as string[], templates: { failure: { title: '{{nope}}' } } }, failure),
+      notifyOutcome(
+        { 'on-failure': 'ops' as unknown as string[], templates: { failure: { title: '{{nope}}' } } },
+        failure,
+      ),
     ).rejects.toBeInstanceOf(NotifyConfigError);
   });
 });

@@ -32,7 +32,10 @@ describe('service URLs', () => {
     ['slack://hook:short@webhook', 'token'],
     ['slack://xoxb:AAAAAAAAA-BBBBBBBBB-cccccccccccccccccccccccc@webhook', 'channel'],
     ['teams://nope@22222222-4444-4444-8444-cccccccccccc/a/b', 'group'],
-    ['teams://11111111-4444-4444-8444-cccccccccccc@22222222-4444-4444-8444-cccccccccccc/short/44444444-4444-4444-8444-cccccccccccc', 'altId'],
+    [
+      'teams://11111111-4444-4444-8444-cccccccccccc@22222222-4444-4444-8444-cccccccccccc/short/44444444-4444-4444-8444-cccccccccccc',
+      'altId',
+    ],
     ['matrix://user@matrix.example.org/', 'password'],
     ['matrix://user:pw@matrix.example.org/?disabletls=maybe', 'query parameter "disabletls"'],
     ['mattermost://chat.example.com/', 'token'],
@@ -66,7 +69,10 @@ describe('service URLs', () => {
     ['smtp://mail.example.com/?to=a@example.com', 'query parameter "from"'],
     ['smtp://mail.example.com/?from=a@example.com', 'query parameter "to"'],
     ['smtp://mail.example.com/?from=a@example.com&to=nobody', 'query parameter "to"'],
-    ['smtp://mail.example.com/?from=a@example.com&to=b@example.com&encryption=SSL', 'query parameter "encryption"'],
+    [
+      'smtp://mail.example.com/?from=a@example.com&to=b@example.com&encryption=SSL',
+      'query parameter "encryption"',
+    ],
     ['smtp://mail.example.com:99999/?from=a@example.com&to=b@example.com', 'port'],
     ['smtp://mail.example.com/?from=a@example.com&to=b@example.com&auth=Plain', 'user'],
     ['nosuch://x', 'scheme'],
@@ -93,7 +99,9 @@ describe('service URLs', () => {
   });
 
   it('accepts hangouts:// as googlechat and is case-insensitive about query keys', () => {
-    expect(parseServiceUrl('hangouts://chat.googleapis.com/v1/spaces/X/messages?key=k&token=t').scheme).toBe('googlechat');
+    expect(parseServiceUrl('hangouts://chat.googleapis.com/v1/spaces/X/messages?key=k&token=t').scheme).toBe(
+      'googlechat',
+    );
     expect(() => parseServiceUrl('telegram://1:abc@telegram?Chats=1&ParseMode=html')).not.toThrow();
   });
 });

@@ -28,7 +28,8 @@ function collect(value: string, previous: string[]): string[] {
 
 function positiveInt(name: string, text: string, min: number): number {
   const value = Number(text);
-  if (!Number.isInteger(value) || value < min) throw new UsageError(`--${name}: expected a whole number ≥ ${min}, got "${text}"`);
+  if (!Number.isInteger(value) || value < min)
+    throw new UsageError(`--${name}: expected a whole number ≥ ${min}, got "${text}"`);
   return value;
 }
 
@@ -64,7 +65,12 @@ function report(io: NotifyCommandIo, results: readonly SendResult[], json: boole
   }
 }
 
-async function send(io: NotifyCommandIo, flags: SendFlags, title: string | undefined, body: string): Promise<void> {
+async function send(
+  io: NotifyCommandIo,
+  flags: SendFlags,
+  title: string | undefined,
+  body: string,
+): Promise<void> {
   const { loadNotifyConfig, resolveAliases } = await import('../../notify/config.js');
   const { sendNotifications } = await import('../../notify/send.js');
   if (flags.alias.length === 0 && flags.url.length === 0) {
@@ -72,22 +78,33 @@ async function send(io: NotifyCommandIo, flags: SendFlags, title: string | undef
   }
   const timeoutMs = positiveInt('timeout', flags.timeout, 1) * 1000;
   const retries = positiveInt('retries', flags.retries, 0);
-  const config = flags.alias.length > 0 ? await loadNotifyConfig(flags.config ?? defaultConfigPath(io.env), io.env) : undefined;
+  const config =
+    flags.alias.length > 0
+      ? await loadNotifyConfig(flags.config ?? defaultConfigPath(io.env), io.env)
+      : undefined;
   const targets = [
     ...(config === undefined ? [] : resolveAliases(config, flags.alias)),
     ...flags.url.map((url, i) => ({ alias: flags.url.length === 1 ? 'url' : `url${i + 1}`, url })),
   ];
-  const results = await sendNotifications(targets, { ...(title === undefined ? {} : { title }), body }, {
-    timeoutMs,
-    retries,
-    extraSecrets: config?.secrets ?? [],
-  });
+  const results = await sendNotifications(
+    targets,
+    { ...(title === undefined ? {} : { title }), body },
+    {
+      timeoutMs,
+      retries,
+      env: io.env,
+      extraSecrets: config?.secrets ?? [],
+    },
+  );
   report(io, results, flags.json);
 }
 
 function sendOptions(command: Command): Command {
   return command
-    .option('--config <file>', 'notify.yaml with the aliases (default: $UNIFI_BACKUP_NOTIFY_CONFIG or ./notify.yaml)')
+    .option(
+      '--config <file>',
+      'notify.yaml with the aliases (default: $UNIFI_BACKUP_NOTIFY_CONFIG or ./notify.yaml)',
+    )
     .option('--alias <name>', 'alias from notify.yaml; repeat for several', collect, [])
     .option('--url <url>', 'a service URL instead of an alias; repeat for several', collect, [])
     .option('--json', 'print the results as JSON')

@@ -21,9 +21,24 @@ export interface BarkConfig {
 }
 
 export function parseBark(parts: UrlParts): BarkConfig {
-  const deviceKey = requirePart(parts, 'device key', parts.password, 'the device key as the password (bark://:KEY@host)');
+  const deviceKey = requirePart(
+    parts,
+    'device key',
+    parts.password,
+    'the device key as the password (bark://:KEY@host)',
+  );
   requirePart(parts, 'host', parts.hostname, 'the Bark server host');
-  const query = new QueryReader(parts, ['title', 'scheme', 'sound', 'badge', 'icon', 'group', 'url', 'category', 'copy']);
+  const query = new QueryReader(parts, [
+    'title',
+    'scheme',
+    'sound',
+    'badge',
+    'icon',
+    'group',
+    'url',
+    'category',
+    'copy',
+  ]);
   const config = {
     deviceKey,
     host: parts.host,
@@ -43,7 +58,14 @@ export function parseBark(parts: UrlParts): BarkConfig {
 }
 
 export function barkRequest(config: BarkConfig, message: NotifyMessage): HttpRequest {
-  const optional = { sound: config.sound, icon: config.icon, group: config.group, url: config.url, category: config.category, copy: config.copy };
+  const optional = {
+    sound: config.sound,
+    icon: config.icon,
+    group: config.group,
+    url: config.url,
+    category: config.category,
+    copy: config.copy,
+  };
   return jsonRequest('POST', `${config.scheme}://${config.host}${config.path}/push`, {
     body: message.body,
     device_key: config.deviceKey,

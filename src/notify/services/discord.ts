@@ -23,7 +23,15 @@ export function parseDiscord(parts: UrlParts): DiscordConfig {
   if (parts.path !== '' && parts.path !== '/' && parts.path !== '/raw') {
     throw new ServiceUrlError('discord', 'path', 'only /raw is allowed');
   }
-  const query = new QueryReader(parts, ['title', 'username', 'avatar', 'avatarurl', 'color', 'splitlines', 'json']);
+  const query = new QueryReader(parts, [
+    'title',
+    'username',
+    'avatar',
+    'avatarurl',
+    'color',
+    'splitlines',
+    'json',
+  ]);
   const colorText = query.string('color', '0x50D9ff');
   const color = Number.parseInt(colorText.replace(/^0x|^#/i, ''), 16);
   if (!Number.isFinite(color) || color < 0 || color > 0xffffff) {
@@ -45,7 +53,8 @@ export function parseDiscord(parts: UrlParts): DiscordConfig {
 
 export function discordRequest(config: DiscordConfig, message: NotifyMessage, origin: string): HttpRequest {
   const url = `${origin}/api/webhooks/${config.webhookId}/${config.token}`;
-  if (config.json) return { method: 'POST', url, headers: { 'Content-Type': 'application/json' }, body: message.body };
+  if (config.json)
+    return { method: 'POST', url, headers: { 'Content-Type': 'application/json' }, body: message.body };
   const lines = config.splitLines ? message.body.split('\n').filter((l) => l.trim() !== '') : [message.body];
   // Discord accepts at most 10 embeds; the rest go into the last one.
   const texts = lines.length > 10 ? [...lines.slice(0, 9), lines.slice(9).join('\n')] : lines;

@@ -27,7 +27,7 @@ export function headerName(key: string): string {
   return key
     .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
     .split('-')
-    .map((word) => (word === '' ? word : word[0]?.toUpperCase() + word.slice(1)))
+    .map((word) => word.charAt(0).toUpperCase() + word.slice(1))
     .join('-');
 }
 
@@ -41,7 +41,8 @@ export function parseGeneric(parts: UrlParts): GenericConfig {
     if (key.startsWith('@') && key.length > 1) headers[headerName(key.slice(1))] = value;
     else if (key.startsWith('$') && key.length > 1) extraData[key.slice(1)] = value;
     else if (reserved.includes(key.toLowerCase())) settings.set(key.toLowerCase(), value);
-    else if (key.startsWith('_') && reserved.includes(key.slice(1).toLowerCase())) forwarded.append(key.slice(1), value);
+    else if (key.startsWith('_') && reserved.includes(key.slice(1).toLowerCase()))
+      forwarded.append(key.slice(1), value);
     else forwarded.append(key, value);
   }
   const bad = (key: string, problem: string): never => {
@@ -49,10 +50,15 @@ export function parseGeneric(parts: UrlParts): GenericConfig {
   };
   const viaScheme = parts.scheme.startsWith('generic+') ? parts.scheme.slice('generic+'.length) : '';
   if (viaScheme !== '' && viaScheme !== 'http' && viaScheme !== 'https') {
-    throw new ServiceUrlError(parts.scheme, 'scheme', 'expected generic://, generic+http:// or generic+https://');
+    throw new ServiceUrlError(
+      parts.scheme,
+      'scheme',
+      'expected generic://, generic+http:// or generic+https://',
+    );
   }
   const disableTlsText = (settings.get('disabletls') ?? '').toLowerCase();
-  if (!['', 'yes', 'no', 'true', 'false', '1', '0'].includes(disableTlsText)) bad('disabletls', 'expected yes or no');
+  if (!['', 'yes', 'no', 'true', 'false', '1', '0'].includes(disableTlsText))
+    bad('disabletls', 'expected yes or no');
   const disableTls = ['yes', 'true', '1'].includes(disableTlsText) || viaScheme === 'http';
   const method = (settings.get('method') ?? 'POST').toUpperCase();
   if (method !== 'GET' && method !== 'POST' && method !== 'PUT') bad('method', 'expected POST, PUT or GET');
@@ -86,7 +92,9 @@ export function genericRequest(config: GenericConfig, message: NotifyMessage): H
         })
       : message.body;
   const auth: Record<string, string> =
-    config.user !== '' || config.password !== '' ? { Authorization: basicAuth(config.user, config.password) } : {};
+    config.user !== '' || config.password !== ''
+      ? { Authorization: basicAuth(config.user, config.password) }
+      : {};
   return {
     method: config.method,
     url: config.webhookUrl,
@@ -98,7 +106,8 @@ export function genericRequest(config: GenericConfig, message: NotifyMessage): H
 export const genericService: NotifyService<GenericConfig> = {
   scheme: 'generic',
   aliases: ['generic+http', 'generic+https'],
-  shape: 'generic://HOST[:PORT]/PATH[?template=json&method=POST&contenttype=…&@Header=value&$field=value&disabletls=yes] | generic+https://HOST/PATH?…',
+  shape:
+    'generic://HOST[:PORT]/PATH[?template=json&method=POST&contenttype=…&@Header=value&$field=value&disabletls=yes] | generic+https://HOST/PATH?…',
   example: 'generic+https://hooks.example.com/backup-events?template=json&@Authorization=Bearer+s3cr3t',
   parse: parseGeneric,
   secrets(config) {

@@ -19,7 +19,12 @@ export function parseGooglechat(parts: UrlParts): GooglechatConfig {
   const query = new QueryReader(parts, ['key', 'token', 'disabletls']);
   const config = {
     host: parts.host === '' ? 'chat.googleapis.com' : parts.host,
-    path: requirePart(parts, 'path', parts.path.replace(/^\/$/, ''), 'the webhook path /v1/spaces/SPACE/messages'),
+    path: requirePart(
+      parts,
+      'path',
+      parts.path.replace(/^\/$/, ''),
+      'the webhook path /v1/spaces/SPACE/messages',
+    ),
     key: query.required('key', 'the key from the webhook URL'),
     token: query.required('token', 'the token from the webhook URL'),
     disableTls: query.bool('disabletls', false),
@@ -30,9 +35,13 @@ export function parseGooglechat(parts: UrlParts): GooglechatConfig {
 
 export function googlechatRequest(config: GooglechatConfig, message: NotifyMessage): HttpRequest {
   const query = new URLSearchParams({ key: config.key, token: config.token });
-  return jsonRequest('POST', `${hostOrigin(config.host, config.disableTls)}${config.path}?${query.toString()}`, {
-    text: titledBody(message),
-  });
+  return jsonRequest(
+    'POST',
+    `${hostOrigin(config.host, config.disableTls)}${config.path}?${query.toString()}`,
+    {
+      text: titledBody(message),
+    },
+  );
 }
 
 export const googlechatService: NotifyService<GooglechatConfig> = {

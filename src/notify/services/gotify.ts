@@ -21,7 +21,11 @@ export function parseGotify(parts: UrlParts): GotifyConfig {
   const segments = [...parts.segments];
   const token = segments.pop() ?? '';
   if (!/^A[A-Za-z0-9._-]{14}$/.test(token)) {
-    throw new ServiceUrlError('gotify', 'token', `${token === '' ? 'missing' : 'malformed'}; expected the 15-character application token starting with A as the last path part`);
+    throw new ServiceUrlError(
+      'gotify',
+      'token',
+      `${token === '' ? 'missing' : 'malformed'}; expected the 15-character application token starting with A as the last path part`,
+    );
   }
   const query = new QueryReader(parts, ['priority', 'title', 'disabletls']);
   const config = {

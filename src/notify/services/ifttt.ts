@@ -19,9 +19,18 @@ export interface IftttConfig {
 
 export function parseIfttt(parts: UrlParts): IftttConfig {
   const webhookKey = requirePart(parts, 'webhook key', parts.hostname, 'the Maker webhook key as the host');
-  const query = new QueryReader(parts, ['events', 'value1', 'value2', 'value3', 'messagevalue', 'titlevalue', 'title']);
+  const query = new QueryReader(parts, [
+    'events',
+    'value1',
+    'value2',
+    'value3',
+    'messagevalue',
+    'titlevalue',
+    'title',
+  ]);
   const events = query.list('events');
-  if (events.length === 0) throw new ServiceUrlError('ifttt', 'query parameter "events"', 'missing; give at least one event name');
+  if (events.length === 0)
+    throw new ServiceUrlError('ifttt', 'query parameter "events"', 'missing; give at least one event name');
   const config = {
     webhookKey,
     events,
@@ -32,7 +41,11 @@ export function parseIfttt(parts: UrlParts): IftttConfig {
   };
   query.done();
   if (config.titleValue === config.messageValue) {
-    throw new ServiceUrlError('ifttt', 'query parameter "titlevalue"', 'cannot be the same value as messagevalue');
+    throw new ServiceUrlError(
+      'ifttt',
+      'query parameter "titlevalue"',
+      'cannot be the same value as messagevalue',
+    );
   }
   return config;
 }
@@ -43,13 +56,18 @@ export function iftttRequests(config: IftttConfig, message: NotifyMessage, origi
   if (config.titleValue > 0) values[config.titleValue - 1] = message.title ?? config.title;
   const payload = { value1: values[0], value2: values[1], value3: values[2] };
   return config.events.map((event) =>
-    jsonRequest('POST', `${origin}/trigger/${encodeURIComponent(event)}/with/key/${config.webhookKey}`, payload),
+    jsonRequest(
+      'POST',
+      `${origin}/trigger/${encodeURIComponent(event)}/with/key/${config.webhookKey}`,
+      payload,
+    ),
   );
 }
 
 export const iftttService: NotifyService<IftttConfig> = {
   scheme: 'ifttt',
-  shape: 'ifttt://WEBHOOK_KEY/?events=EVENT[,EVENT…][&value1=…&value2=…&value3=…&messagevalue=2&titlevalue=0]',
+  shape:
+    'ifttt://WEBHOOK_KEY/?events=EVENT[,EVENT…][&value1=…&value2=…&value3=…&messagevalue=2&titlevalue=0]',
   example: 'ifttt://dJ5Hg3nN0ybWq7R4cA/?events=backup_done&titlevalue=1',
   parse: parseIfttt,
   secrets: (config) => [config.webhookKey],

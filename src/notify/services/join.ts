@@ -13,10 +13,16 @@ export interface JoinConfig {
 }
 
 export function parseJoin(parts: UrlParts): JoinConfig {
-  const apiKey = requirePart(parts, 'API key', parts.password, 'the API key as the password (join://shoutrrr:KEY@join)');
+  const apiKey = requirePart(
+    parts,
+    'API key',
+    parts.password,
+    'the API key as the password (join://shoutrrr:KEY@join)',
+  );
   const query = new QueryReader(parts, ['devices', 'title', 'icon']);
   const devices = query.list('devices');
-  if (devices.length === 0) throw new ServiceUrlError('join', 'query parameter "devices"', 'missing; give at least one device ID');
+  if (devices.length === 0)
+    throw new ServiceUrlError('join', 'query parameter "devices"', 'missing; give at least one device ID');
   const config = { apiKey, devices, title: query.string('title'), icon: query.string('icon') };
   query.done();
   return config;

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { jsonRequest } from '../http-request.js';
 import type { HttpRequest } from '../http-request.js';
 import { titledBody } from '../message.js';
-import type { NotifyMessage } from '../message.js';
 import { hostOrigin } from '../service.js';
 import type { NotifyService } from '../service.js';
 import { QueryReader, requirePart } from '../service-url.js';
@@ -22,7 +21,12 @@ const api = '/_matrix/client/v3';
 
 export function parseMatrix(parts: UrlParts): MatrixConfig {
   requirePart(parts, 'host', parts.hostname, 'the homeserver host after the @');
-  const password = requirePart(parts, 'password', parts.password, 'a password (with a user) or an access token');
+  const password = requirePart(
+    parts,
+    'password',
+    parts.password,
+    'a password (with a user) or an access token',
+  );
   const query = new QueryReader(parts, ['rooms', 'room', 'disabletls', 'title']);
   const config = {
     user: parts.user,
@@ -49,7 +53,13 @@ export function matrixRoomReference(room: string): string {
   return room.startsWith('!') || room.startsWith('#') ? room : `#${room}`;
 }
 
-export function matrixSendRequest(origin: string, token: string, roomId: string, body: string, txnId: string): HttpRequest {
+export function matrixSendRequest(
+  origin: string,
+  token: string,
+  roomId: string,
+  body: string,
+  txnId: string,
+): HttpRequest {
   return jsonRequest(
     'PUT',
     `${origin}${api}/rooms/${encodeURIComponent(roomId)}/send/m.room.message/${encodeURIComponent(txnId)}`,
@@ -69,7 +79,8 @@ function field(body: string, name: string): unknown {
 export const matrixService: NotifyService<MatrixConfig> = {
   scheme: 'matrix',
   shape: 'matrix://[USER:]PASSWORD_OR_TOKEN@HOST[:PORT]/[?rooms=!ROOM_ID,ALIAS][&disabletls=yes]',
-  example: 'matrix://backup-bot:correct-horse@matrix.example.org/?rooms=!xyzRoomId:example.org,backups:example.org',
+  example:
+    'matrix://backup-bot:correct-horse@matrix.example.org/?rooms=!xyzRoomId:example.org,backups:example.org',
   parse: parseMatrix,
   secrets: (config) => [config.password],
   async send(config, message, context) {
@@ -84,14 +95,23 @@ export const matrixService: NotifyService<MatrixConfig> = {
     const auth = { Authorization: `Bearer ${token}` };
     let roomIds: string[] = [];
     if (config.rooms.length === 0) {
-      const joined = await context.http({ method: 'GET', url: `${origin}${api}/joined_rooms`, headers: auth });
+      const joined = await context.http({
+        method: 'GET',
+        url: `${origin}${api}/joined_rooms`,
+        headers: auth,
+      });
       const rooms = field(joined.body, 'joined_rooms');
       roomIds = Array.isArray(rooms) ? rooms.filter((r): r is string => typeof r === 'string') : [];
       if (roomIds.length === 0) throw new Error('the matrix user has joined no rooms; give ?rooms=');
     } else {
       for (const room of config.rooms) {
         const joined = await context.http(
-          jsonRequest('POST', `${origin}${api}/join/${encodeURIComponent(matrixRoomReference(room))}`, {}, auth),
+          jsonRequest(
+            'POST',
+            `${origin}${api}/join/${encodeURIComponent(matrixRoomReference(room))}`,
+            {},
+            auth,
+          ),
         );
         const roomId = field(joined.body, 'room_id');
         if (typeof roomId !== 'string') throw new Error(`matrix did not return a room ID for ${room}`);

@@ -21,7 +21,15 @@ export function parseMattermost(parts: UrlParts): MattermostConfig {
   requirePart(parts, 'host', parts.hostname, 'the Mattermost server host');
   const [token = '', channel = ''] = parts.segments;
   requirePart(parts, 'token', token, 'the webhook token as the first path part');
-  const query = new QueryReader(parts, ['icon', 'icon_emoji', 'icon_url', 'title', 'disabletls', 'username', 'channel']);
+  const query = new QueryReader(parts, [
+    'icon',
+    'icon_emoji',
+    'icon_url',
+    'title',
+    'disabletls',
+    'username',
+    'channel',
+  ]);
   const config = {
     host: parts.host,
     token,

@@ -30,14 +30,33 @@ const priorities: Record<string, number> = { min: 1, low: 2, default: 3, high: 4
 
 export function parseNtfy(parts: UrlParts): NtfyConfig {
   const topic = parts.path.replace(/^\//, '');
-  if (topic === '') throw new ServiceUrlError('ntfy', 'topic', 'missing; give the topic as the path (ntfy://ntfy.sh/TOPIC)');
+  if (topic === '')
+    throw new ServiceUrlError('ntfy', 'topic', 'missing; give the topic as the path (ntfy://ntfy.sh/TOPIC)');
   const query = new QueryReader(parts, [
-    'title', 'scheme', 'tags', 'priority', 'actions', 'click', 'attach', 'filename', 'delay', 'at', 'in', 'email', 'icon', 'cache', 'firebase',
+    'title',
+    'scheme',
+    'tags',
+    'priority',
+    'actions',
+    'click',
+    'attach',
+    'filename',
+    'delay',
+    'at',
+    'in',
+    'email',
+    'icon',
+    'cache',
+    'firebase',
   ]);
   const priorityText = query.string('priority', '3').toLowerCase();
   const priority = priorities[priorityText] ?? Number(priorityText);
   if (!Number.isInteger(priority) || priority < 1 || priority > 5) {
-    throw new ServiceUrlError('ntfy', 'query parameter "priority"', 'expected 1-5 or min, low, default, high, max');
+    throw new ServiceUrlError(
+      'ntfy',
+      'query parameter "priority"',
+      'expected 1-5 or min, low, default, high, max',
+    );
   }
   const config = {
     host: parts.host === '' ? 'ntfy.sh' : parts.host,
@@ -84,7 +103,12 @@ export function ntfyRequest(config: NtfyConfig, message: NotifyMessage): HttpReq
     headers['Authorization'] =
       config.user === '' ? `Bearer ${config.password}` : basicAuth(config.user, config.password);
   }
-  return { method: 'POST', url: `${config.scheme}://${config.host}/${config.topic}`, headers, body: message.body };
+  return {
+    method: 'POST',
+    url: `${config.scheme}://${config.host}/${config.topic}`,
+    headers,
+    body: message.body,
+  };
 }
 
 export const ntfyService: NotifyService<NtfyConfig> = {
@@ -92,7 +116,8 @@ export const ntfyService: NotifyService<NtfyConfig> = {
   shape: 'ntfy://[USER:PASSWORD@|:TOKEN@]HOST/TOPIC[?priority=1-5&tags=a,b&title=…&click=URL&scheme=https]',
   example: 'ntfy://ntfy.sh/my-backups?priority=high&tags=floppy_disk',
   parse: parseNtfy,
-  secrets: (config) => (config.password === '' ? [] : [config.password, basicAuth(config.user, config.password).slice(6)]),
+  secrets: (config) =>
+    config.password === '' ? [] : [config.password, basicAuth(config.user, config.password).slice(6)],
   async send(config, message, context) {
     await context.http(ntfyRequest(config, message));
   },

@@ -47,10 +47,14 @@ function stringList(key: string, text: string): string[] {
     } catch {
       return fail(key, 'is not valid JSON');
     }
-    if (!Array.isArray(parsed) || !parsed.every((v) => typeof v === 'string')) return fail(key, 'expected a list of strings');
+    if (!Array.isArray(parsed) || !parsed.every((v) => typeof v === 'string'))
+      return fail(key, 'expected a list of strings');
     return parsed;
   }
-  return text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 }
 
 function entities(key: string, text: string): OpsgenieEntity[] {
@@ -61,14 +65,20 @@ function entities(key: string, text: string): OpsgenieEntity[] {
     } catch {
       return fail(key, 'is not valid JSON');
     }
-    if (!Array.isArray(parsed) || !parsed.every((v) => typeof v === 'object' && v !== null && typeof (v as { type?: unknown }).type === 'string')) {
+    if (
+      !Array.isArray(parsed) ||
+      !parsed.every(
+        (v) => typeof v === 'object' && v !== null && typeof (v as { type?: unknown }).type === 'string',
+      )
+    ) {
       return fail(key, 'expected a list of {"type": …, "id"|"name"|"username": …}');
     }
     return parsed as OpsgenieEntity[];
   }
   return stringList(key, text).map((item) => {
     const [type = '', identifier = '', ...rest] = item.split(':');
-    if (rest.length > 0 || type === '' || identifier === '') return fail(key, 'expected TYPE:ID entries such as team:NOC');
+    if (rest.length > 0 || type === '' || identifier === '')
+      return fail(key, 'expected TYPE:ID entries such as team:NOC');
     if (idPattern.test(identifier)) return { type, id: identifier };
     if (type === 'team') return { type, name: identifier };
     if (type === 'user') return { type, username: identifier };
@@ -80,7 +90,11 @@ function details(text: string): Record<string, string> {
   if (text.trim().startsWith('{')) {
     try {
       const parsed = JSON.parse(text) as unknown;
-      if (typeof parsed === 'object' && parsed !== null && Object.values(parsed).every((v) => typeof v === 'string')) {
+      if (
+        typeof parsed === 'object' &&
+        parsed !== null &&
+        Object.values(parsed).every((v) => typeof v === 'string')
+      ) {
         return parsed as Record<string, string>;
       }
     } catch {
@@ -98,9 +112,27 @@ function details(text: string): Record<string, string> {
 }
 
 export function parseOpsgenie(parts: UrlParts): OpsgenieConfig {
-  const apiKey = requirePart(parts, 'API key', parts.segments[0] ?? '', 'the API key as the path (opsgenie://api.opsgenie.com/KEY)');
+  const apiKey = requirePart(
+    parts,
+    'API key',
+    parts.segments[0] ?? '',
+    'the API key as the path (opsgenie://api.opsgenie.com/KEY)',
+  );
   const query = new QueryReader(parts, [
-    'alias', 'description', 'responders', 'visibleto', 'actions', 'tags', 'details', 'entity', 'source', 'priority', 'user', 'note', 'title', 'disabletls',
+    'alias',
+    'description',
+    'responders',
+    'visibleto',
+    'actions',
+    'tags',
+    'details',
+    'entity',
+    'source',
+    'priority',
+    'user',
+    'note',
+    'title',
+    'disabletls',
   ]);
   const priority = query.string('priority');
   if (priority !== '' && !/^P[1-5]$/.test(priority)) fail('priority', 'expected P1, P2, P3, P4 or P5');
@@ -131,10 +163,11 @@ export function opsgenieRequest(config: OpsgenieConfig, message: NotifyMessage):
   let description = message.body;
   // The alert message is limited to 130 characters; the full text goes into the description.
   if (title === '') {
-    title = [...message.body].slice(0, 130).join('');
+    title = Array.from(message.body).slice(0, 130).join('');
     if (title === message.body) description = '';
   }
-  if (config.description !== '') description = description === '' ? config.description : `${description}\n${config.description}`;
+  if (config.description !== '')
+    description = description === '' ? config.description : `${description}\n${config.description}`;
   const optional: Record<string, unknown> = {
     alias: config.alias,
     description,
@@ -150,7 +183,10 @@ export function opsgenieRequest(config: OpsgenieConfig, message: NotifyMessage):
     note: config.note,
   };
   const present = Object.entries(optional).filter(
-    ([, v]) => v !== '' && !(Array.isArray(v) && v.length === 0) && !(typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0),
+    ([, v]) =>
+      v !== '' &&
+      !(Array.isArray(v) && v.length === 0) &&
+      !(typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0),
   );
   return jsonRequest(
     'POST',
@@ -162,7 +198,8 @@ export function opsgenieRequest(config: OpsgenieConfig, message: NotifyMessage):
 
 export const opsgenieService: NotifyService<OpsgenieConfig> = {
   scheme: 'opsgenie',
-  shape: 'opsgenie://api.opsgenie.com|api.eu.opsgenie.com/API_KEY[?priority=P1-P5&tags=a,b&responders=team:NAME&alias=…&entity=…]',
+  shape:
+    'opsgenie://api.opsgenie.com|api.eu.opsgenie.com/API_KEY[?priority=P1-P5&tags=a,b&responders=team:NAME&alias=…&entity=…]',
   example: 'opsgenie://api.opsgenie.com/eb243592-faa2-4ba2-a551-1afdf565c889?priority=P2&tags=backup',
   parse: parseOpsgenie,
   secrets: (config) => [config.apiKey],

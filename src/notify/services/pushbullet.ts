@@ -15,7 +15,11 @@ export interface PushbulletConfig {
 
 export function parsePushbullet(parts: UrlParts): PushbulletConfig {
   if (parts.hostname.length !== 34) {
-    throw new ServiceUrlError('pushbullet', 'token', `${parts.hostname === '' ? 'missing' : 'malformed'}; expected the 34-character access token as the host`);
+    throw new ServiceUrlError(
+      'pushbullet',
+      'token',
+      `${parts.hostname === '' ? 'missing' : 'malformed'}; expected the 34-character access token as the host`,
+    );
   }
   const targets = [...parts.segments];
   // An unescaped "#channel" lands in the fragment, possibly followed by more targets.
@@ -36,7 +40,11 @@ function targetField(target: string): Record<string, string> {
   return { device_iden: target };
 }
 
-export function pushbulletRequests(config: PushbulletConfig, message: NotifyMessage, origin: string): HttpRequest[] {
+export function pushbulletRequests(
+  config: PushbulletConfig,
+  message: NotifyMessage,
+  origin: string,
+): HttpRequest[] {
   const targets = config.targets.length === 0 ? [''] : config.targets;
   return targets.map((target) =>
     jsonRequest(
@@ -55,7 +63,11 @@ export const pushbulletService: NotifyService<PushbulletConfig> = {
   parse: parsePushbullet,
   secrets: (config) => [config.token],
   async send(config, message, context) {
-    for (const request of pushbulletRequests(config, message, apiOrigin(context, 'https://api.pushbullet.com'))) {
+    for (const request of pushbulletRequests(
+      config,
+      message,
+      apiOrigin(context, 'https://api.pushbullet.com'),
+    )) {
       await context.http(request);
     }
   },

@@ -15,7 +15,12 @@ export interface PushoverConfig {
 }
 
 export function parsePushover(parts: UrlParts): PushoverConfig {
-  const token = requirePart(parts, 'API token', parts.password, 'the application API token as the password (shoutrrr:TOKEN@…)');
+  const token = requirePart(
+    parts,
+    'API token',
+    parts.password,
+    'the application API token as the password (shoutrrr:TOKEN@…)',
+  );
   const user = requirePart(parts, 'user key', parts.hostname, 'the user key after the @');
   const query = new QueryReader(parts, ['devices', 'priority', 'title']);
   const config = {

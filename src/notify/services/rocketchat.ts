@@ -55,7 +55,8 @@ export function rocketchatRequest(config: RocketchatConfig, message: NotifyMessa
 export const rocketchatService: NotifyService<RocketchatConfig> = {
   scheme: 'rocketchat',
   shape: 'rocketchat://[USERNAME@]HOST[:PORT]/TOKEN_A/TOKEN_B[/CHANNEL|/@USER][?disabletls=yes]',
-  example: 'rocketchat://backup@chat.example.com/8eGdRzc9r4YYNyvge/2XYQcX9NBwJBKfQnphpebPcnXZcPEi32Nt4NKJfrnbhsbRfX/backups',
+  example:
+    'rocketchat://backup@chat.example.com/8eGdRzc9r4YYNyvge/2XYQcX9NBwJBKfQnphpebPcnXZcPEi32Nt4NKJfrnbhsbRfX/backups',
   parse: parseRocketchat,
   secrets: (config) => [config.tokenA, config.tokenB],
   async send(config, message, context) {

@@ -19,8 +19,7 @@ export interface SlackConfig {
   readonly threadTs: string;
 }
 
-const tokenPattern =
-  /^(?:(xox.|hook)[-:]|:?)([A-Z0-9]{9,})([-/,])([A-Z0-9]{9,})([-/,])([A-Za-z0-9]{24,})$/;
+const tokenPattern = /^(?:(xox.|hook)[-:]|:?)([A-Z0-9]{9,})([-/,])([A-Z0-9]{9,})([-/,])([A-Za-z0-9]{24,})$/;
 
 export function parseSlack(parts: UrlParts): SlackConfig {
   let token: string;
@@ -43,9 +42,20 @@ export function parseSlack(parts: UrlParts): SlackConfig {
       'expected hook:AAAA-BBBB-CCCC (webhook) or xoxb:AAAA-BBBB-CCCC (bot API) before the @',
     );
   }
-  if (match[3] !== match[5]) throw new ServiceUrlError('slack', 'token', 'its three parts use different separators');
-  if (channel === '') throw new ServiceUrlError('slack', 'channel', 'missing; give a channel ID or "webhook" after the @');
-  const query = new QueryReader(parts, ['botname', 'username', 'icon', 'icon_emoji', 'icon_url', 'color', 'title', 'thread_ts']);
+  if (match[3] !== match[5])
+    throw new ServiceUrlError('slack', 'token', 'its three parts use different separators');
+  if (channel === '')
+    throw new ServiceUrlError('slack', 'channel', 'missing; give a channel ID or "webhook" after the @');
+  const query = new QueryReader(parts, [
+    'botname',
+    'username',
+    'icon',
+    'icon_emoji',
+    'icon_url',
+    'color',
+    'title',
+    'thread_ts',
+  ]);
   const config: SlackConfig = {
     tokenType: match[1] ?? 'hook',
     tokenParts: [match[2] ?? '', match[4] ?? '', match[6] ?? ''],
@@ -58,7 +68,11 @@ export function parseSlack(parts: UrlParts): SlackConfig {
   };
   query.done();
   if (config.tokenType !== 'hook' && config.channel === 'webhook') {
-    throw new ServiceUrlError('slack', 'channel', 'a bot token needs a channel ID after the @, not "webhook"');
+    throw new ServiceUrlError(
+      'slack',
+      'channel',
+      'a bot token needs a channel ID after the @, not "webhook"',
+    );
   }
   return config;
 }
@@ -79,10 +93,18 @@ export function slackPayload(config: SlackConfig, message: NotifyMessage): Recor
   };
 }
 
-export function slackRequest(config: SlackConfig, message: NotifyMessage, base: string | undefined): HttpRequest {
+export function slackRequest(
+  config: SlackConfig,
+  message: NotifyMessage,
+  base: string | undefined,
+): HttpRequest {
   const payload = slackPayload(config, message);
   if (config.tokenType === 'hook') {
-    return jsonRequest('POST', `${base ?? 'https://hooks.slack.com'}/services/${config.tokenParts.join('/')}`, payload);
+    return jsonRequest(
+      'POST',
+      `${base ?? 'https://hooks.slack.com'}/services/${config.tokenParts.join('/')}`,
+      payload,
+    );
   }
   return jsonRequest('POST', `${base ?? 'https://slack.com'}/api/chat.postMessage`, payload, {
     Authorization: `Bearer ${config.tokenType}-${config.tokenParts.join('-')}`,
@@ -91,7 +113,8 @@ export function slackRequest(config: SlackConfig, message: NotifyMessage, base: 
 
 export const slackService: NotifyService<SlackConfig> = {
   scheme: 'slack',
-  shape: 'slack://hook:WEBHOOK-TOKEN@webhook | slack://xoxb:BOT-TOKEN@CHANNEL [?color=…&title=…&botname=…&icon=…&thread_ts=…]',
+  shape:
+    'slack://hook:WEBHOOK-TOKEN@webhook | slack://xoxb:BOT-TOKEN@CHANNEL [?color=…&title=…&botname=…&icon=…&thread_ts=…]',
   example: 'slack://hook:WNA3PBYV6-F20DUQND3RQ-Webc4MAvoacrpPakR8phF0zi@webhook?color=good',
   parse: parseSlack,
   secrets: (config) => [...config.tokenParts, config.tokenParts.join('-'), config.tokenParts.join('/')],

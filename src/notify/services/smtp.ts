@@ -29,14 +29,37 @@ const address = /^[^\s@]+@[^\s@]+$/;
 export function parseSmtp(parts: UrlParts): SmtpConfig {
   const host = requirePart(parts, 'host', parts.hostname, 'the SMTP server host');
   const query = new QueryReader(parts, [
-    'fromaddress', 'from', 'fromname', 'toaddresses', 'to', 'subject', 'title', 'auth', 'encryption', 'usestarttls', 'starttls', 'usehtml', 'clienthost',
+    'fromaddress',
+    'from',
+    'fromname',
+    'toaddresses',
+    'to',
+    'subject',
+    'title',
+    'auth',
+    'encryption',
+    'usestarttls',
+    'starttls',
+    'usehtml',
+    'clienthost',
   ]);
   const fromAddress = query.required(['from', 'fromaddress'], 'the sender address (from=backup@example.com)');
-  if (!address.test(fromAddress)) throw new ServiceUrlError('smtp', 'query parameter "from"', 'is not an e-mail address');
+  if (!address.test(fromAddress))
+    throw new ServiceUrlError('smtp', 'query parameter "from"', 'is not an e-mail address');
   const toAddresses = query.list(['to', 'toaddresses']);
-  if (toAddresses.length === 0) throw new ServiceUrlError('smtp', 'query parameter "to"', 'missing; give one or more recipients separated by commas');
+  if (toAddresses.length === 0)
+    throw new ServiceUrlError(
+      'smtp',
+      'query parameter "to"',
+      'missing; give one or more recipients separated by commas',
+    );
   const badTo = toAddresses.findIndex((a) => !address.test(a));
-  if (badTo >= 0) throw new ServiceUrlError('smtp', 'query parameter "to"', `recipient ${badTo + 1} is not an e-mail address`);
+  if (badTo >= 0)
+    throw new ServiceUrlError(
+      'smtp',
+      'query parameter "to"',
+      `recipient ${badTo + 1} is not an e-mail address`,
+    );
   const config: SmtpConfig = {
     host,
     port: parts.port ?? 25,
@@ -53,15 +76,26 @@ export function parseSmtp(parts: UrlParts): SmtpConfig {
     clientHost: query.string('clienthost', 'localhost'),
   };
   query.done();
-  if ((config.auth === 'Plain' || config.auth === 'CRAMMD5' || config.auth === 'OAuth2') && config.username === '') {
-    throw new ServiceUrlError('smtp', 'user', `auth=${config.auth} needs a username (smtp://USER:PASSWORD@host)`);
+  if (
+    (config.auth === 'Plain' || config.auth === 'CRAMMD5' || config.auth === 'OAuth2') &&
+    config.username === ''
+  ) {
+    throw new ServiceUrlError(
+      'smtp',
+      'user',
+      `auth=${config.auth} needs a username (smtp://USER:PASSWORD@host)`,
+    );
   }
   return config;
 }
 
 /** The nodemailer transport options for a config: a pure mapping of shoutrrr's settings. */
-export function smtpTransportOptions(config: SmtpConfig, context: Pick<SendContext, 'timeoutMs' | 'smtpCa'>): SMTPTransport.Options {
-  const implicit = config.encryption === 'ImplicitTLS' || (config.encryption === 'Auto' && config.port === 465);
+export function smtpTransportOptions(
+  config: SmtpConfig,
+  context: Pick<SendContext, 'timeoutMs' | 'smtpCa'>,
+): SMTPTransport.Options {
+  const implicit =
+    config.encryption === 'ImplicitTLS' || (config.encryption === 'Auto' && config.port === 465);
   const authenticate = config.auth !== 'None' && (config.auth !== 'Unknown' || config.username !== '');
   const method = config.auth === 'Plain' ? 'PLAIN' : config.auth === 'CRAMMD5' ? 'CRAM-MD5' : undefined;
   return {
@@ -78,7 +112,10 @@ export function smtpTransportOptions(config: SmtpConfig, context: Pick<SendConte
     ...(authenticate
       ? config.auth === 'OAuth2'
         ? { auth: { type: 'OAuth2' as const, user: config.username, accessToken: config.password } }
-        : { auth: { user: config.username, pass: config.password }, ...(method ? { authMethod: method } : {}) }
+        : {
+            auth: { user: config.username, pass: config.password },
+            ...(method ? { authMethod: method } : {}),
+          }
       : {}),
   };
 }
@@ -94,8 +131,10 @@ export function smtpMail(config: SmtpConfig, message: NotifyMessage): SMTPTransp
 
 export const smtpService: NotifyService<SmtpConfig> = {
   scheme: 'smtp',
-  shape: 'smtp://[USER:PASSWORD@]HOST[:PORT]/?from=ADDRESS&to=ADDRESS[,ADDRESS…][&auth=None|Plain|CRAMMD5|OAuth2][&encryption=None|ExplicitTLS|ImplicitTLS|Auto][&fromname=…&subject=…]',
-  example: 'smtp://backup%40example.com:app-password@smtp.example.com:587/?from=backup@example.com&to=ops@example.com&encryption=ExplicitTLS',
+  shape:
+    'smtp://[USER:PASSWORD@]HOST[:PORT]/?from=ADDRESS&to=ADDRESS[,ADDRESS…][&auth=None|Plain|CRAMMD5|OAuth2][&encryption=None|ExplicitTLS|ImplicitTLS|Auto][&fromname=…&subject=…]',
+  example:
+    'smtp://backup%40example.com:app-password@smtp.example.com:587/?from=backup@example.com&to=ops@example.com&encryption=ExplicitTLS',
   parse: parseSmtp,
   secrets: (config) => [config.password],
   async send(config, message, context) {

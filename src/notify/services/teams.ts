@@ -29,7 +29,8 @@ export function parseTeams(parts: UrlParts): TeamsConfig {
     ['groupOwner', groupOwner, uuid, 'a UUID as the second path part'],
   ];
   for (const [part, value, pattern, what] of checks) {
-    if (!pattern.test(value)) throw new ServiceUrlError('teams', part, `${value === '' ? 'missing' : 'malformed'}; expected ${what}`);
+    if (!pattern.test(value))
+      throw new ServiceUrlError('teams', part, `${value === '' ? 'missing' : 'malformed'}; expected ${what}`);
   }
   const query = new QueryReader(parts, ['host', 'title', 'color']);
   const config = {

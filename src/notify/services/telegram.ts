@@ -20,12 +20,27 @@ export interface TelegramConfig {
 export function parseTelegram(parts: UrlParts): TelegramConfig {
   const token = `${parts.user}:${parts.password}`;
   if (!/^[0-9]+:[a-zA-Z0-9_-]+$/.test(token)) {
-    throw new ServiceUrlError('telegram', 'token', 'expected BOTID:SECRET before the @ (as given by BotFather)');
+    throw new ServiceUrlError(
+      'telegram',
+      'token',
+      'expected BOTID:SECRET before the @ (as given by BotFather)',
+    );
   }
-  const query = new QueryReader(parts, ['chats', 'channels', 'preview', 'notification', 'parsemode', 'title']);
+  const query = new QueryReader(parts, [
+    'chats',
+    'channels',
+    'preview',
+    'notification',
+    'parsemode',
+    'title',
+  ]);
   const chats = query.list(['chats', 'channels']);
   if (chats.length === 0) {
-    throw new ServiceUrlError('telegram', 'query parameter "chats"', 'missing; give chat IDs or @channel names');
+    throw new ServiceUrlError(
+      'telegram',
+      'query parameter "chats"',
+      'missing; give chat IDs or @channel names',
+    );
   }
   const config = {
     token,
@@ -40,10 +55,18 @@ export function parseTelegram(parts: UrlParts): TelegramConfig {
 }
 
 function escapeHtml(text: string): string {
-  return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&#34;');
+  return text
+    .replaceAll('&', '&amp;')
+    .replaceAll('<', '&lt;')
+    .replaceAll('>', '&gt;')
+    .replaceAll('"', '&#34;');
 }
 
-export function telegramRequests(config: TelegramConfig, message: NotifyMessage, origin: string): HttpRequest[] {
+export function telegramRequests(
+  config: TelegramConfig,
+  message: NotifyMessage,
+  origin: string,
+): HttpRequest[] {
   const title = message.title ?? config.title;
   let parseMode = config.parseMode;
   let text = message.body;
@@ -68,7 +91,8 @@ export function telegramRequests(config: TelegramConfig, message: NotifyMessage,
 
 export const telegramService: NotifyService<TelegramConfig> = {
   scheme: 'telegram',
-  shape: 'telegram://TOKEN@telegram?chats=CHAT[,CHAT…][&parsemode=None|HTML|Markdown|MarkdownV2][&preview=yes][&notification=yes]',
+  shape:
+    'telegram://TOKEN@telegram?chats=CHAT[,CHAT…][&parsemode=None|HTML|Markdown|MarkdownV2][&preview=yes][&notification=yes]',
   example: 'telegram://110201543:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw@telegram?chats=@backups,-1001234567',
   parse: parseTelegram,
   secrets: (config) => [config.token, config.token.split(':')[1] ?? ''],

@@ -16,7 +16,12 @@ export interface ZulipConfig {
 }
 
 export function parseZulip(parts: UrlParts): ZulipConfig {
-  const botMail = requirePart(parts, 'bot mail', parts.user, 'the bot e-mail (with @ written as %40) before the :');
+  const botMail = requirePart(
+    parts,
+    'bot mail',
+    parts.user,
+    'the bot e-mail (with @ written as %40) before the :',
+  );
   const botKey = requirePart(parts, 'API key', parts.password, 'the bot API key after the :');
   requirePart(parts, 'host', parts.hostname, 'the Zulip server host');
   const query = new QueryReader(parts, ['stream', 'topic', 'title', 'disabletls']);
@@ -34,7 +39,8 @@ export function parseZulip(parts: UrlParts): ZulipConfig {
 
 export function zulipRequest(config: ZulipConfig, message: NotifyMessage): HttpRequest {
   const topic = message.title ?? config.topic;
-  if ([...topic].length > 60) throw new Error(`zulip topic is longer than 60 characters (${[...topic].length})`);
+  if (Array.from(topic).length > 60)
+    throw new Error(`zulip topic is longer than 60 characters (${Array.from(topic).length})`);
   if (Buffer.byteLength(message.body) > 10_000) throw new Error('zulip message is longer than 10000 bytes');
   return formRequest(
     `${hostOrigin(config.host, config.disableTls)}/api/v1/messages`,
@@ -46,7 +52,8 @@ export function zulipRequest(config: ZulipConfig, message: NotifyMessage): HttpR
 export const zulipService: NotifyService<ZulipConfig> = {
   scheme: 'zulip',
   shape: 'zulip://BOT_MAIL:BOT_KEY@HOST[:PORT]/?stream=STREAM[&topic=TOPIC][&disabletls=yes]',
-  example: 'zulip://backup-bot%40example.zulipchat.com:correcthorsebatterystaple@example.zulipchat.com?stream=ops&topic=backups',
+  example:
+    'zulip://backup-bot%40example.zulipchat.com:correcthorsebatterystaple@example.zulipchat.com?stream=ops&topic=backups',
   parse: parseZulip,
   secrets: (config) => [config.botKey, basicAuth(config.botMail, config.botKey).slice(6)],
   async send(config, message, context) {
