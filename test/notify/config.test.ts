@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -30,7 +30,7 @@ describe('notify.yaml', () => {
     );
     const env = { TELEGRAM_URL: 'telegram://1:abc123@telegram?chats=5', SMTP_PASSWORD: 'pw-from-env' };
     await expect(loadNotifyConfig(path, env)).rejects.toThrow(/cost.*unknown/);
-    writeFileSync(path, (await import('node:fs')).readFileSync(path, 'utf8').replace('&cost=$$5', ''));
+    writeFileSync(path, readFileSync(path, 'utf8').replace('&cost=$$5', ''));
     const config = await loadNotifyConfig(path, env);
     expect(config.aliases.get('telegram')).toEqual({ name: 'telegram-notify', url: env.TELEGRAM_URL });
     expect(config.aliases.get('smtp')?.url).toContain(':pw-from-env@');
