@@ -1,0 +1,44 @@
+import type { HttpClient } from './http-request.js';
+import type { NotifyMessage } from './message.js';
+import type { UrlParts } from './service-url.js';
+
+/** What a service needs at send time: the HTTP client and the test hooks. */
+export interface SendContext {
+  readonly http: HttpClient;
+  readonly timeoutMs: number;
+  /**
+   * Replaces the fixed API origin (https://api.telegram.org, …) of services whose URL names no host.
+   * A test hook: the environment variable UNIFI_BACKUP_NOTIFY_BASE_URL sets it.
+   */
+  readonly apiBase?: string;
+  /** Extra trusted CA certificates (PEM) for smtp; a test hook for self-signed servers. */
+  readonly smtpCa?: string;
+}
+
+export interface NotifyService<C> {
+  readonly scheme: string;
+  /** Other schemes accepted for this service (hangouts for googlechat). */
+  readonly aliases?: readonly string[];
+  /** The URL shape shown by `notify services` and the docs. */
+  readonly shape: string;
+  readonly example: string;
+  parse(parts: UrlParts): C;
+  /** The values of the config that must never be shown. */
+  secrets(config: C): string[];
+  send(config: C, message: NotifyMessage, context: SendContext): Promise<void>;
+}
+
+/** A parsed URL bound to its service, ready to send. */
+export interface ServiceTarget {
+  readonly scheme: string;
+  readonly secrets: readonly string[];
+  send(message: NotifyMessage, context: SendContext): Promise<void>;
+}
+
+export function apiOrigin(context: SendContext, fixed: string): string {
+  return (context.apiBase ?? fixed).replace(/\/+$/, '');
+}
+
+export function hostOrigin(host: string, disableTls: boolean): string {
+  return `${disableTls ? 'http' : 'https'}://${host}`;
+}

@@ -1,0 +1,59 @@
+import { formRequest } from '../http-request.js';
+import type { HttpRequest } from '../http-request.js';
+import type { NotifyMessage } from '../message.js';
+import { apiOrigin } from '../service.js';
+import type { NotifyService } from '../service.js';
+import { QueryReader, requirePart } from '../service-url.js';
+import type { UrlParts } from '../service-url.js';
+
+export interface PushoverConfig {
+  readonly token: string;
+  readonly user: string;
+  readonly devices: readonly string[];
+  readonly priority: number;
+  readonly title: string;
+}
+
+export function parsePushover(parts: UrlParts): PushoverConfig {
+  const token = requirePart(
+    parts,
+    'API token',
+    parts.password,
+    'the application API token as the password (shoutrrr:TOKEN@…)',
+  );
+  const user = requirePart(parts, 'user key', parts.hostname, 'the user key after the @');
+  const query = new QueryReader(parts, ['devices', 'priority', 'title']);
+  const config = {
+    token,
+    user,
+    devices: query.list('devices'),
+    // Priority 2 needs retry/expire parameters Pushover requires; like shoutrrr, it is not offered.
+    priority: query.int('priority', 0, -2, 1),
+    title: query.string('title'),
+  };
+  query.done();
+  return config;
+}
+
+export function pushoverRequest(config: PushoverConfig, message: NotifyMessage, origin: string): HttpRequest {
+  const title = message.title ?? config.title;
+  return formRequest(`${origin}/1/messages.json`, {
+    token: config.token,
+    user: config.user,
+    message: message.body,
+    ...(config.devices.length > 0 ? { device: config.devices.join(',') } : {}),
+    ...(title ? { title } : {}),
+    priority: String(config.priority),
+  });
+}
+
+export const pushoverService: NotifyService<PushoverConfig> = {
+  scheme: 'pushover',
+  shape: 'pushover://shoutrrr:API_TOKEN@USER_KEY/[?devices=D1,D2&priority=-2..1&title=…]',
+  example: 'pushover://shoutrrr:azGDORePK8gMaC0QOYAMyEEuzJnyUi@uQiRzpo4DXghDmr9QzzfQu27cmVRsG/?devices=phone',
+  parse: parsePushover,
+  secrets: (config) => [config.token, config.user],
+  async send(config, message, context) {
+    await context.http(pushoverRequest(config, message, apiOrigin(context, 'https://api.pushover.net')));
+  },
+};

@@ -1,0 +1,65 @@
+import { jsonRequest } from '../http-request.js';
+import type { HttpRequest } from '../http-request.js';
+import { titledBody } from '../message.js';
+import type { NotifyMessage } from '../message.js';
+import { hostOrigin } from '../service.js';
+import type { NotifyService } from '../service.js';
+import { QueryReader, requirePart } from '../service-url.js';
+import type { UrlParts } from '../service-url.js';
+
+export interface RocketchatConfig {
+  readonly host: string;
+  readonly tokenA: string;
+  readonly tokenB: string;
+  readonly userName: string;
+  readonly channel: string;
+  readonly title: string;
+  readonly disableTls: boolean;
+}
+
+export function parseRocketchat(parts: UrlParts): RocketchatConfig {
+  requirePart(parts, 'host', parts.hostname, 'the Rocket.Chat server host');
+  const [tokenA = '', tokenB = '', target = ''] = parts.segments;
+  requirePart(parts, 'token', tokenA, 'the webhook token as TOKEN_A/TOKEN_B in the path');
+  requirePart(parts, 'token', tokenB, 'the second half of the webhook token (TOKEN_A/TOKEN_B)');
+  let channel = '';
+  // An unescaped "#channel" lands in the fragment.
+  if (parts.fragment !== '') channel = `#${parts.fragment}`;
+  else if (target !== '') channel = target.startsWith('@') || target.startsWith('#') ? target : `#${target}`;
+  const query = new QueryReader(parts, ['title', 'disabletls']);
+  const config = {
+    host: parts.host,
+    tokenA,
+    tokenB,
+    userName: parts.user,
+    channel,
+    title: query.string('title'),
+    disableTls: query.bool('disabletls', false),
+  };
+  query.done();
+  return config;
+}
+
+export function rocketchatRequest(config: RocketchatConfig, message: NotifyMessage): HttpRequest {
+  return jsonRequest(
+    'POST',
+    `${hostOrigin(config.host, config.disableTls)}/hooks/${config.tokenA}/${config.tokenB}`,
+    {
+      text: titledBody({ title: message.title ?? config.title, body: message.body }),
+      ...(config.userName ? { username: config.userName } : {}),
+      ...(config.channel ? { channel: config.channel } : {}),
+    },
+  );
+}
+
+export const rocketchatService: NotifyService<RocketchatConfig> = {
+  scheme: 'rocketchat',
+  shape: 'rocketchat://[USERNAME@]HOST[:PORT]/TOKEN_A/TOKEN_B[/CHANNEL|/@USER][?disabletls=yes]',
+  example:
+    'rocketchat://backup@chat.example.com/8eGdRzc9r4YYNyvge/2XYQcX9NBwJBKfQnphpebPcnXZcPEi32Nt4NKJfrnbhsbRfX/backups',
+  parse: parseRocketchat,
+  secrets: (config) => [config.tokenA, config.tokenB],
+  async send(config, message, context) {
+    await context.http(rocketchatRequest(config, message));
+  },
+};

@@ -1,0 +1,104 @@
+import { jsonRequest } from '../http-request.js';
+import type { HttpRequest } from '../http-request.js';
+import type { NotifyMessage } from '../message.js';
+import { apiOrigin } from '../service.js';
+import type { NotifyService } from '../service.js';
+import { QueryReader, ServiceUrlError } from '../service-url.js';
+import type { UrlParts } from '../service-url.js';
+
+const parseModes = ['None', 'Markdown', 'HTML', 'MarkdownV2'] as const;
+
+export interface TelegramConfig {
+  readonly token: string;
+  readonly chats: readonly string[];
+  readonly preview: boolean;
+  readonly notification: boolean;
+  readonly parseMode: (typeof parseModes)[number];
+  readonly title: string;
+}
+
+export function parseTelegram(parts: UrlParts): TelegramConfig {
+  const token = `${parts.user}:${parts.password}`;
+  if (!/^[0-9]+:[a-zA-Z0-9_-]+$/.test(token)) {
+    throw new ServiceUrlError(
+      'telegram',
+      'token',
+      'expected BOTID:SECRET before the @ (as given by BotFather)',
+    );
+  }
+  const query = new QueryReader(parts, [
+    'chats',
+    'channels',
+    'preview',
+    'notification',
+    'parsemode',
+    'title',
+  ]);
+  const chats = query.list(['chats', 'channels']);
+  if (chats.length === 0) {
+    throw new ServiceUrlError(
+      'telegram',
+      'query parameter "chats"',
+      'missing; give chat IDs or @channel names',
+    );
+  }
+  const config = {
+    token,
+    chats,
+    preview: query.bool('preview', true),
+    notification: query.bool('notification', true),
+    parseMode: query.oneOf('parsemode', parseModes, 'None'),
+    title: query.string('title'),
+  };
+  query.done();
+  return config;
+}
+
+function escapeHtml(text: string): string {
+  return text
+    .replaceAll('&', '&amp;')
+    .replaceAll('<', '&lt;')
+    .replaceAll('>', '&gt;')
+    .replaceAll('"', '&#34;');
+}
+
+export function telegramRequests(
+  config: TelegramConfig,
+  message: NotifyMessage,
+  origin: string,
+): HttpRequest[] {
+  const title = message.title ?? config.title;
+  let parseMode = config.parseMode;
+  let text = message.body;
+  if (parseMode === 'None' && title !== '') {
+    parseMode = 'HTML';
+    text = escapeHtml(text);
+  }
+  if (parseMode === 'HTML' && title !== '') text = `<b>${escapeHtml(title)}</b>\n${text}`;
+  return config.chats.map((chat) => {
+    const [chatId, thread] = chat.split(':', 2);
+    const threadId = thread !== undefined && /^\d+$/.test(thread) ? Number(thread) : undefined;
+    return jsonRequest('POST', `${origin}/bot${config.token}/sendMessage`, {
+      text,
+      chat_id: chatId,
+      ...(threadId === undefined ? {} : { message_thread_id: threadId }),
+      ...(parseMode === 'None' ? {} : { parse_mode: parseMode }),
+      disable_web_page_preview: !config.preview,
+      disable_notification: !config.notification,
+    });
+  });
+}
+
+export const telegramService: NotifyService<TelegramConfig> = {
+  scheme: 'telegram',
+  shape:
+    'telegram://TOKEN@telegram?chats=CHAT[,CHAT…][&parsemode=None|HTML|Markdown|MarkdownV2][&preview=yes][&notification=yes]',
+  example: 'telegram://110201543:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw@telegram?chats=@backups,-1001234567',
+  parse: parseTelegram,
+  secrets: (config) => [config.token, config.token.split(':')[1] ?? ''],
+  async send(config, message, context) {
+    for (const request of telegramRequests(config, message, apiOrigin(context, 'https://api.telegram.org'))) {
+      await context.http(request);
+    }
+  },
+};
