@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, UserError } from '../errors.js';
 import { ProcessError } from '../host/runner.js';
 import { backupCommand, filesCommand, showChainCommand } from './commands/backup.js';
+import { notifyCommand } from './commands/notify.js';
 import { isSeedInvocation, translateSeedArgs } from './seed.js';
 
 declare const __VERSION__: string;
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
     .addCommand(backupCommand())
     .addCommand(showChainCommand('chain'))
     .addCommand(filesCommand())
+    .addCommand(notifyCommand())
     .addHelpText(
       'after',
       "\nThe original script's form keeps working: unifi-backup -a backup -m incr [-q] [-p] [-d] [-v] DOMAIN\n" +
