@@ -156,7 +156,14 @@ function checkTokens(tokens: readonly string[]): void {
   let rest = [...tokens];
   const last = rest.at(-1);
   if (rest.length > 1 && last !== undefined && !/[-:~]/.test(last) && /^[A-Za-z]/.test(last)) {
-    if (!isTimezone(last)) throw new CalendarSyntaxError(`"${last}" is not a known timezone`);
+    if (!isTimezone(last)) {
+      const weekday = weekdayNames.some(([short, long]) => [short, long].includes(last.toLowerCase()));
+      throw new CalendarSyntaxError(
+        weekday
+          ? `"${last}" is out of place: weekdays come first, then date, then time`
+          : `"${last}" is not a known timezone`,
+      );
+    }
     rest = rest.slice(0, -1);
   }
   const [head] = rest;
