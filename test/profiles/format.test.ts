@@ -1,12 +1,20 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { fromConfig } from '../../src/profiles/config.js';
 import type { ConfigVersion } from '../../src/profiles/config.js';
 import { configFormats, formatFromPath, parseConfigText, renderConfig } from '../../src/profiles/format.js';
 import { buildProfileSet } from '../../src/profiles/model.js';
 import { myVm, originalExample } from './example.js';
-import { schemaProblems, sharedSchemaPath, sharedSchemaPresent } from './schema.js';
+import {
+  compileSchemas,
+  compileTimeoutMs,
+  schemaProblems,
+  sharedSchemaPath,
+  sharedSchemaPresent,
+} from './schema.js';
 
 const set = buildProfileSet(originalExample, [myVm, { domain: "it's a vm", source: '/vm/two' }]);
+
+beforeAll(compileSchemas, compileTimeoutMs);
 
 describe('renderConfig', () => {
   describe.each(configFormats)('%s', (format) => {

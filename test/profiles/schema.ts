@@ -19,15 +19,24 @@ export const sharedSchemaPresent = existsSync(sharedSchemaPath);
 
 const validators = new Map<string, ValidateFunction>();
 
+/** Compiling the 400 kB schema takes a second or two: once per distinct content. */
 function validator(path: string): ValidateFunction {
-  let validate = validators.get(path);
+  const text = readFileSync(path, 'utf8');
+  let validate = validators.get(text);
   if (validate === undefined) {
-    const ajv = addFormats(new Ajv2019({ allErrors: true, strict: false }));
-    validate = ajv.compile(JSON.parse(readFileSync(path, 'utf8')) as object);
-    validators.set(path, validate);
+    const ajv = addFormats(new Ajv2019({ allErrors: true, strict: false, code: { optimize: false } }));
+    validate = ajv.compile(JSON.parse(text) as object);
+    validators.set(text, validate);
   }
   return validate;
 }
+
+/** For a `beforeAll` hook: compiles the schema(s) ahead, under a timeout fit for it. */
+export function compileSchemas(): void {
+  validator(fixtureSchemaPath);
+  if (sharedSchemaPresent) validator(sharedSchemaPath);
+}
+export const compileTimeoutMs = 60_000;
 
 /** The schema's complaints as `path: message` lines; empty when the configuration is valid. */
 export function schemaProblems(config: unknown, path = fixtureSchemaPath): string[] {

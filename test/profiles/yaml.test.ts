@@ -1,12 +1,12 @@
 import { parse } from 'yaml';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
 import { fromConfig } from '../../src/profiles/config.js';
 import type { ConfigObject } from '../../src/profiles/config.js';
 import { buildProfileSet } from '../../src/profiles/model.js';
 import { renderYaml } from '../../src/profiles/yaml.js';
 import { myVm, originalExample } from './example.js';
-import { schemaProblems } from './schema.js';
+import { compileSchemas, compileTimeoutMs, schemaProblems } from './schema.js';
 
 const userFile = `# My backups — edited by hand
 version: "1"
@@ -24,6 +24,8 @@ groups:
 `;
 
 const second = { domain: 'SECOND VM', source: '/storage/kvm/instances/SECOND VM' };
+
+beforeAll(compileSchemas, compileTimeoutMs);
 
 describe('renderYaml into an existing file', () => {
   it('adds a domain and keeps comments, foreign profiles and groups', () => {
