@@ -71,6 +71,7 @@ export function mergeConfig(
   version: ConfigVersion,
   file: string,
 ): ConfigObject {
+  if (Object.keys(existing).length === 0) return toConfig(set, version);
   requireSameVersion(existing, version, file);
   const merged: ConfigObject = { ...existing };
   if (version === '1') {

@@ -58,16 +58,20 @@ export function renderYaml(
   const doc: Document = parseDocument(existing);
   const problem = doc.errors[0];
   if (problem !== undefined) throw new UsageError(`${file} is not valid YAML: ${problem.message}`);
-  if (doc.contents === null) doc.contents = doc.createNode({});
-  if (!isMap(doc.contents))
+  if (doc.contents === null || (isMap(doc.contents) && doc.contents.items.length === 0)) {
+    // Only comments so far: they stay, the profiles follow them.
+    doc.contents = doc.createNode(toConfig(set, version));
+    return doc.toString(stringifyOptions);
+  }
+  if (!isMap(doc.contents)) {
     throw new UsageError(`${file} is not a resticprofile configuration (not a mapping).`);
+  }
   requireSameVersion(doc.toJS() as ConfigObject, version, file);
   const map = doc.contents;
   if (version === '1') {
     for (const [name, body] of Object.entries(set.profiles)) setProfileV1(doc, map, name, body);
     for (const [name, members] of Object.entries(set.groups)) addMembers(doc, ['groups', name], members);
   } else {
-    if (!map.has('version')) map.items.unshift(doc.createPair('version', '2'));
     for (const [name, body] of Object.entries(set.profiles))
       doc.setIn(['profiles', name], doc.createNode(body));
     for (const [name, members] of Object.entries(set.groups)) {

@@ -66,6 +66,11 @@ describe('renderConfig', () => {
     expect(fromConfig(parseConfigText(json.text, 'json', 'p.json'), 'p.json')).toEqual(set);
   });
 
+  it('fills a TOML file that holds only comments, in either version', () => {
+    const { text } = renderConfig(set, '2', 'toml', '# to be filled\n', 'p.toml');
+    expect(fromConfig(parseConfigText(text, 'toml', 'p.toml'), 'p.toml')).toEqual(set);
+  });
+
   it('refuses to add version 2 profiles to a version 1 file', () => {
     const v1 = renderConfig(set, '1', 'json').text;
     expect(() => renderConfig(set, '2', 'json', v1, 'p.json')).toThrow(

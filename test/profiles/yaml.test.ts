@@ -90,6 +90,9 @@ describe('renderYaml into an existing file', () => {
     const set = buildProfileSet(originalExample, [myVm]);
     expect(renderYaml(set, '1')).toMatch(/^# yaml-language-server: \$schema=.*config-1\.json/);
     expect(renderYaml(set, '1', '# only a comment\n')).toContain('MY-VM-NAME-incr:');
+    const v2 = renderYaml(set, '2', '# only a comment\n');
+    expect(v2).toMatch(/^# only a comment\n/);
+    expect(parse(v2)).toMatchObject({ version: '2', profiles: { 'MY-VM-NAME-incr': {} } });
     expect(() => renderYaml(set, '1', '- a list\n', 'p.yaml')).toThrow(UsageError);
     expect(() => renderYaml(set, '1', 'a: [\n', 'p.yaml')).toThrow(/p\.yaml is not valid YAML/);
     expect(() => renderYaml(set, '1', 'version: "2"\n', 'p.yaml')).toThrow(/--config-version 2/);
