@@ -1,0 +1,92 @@
+import { UsageError } from '../errors.js';
+import type { Profile, ProfileSet } from './model.js';
+
+/** resticprofile configuration format: 1 (profiles at the top) or 2 (under `profiles:`). */
+export type ConfigVersion = '1' | '2';
+
+export type ConfigObject = Record<string, unknown>;
+
+/** Top-level keys of a version 1 file that are not profiles. */
+const v1Reserved = new Set(['version', 'global', 'groups', 'includes']);
+
+function isObject(value: unknown): value is ConfigObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The configuration object of a profile set in the given format version. */
+export function toConfig(set: ProfileSet, version: ConfigVersion): ConfigObject {
+  if (version === '1') return { version: '1', ...set.profiles, groups: set.groups };
+  const groups = Object.fromEntries(
+    Object.entries(set.groups).map(([name, profiles]) => [name, { profiles }]),
+  );
+  return { version: '2', profiles: set.profiles, groups };
+}
+
+/** The version a parsed file declares; files without `version` are version 1. */
+export function configVersion(config: ConfigObject, file: string): ConfigVersion {
+  const declared = config.version;
+  if (declared === undefined) return '1';
+  const text = typeof declared === 'number' || typeof declared === 'string' ? String(declared) : '';
+  if (text === '1' || text === '2') return text;
+  throw new UsageError(`${file}: unknown resticprofile configuration version ${JSON.stringify(declared)}.`);
+}
+
+function groupMembers(value: unknown): string[] {
+  const list = isObject(value) ? value.profiles : value;
+  return Array.isArray(list) ? list.filter((item): item is string => typeof item === 'string') : [];
+}
+
+/** The profiles and groups of a parsed file (the inverse of {@link toConfig}). */
+export function fromConfig(config: ConfigObject, file: string): ProfileSet {
+  const version = configVersion(config, file);
+  const profiles: Record<string, Profile> = {};
+  const source = version === '1' ? config : isObject(config.profiles) ? config.profiles : {};
+  for (const [name, body] of Object.entries(source)) {
+    if (version === '1' && v1Reserved.has(name)) continue;
+    if (isObject(body)) profiles[name] = body as unknown as Profile;
+  }
+  const groups: Record<string, string[]> = {};
+  if (isObject(config.groups)) {
+    for (const [name, value] of Object.entries(config.groups)) groups[name] = groupMembers(value);
+  }
+  return { profiles, groups };
+}
+
+export function requireSameVersion(existing: ConfigObject, version: ConfigVersion, file: string): void {
+  const found = configVersion(existing, file);
+  if (found !== version) {
+    throw new UsageError(
+      `${file} is a resticprofile version ${found} configuration; generate with --config-version ${found} to add to it.`,
+    );
+  }
+}
+
+/**
+ * Adds a profile set to an existing configuration object: a profile of the same name is replaced,
+ * group members are added once, everything else is kept as it was.
+ */
+export function mergeConfig(
+  existing: ConfigObject,
+  set: ProfileSet,
+  version: ConfigVersion,
+  file: string,
+): ConfigObject {
+  if (Object.keys(existing).length === 0) return toConfig(set, version);
+  requireSameVersion(existing, version, file);
+  const merged: ConfigObject = { ...existing };
+  if (version === '1') {
+    Object.assign(merged, set.profiles);
+  } else {
+    merged.profiles = { ...(isObject(existing.profiles) ? existing.profiles : {}), ...set.profiles };
+  }
+  const groups: ConfigObject = isObject(existing.groups) ? { ...existing.groups } : {};
+  for (const [name, members] of Object.entries(set.groups)) {
+    const union = [...new Set([...groupMembers(groups[name]), ...members])];
+    groups[name] =
+      version === '1' ? union : { ...(isObject(groups[name]) ? groups[name] : {}), profiles: union };
+  }
+  // Keep groups after the profiles, where a reader of a version 1 file expects them.
+  delete merged.groups;
+  merged.groups = groups;
+  return merged;
+}

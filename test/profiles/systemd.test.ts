@@ -1,0 +1,188 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildSystemdUnits, enableCommands, escapeUnitName } from '../../src/profiles/systemd.js';
+import type { SystemdSettings } from '../../src/profiles/systemd.js';
+
+type Sections = Record<string, Record<string, string[]>>;
+
+/** A unit file as systemd reads it: sections of keys, each key possibly repeated. */
+function parseUnit(text: string): Sections {
+  const sections: Sections = {};
+  let current: Record<string, string[]> | undefined;
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const header = /^\[(.+)\]$/.exec(line);
+    if (header?.[1] !== undefined) {
+      current = sections[header[1]] = {};
+      continue;
+    }
+    const eq = line.indexOf('=');
+    if (current === undefined || eq < 0) throw new Error(`not a unit file line: ${line}`);
+    (current[line.slice(0, eq)] ??= []).push(line.slice(eq + 1));
+  }
+  return sections;
+}
+
+/** ExecStart= words the way systemd splits them (quotes, C escapes, $$ and %%). */
+function execArgv(line: string): string[] {
+  const words: string[] = [];
+  let i = 0;
+  while (i < line.length) {
+    while (line[i] === ' ') i++;
+    if (i >= line.length) break;
+    let word = '';
+    const quoted = line[i] === '"';
+    if (quoted) i++;
+    while (i < line.length && (quoted ? line[i] !== '"' : line[i] !== ' ')) {
+      const c = line[i] ?? '';
+      const next = line[i + 1] ?? '';
+      if (c === '\\') {
+        if (next === 'n') word += '\n';
+        else if (next === 't') word += '\t';
+        else if (next === 'x') {
+          word += String.fromCharCode(parseInt(line.slice(i + 2, i + 4), 16));
+          i += 2;
+        } else word += next;
+        i += 2;
+      } else if ((c === '$' || c === '%') && next === c) {
+        word += c;
+        i += 2;
+      } else if (c === '$' || c === '%') {
+        throw new Error(`unescaped ${c} in ${line}`);
+      } else {
+        word += c;
+        i++;
+      }
+    }
+    if (quoted) i++;
+    words.push(word);
+  }
+  return words;
+}
+
+function hasSystemdAnalyze(): boolean {
+  try {
+    execFileSync('systemd-analyze', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const systemdAnalyze = hasSystemdAnalyze();
+
+const settings: SystemdSettings = {
+  schedules: { incr: 'Mon..Fri 8,12,16,20:00', diff: 'Mon..Fri 21:00', full: 'Sat 20:00' },
+  program: 'unifi-backup',
+  lockDir: '/run/lock',
+  randomizedDelaySec: 300,
+};
+const oddName = `it's "50%" $HOME\\vm`;
+
+describe('buildSystemdUnits', () => {
+  it('writes a service and a timer per level of the original example', () => {
+    const units = buildSystemdUnits(settings, ['MY-VM-NAME']);
+    expect(units.map((unit) => unit.name)).toEqual([
+      'unifi-backup-MY-VM-NAME-incr.service',
+      'unifi-backup-MY-VM-NAME-incr.timer',
+      'unifi-backup-MY-VM-NAME-diff.service',
+      'unifi-backup-MY-VM-NAME-diff.timer',
+      'unifi-backup-MY-VM-NAME-full.service',
+      'unifi-backup-MY-VM-NAME-full.timer',
+    ]);
+    const timer = parseUnit(units[1]?.text ?? '');
+    expect(timer.Timer).toEqual({
+      OnCalendar: ['Mon..Fri 8,12,16,20:00'],
+      Persistent: ['true'],
+      RandomizedDelaySec: ['300'],
+    });
+    expect(timer.Install).toEqual({ WantedBy: ['timers.target'] });
+    const service = parseUnit(units[0]?.text ?? '');
+    expect(service.Service?.Type).toEqual(['oneshot']);
+    expect(execArgv(service.Service?.ExecStart?.[0] ?? '')).toEqual([
+      '/usr/bin/flock',
+      '/run/lock/unifi-backup-MY-VM-NAME.units.lock',
+      'unifi-backup',
+      'run',
+      'incr',
+      'MY-VM-NAME',
+    ]);
+  });
+
+  it('serialises the levels of one domain on one lock file, and no other domain’s', () => {
+    const units = buildSystemdUnits(settings, ['a', 'b']);
+    const lockOf = (name: string) =>
+      execArgv(
+        parseUnit(units.find((unit) => unit.name === name)?.text ?? '').Service?.ExecStart?.[0] ?? '',
+      )[1];
+    expect(lockOf('unifi-backup-a-incr.service')).toBe(lockOf('unifi-backup-a-full.service'));
+    expect(lockOf('unifi-backup-a-incr.service')).not.toBe(lockOf('unifi-backup-b-incr.service'));
+  });
+
+  it('passes an awkward domain name to the tool as one intact argument', () => {
+    const units = buildSystemdUnits({ ...settings, schedules: { full: 'Sat 20:00' } }, [oddName]);
+    expect(units.map((unit) => unit.name)).toEqual([
+      'unifi-backup-it\\x27s\\x20\\x2250\\x25\\x22\\x20\\x24HOME\\x5cvm-full.service',
+      'unifi-backup-it\\x27s\\x20\\x2250\\x25\\x22\\x20\\x24HOME\\x5cvm-full.timer',
+    ]);
+    const service = parseUnit(units[0]?.text ?? '');
+    expect(execArgv(service.Service?.ExecStart?.[0] ?? '').slice(2)).toEqual([
+      'unifi-backup',
+      'run',
+      'full',
+      oddName,
+    ]);
+    expect(service.Unit?.Description?.[0]).toContain('50%%');
+  });
+
+  it('leaves out the timers of unscheduled levels and the delay when not asked for', () => {
+    const units = buildSystemdUnits(
+      { schedules: { incr: 'hourly' }, program: 'unifi-backup', lockDir: '/run/lock' },
+      ['a'],
+    );
+    expect(units.map((unit) => unit.name)).toEqual([
+      'unifi-backup-a-incr.service',
+      'unifi-backup-a-incr.timer',
+    ]);
+    expect(parseUnit(units[1]?.text ?? '').Timer?.RandomizedDelaySec).toBeUndefined();
+  });
+
+  it('escapes unit names as systemd-escape does, keeping dashes readable', () => {
+    expect(escapeUnitName('MY-VM_1.x')).toBe('MY-VM_1.x');
+    expect(escapeUnitName('.hidden vm/ł')).toBe('\\x2ehidden\\x20vm\\x2f\\xc5\\x82');
+  });
+
+  it('prints the systemctl commands that enable the timers', () => {
+    const units = buildSystemdUnits(settings, ['a']);
+    expect(enableCommands(units)).toEqual([
+      ['systemctl', 'daemon-reload'],
+      [
+        'systemctl',
+        'enable',
+        '--now',
+        'unifi-backup-a-incr.timer',
+        'unifi-backup-a-diff.timer',
+        'unifi-backup-a-full.timer',
+      ],
+    ]);
+  });
+
+  it.skipIf(!systemdAnalyze)(
+    `passes systemd-analyze verify${systemdAnalyze ? '' : ' (skipped: systemd-analyze is not installed on this machine)'}`,
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'unifi-units-'));
+      const units = buildSystemdUnits(settings, ['MY-VM-NAME', oddName]);
+      for (const unit of units) writeFileSync(join(dir, unit.name), unit.text);
+      const files = units.map((unit) => join(dir, unit.name));
+      // verify wants the ExecStart program to exist; flock is part of util-linux on every host.
+      const result = spawnSync('systemd-analyze', ['verify', ...files], { encoding: 'utf8' });
+      expect({ status: result.status, stderr: result.stderr, stdout: result.stdout }).toEqual({
+        status: 0,
+        stderr: '',
+        stdout: '',
+      });
+    },
+  );
+});
