@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { UserError } from '../errors.js';
 import { createHost } from '../host/host.js';
 import type { Runner } from '../host/runner.js';
 import { execaRunner } from '../host/runner.js';
@@ -47,5 +48,18 @@ export function opsContext(options: GlobalOptions): OpsContext {
     log,
     progress: progressReporter(options.json),
     now: () => new Date(),
+  };
+}
+
+/** The folder of a domain's first disk: what `generate` backs up when `--source` is not given. */
+export function domainFolderLookup(options: GlobalOptions): (domain: string) => Promise<string> {
+  return async (domain) => {
+    const { readDomainState, domainFolder } = await import('../ops/state.js');
+    const folder = domainFolder(await readDomainState(opsContext(options).host, domain));
+    if (folder === undefined)
+      throw new UserError(
+        `domain '${domain}' has no qcow2 file disk, so it has no folder to back up; give --source DIR.`,
+      );
+    return folder;
   };
 }

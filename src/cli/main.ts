@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, UserError } from '../errors.js';
 import { ProcessError } from '../host/runner.js';
 import { backupCommand, filesCommand, showChainCommand } from './commands/backup.js';
+import { generateCommand } from './commands/generate.js';
 import { notifyCommand } from './commands/notify.js';
 import { isSeedInvocation, translateSeedArgs } from './seed.js';
 
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
     .addCommand(showChainCommand('chain'))
     .addCommand(filesCommand())
     .addCommand(notifyCommand())
+    .addCommand(generateCommand())
     .addHelpText(
       'after',
       "\nThe original script's form keeps working: unifi-backup -a backup -m incr [-q] [-p] [-d] [-v] DOMAIN\n" +
@@ -54,6 +56,11 @@ function exitCodeOf(error: unknown): number {
 
 /** The one place errors become messages and exit codes (STYLE: changesets). */
 export async function main(argv: readonly string[]): Promise<number> {
+  // `unifi-backup files all | head` closes our stdout early: that is not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(ExitCode.ok);
+    throw error;
+  });
   const program = buildProgram();
   program.exitOverride();
   for (const sub of program.commands) sub.exitOverride().showHelpAfterError('(add --help for usage)');

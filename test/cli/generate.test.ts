@@ -26,6 +26,7 @@ async function generate(args: string[], dependencies: GenerateDependencies = {})
   let stderr = '';
   const command = generateCommand({
     runner: noSystemdAnalyze,
+    resolveSource: (domain) => `/var/lib/libvirt/images/${domain}`,
     stdout: (text) => (stdout += text),
     stderr: (text) => (stderr += text),
     ...dependencies,

@@ -2,6 +2,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Command } from 'commander';
 import { UsageError } from '../../errors.js';
+import { domainFolderLookup, globalOptions } from '../context.js';
 import { execaRunner } from '../../host/runner.js';
 import type { Runner } from '../../host/runner.js';
 import { requireCalendar } from '../../profiles/calendar.js';
@@ -51,9 +52,6 @@ export interface GenerateOptions {
 
 /** Finds the folder to back up for a domain when `--source` is not given. */
 export type SourceLookup = (domain: string) => string | Promise<string>;
-
-/** Until the domain's first-disk folder is looked up through libvirt: libvirt's default pool. */
-export const placeholderSource: SourceLookup = (domain) => `/var/lib/libvirt/images/${domain}`;
 
 export interface GenerateDependencies {
   readonly runner?: Runner;
@@ -201,7 +199,7 @@ async function generateUnits(
 async function generate(
   domains: readonly string[],
   options: GenerateOptions,
-  dependencies: GenerateDependencies,
+  dependencies: GenerateDependencies & { readonly resolveSource: SourceLookup },
 ): Promise<void> {
   const runner = dependencies.runner ?? execaRunner;
   const schedules = await schedulesFrom(options, runner);
@@ -234,7 +232,7 @@ async function generate(
           },
         }),
   };
-  const targets = await sourcesFor(domains, options.source, dependencies.resolveSource ?? placeholderSource);
+  const targets = await sourcesFor(domains, options.source, dependencies.resolveSource);
   const set = buildProfileSet(settings, targets);
   const out = dependencies.stdout ?? ((text: string) => process.stdout.write(text));
   const err = dependencies.stderr ?? ((text: string) => process.stderr.write(text));
@@ -281,7 +279,8 @@ export function generateCommand(dependencies: GenerateDependencies = {}): Comman
     .option('--systemd <dir>', 'write systemd services and timers to DIR instead of resticprofile profiles')
     .option('--install', `write systemd units to ${defaultUnitDir} and print the systemctl commands`)
     .option('--randomized-delay <seconds>', 'RandomizedDelaySec= of the systemd timers')
-    .action(async (domains: string[], options: GenerateOptions) => {
-      await generate(domains, options, dependencies);
+    .action(async (domains: string[], options: GenerateOptions, command: Command) => {
+      const resolveSource = dependencies.resolveSource ?? domainFolderLookup(globalOptions(command));
+      await generate(domains, options, { ...dependencies, resolveSource });
     });
 }
