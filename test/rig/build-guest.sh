@@ -15,16 +15,21 @@ die() {
   exit 1
 }
 
-kernel_package() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/ { print $2; exit }'; }
+# One apt-cache call (it is slow): "linux-image-6.1.0-56-amd64 6.1.192-2", from the metapackage's
+# Depends, which pins the exact kernel package version.
+kernel_package() {
+  apt-cache show --no-all-versions linux-image-amd64 2>/dev/null |
+    sed -n 's/^Depends:.*\(linux-image-[^ ,]*-amd64\) (= \([^)]*\)).*/\1 \2/p' | head -n 1
+}
 
-package=$(kernel_package)
-if [[ -z $package ]]; then
+kernel=$(kernel_package)
+if [[ -z $kernel ]]; then
   say "apt-get update (no kernel package known)"
   apt-get update -qq
-  package=$(kernel_package)
-  [[ -n $package ]] || die "cannot find Debian's linux-image-amd64 package"
+  kernel=$(kernel_package)
+  [[ -n $kernel ]] || die "cannot find Debian's linux-image-amd64 package"
 fi
-package_version=$(apt-cache show --no-all-versions "$package" | awk '/^Version:/ { print $2; exit }')
+read -r package package_version <<<"$kernel"
 
 recipe=$(
   {
@@ -46,7 +51,7 @@ started=$SECONDS
 work=$(mktemp -d "$out/.work.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 say "downloading $package $package_version"
-(cd "$work" && apt-get download -q -o APT::Sandbox::User=root "$package" >/dev/null)
+(cd "$work" && apt-get download -q -o APT::Sandbox::User=root "$package=$package_version" >/dev/null)
 dpkg -x "$work"/*.deb "$work/kernel"
 kernel_version=$(ls "$work/kernel/lib/modules")
 kernel_modules=$work/kernel/lib/modules/$kernel_version

@@ -4,6 +4,7 @@ import { useTestDomains } from './domain.js';
 import type { TestDomain } from './domain.js';
 import { checkImage } from './image.js';
 import { parseRecord } from './records.js';
+import { virsh } from './virsh.js';
 
 const domains = useTestDomains();
 
@@ -18,9 +19,9 @@ async function waitForSeq(domain: TestDomain, target: string, atLeast: number): 
 
 describe('the test rig', () => {
   it('boots a two-disk guest whose writers leave clean filesystems and intact records', async () => {
-    const started = Date.now();
-    const domain = await domains.create({ disks: 2 });
-    console.log(`boot to guest agent: ${Date.now() - started} ms`);
+    const domain = await domains.create({ disks: 2, start: false });
+    await domain.start();
+    console.log(`boot to guest agent: ${await domain.waitForAgent()} ms`);
 
     const first = await Promise.all([waitForSeq(domain, 'vda', 1), waitForSeq(domain, 'vdb', 1)]);
     await sleep(2000);
@@ -59,6 +60,37 @@ describe('the test rig', () => {
     const check = await checkImage(domain.disks[0]?.path ?? '');
     expect(check.records.problems).toEqual([]);
     expect(check.records.lastSeq).toBeGreaterThan(before + 2);
+  });
+
+  it('serves a consistent frozen layer after a disk-only snapshot, quiesced or not', async () => {
+    const domain = await domains.create({ disks: 2 });
+    await Promise.all([waitForSeq(domain, 'vda', 5), waitForSeq(domain, 'vdb', 5)]);
+    for (const quiesce of [true, false]) {
+      const overlays = domain.disks.map((disk) => ({
+        ...disk,
+        overlay: `${disk.path}.${quiesce ? 'q' : 'c'}`,
+      }));
+      await virsh(
+        'snapshot-create-as',
+        '--domain',
+        domain.name,
+        '--disk-only',
+        '--atomic',
+        '--no-metadata',
+        ...(quiesce ? ['--quiesce'] : []),
+        ...overlays.flatMap((disk) => ['--diskspec', `${disk.target},file=${disk.overlay}`]),
+      );
+      const frozen = quiesce
+        ? domain.disks.map((disk) => disk.path)
+        : overlays.map((disk) => `${disk.path}.q`);
+      for (const layer of frozen) {
+        const check = await checkImage(layer);
+        expect(check.fsckClean, check.fsckOutput).toBe(true);
+        expect(check.records.problems).toEqual([]);
+        expect(check.records.count).toBeGreaterThanOrEqual(5);
+      }
+    }
+    expect(await domain.state()).toBe('running');
   });
 
   it('boots a domain whose name and folder hold spaces, quotes and $(…)', async () => {
