@@ -1,0 +1,16 @@
+import { execaRunner, runChecked } from '../../src/host/runner.js';
+import type { RunResult } from '../../src/host/runner.js';
+import { libvirtUri } from './rig-paths.js';
+
+export function virsh(...args: string[]): Promise<RunResult> {
+  return runChecked(execaRunner, { argv: ['virsh', '-c', libvirtUri, ...args] });
+}
+
+/** Like virsh(), but resolves with the result whatever the exit code. */
+export function tryVirsh(...args: string[]): Promise<RunResult> {
+  return execaRunner({ argv: ['virsh', '-c', libvirtUri, ...args] });
+}
+
+export async function domainState(name: string): Promise<string> {
+  return (await virsh('domstate', '--domain', name)).stdout.trim();
+}
