@@ -106,13 +106,18 @@ export class TestDomain {
   }
 
   /** Writes /marker on the disk's filesystem in the guest and syncs it to the disk. */
-  async writeMarker(target: string, text: string): Promise<void> {
-    const path = `/mnt/${target}/marker`;
+  writeMarker(target: string, text: string): Promise<void> {
+    return this.writeFile(target, 'marker', text);
+  }
+
+  /** Writes a file on the disk's filesystem (mounted at /mnt/<target>) and syncs it to the disk. */
+  async writeFile(target: string, file: string, content: string): Promise<void> {
+    const path = `/mnt/${target}/${file}`;
     const handle = (await agentCommand(this.name, 'guest-file-open', { path, mode: 'w' })) as number;
     try {
       await agentCommand(this.name, 'guest-file-write', {
         handle,
-        'buf-b64': Buffer.from(text).toString('base64'),
+        'buf-b64': Buffer.from(content).toString('base64'),
       });
     } finally {
       await agentCommand(this.name, 'guest-file-close', { handle });
