@@ -13,6 +13,7 @@ import { setDiskSources } from '../host/domainxml.js';
 import { lockDomain } from '../lock/lock.js';
 import type { OpsContext } from './context.js';
 import { executePlan } from './execute.js';
+import { faultHoldLock } from './fault.js';
 import { recoverInterrupted } from './recover.js';
 import { fileReferences } from './references.js';
 import { readDomainState } from './state.js';
@@ -136,6 +137,7 @@ export async function backupDomain(
   const started = Date.now();
   const lock = ctx.dryRun ? undefined : await lockDomain(ctx.lockDir, domain, `backup ${request.level}`);
   try {
+    await faultHoldLock();
     for (const action of await recoverInterrupted(ctx, domain)) ctx.log(`${domain}: ${action}`);
     const state = await readDomainState(ctx.host, domain);
     const { included } = selectDisks(state, request.exclude);
