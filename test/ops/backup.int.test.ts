@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parseDomainXml } from '../../src/host/domainxml.js';
 import { lockFile } from '../../src/lock/lock.js';
 import { cliPath, isolatedEnv, runCli, runCliOk } from '../cli-run.js';
-import { useTestDomains } from '../rig/domain.js';
+import { useTestDomains } from '../rig/test-domains.js';
 import { virsh } from '../rig/virsh.js';
 import {
   chainOf,

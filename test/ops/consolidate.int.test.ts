@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { execaRunner, runChecked } from '../../src/host/runner.js';
 import { runCli, runCliOk } from '../cli-run.js';
-import { useTestDomains } from '../rig/domain.js';
+import { useTestDomains } from '../rig/test-domains.js';
 import type { TestDomain } from '../rig/domain.js';
 import { domainXml } from '../rig/domain-xml.js';
 import { guestDir } from '../rig/rig-paths.js';

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, afterEach, beforeEach } from 'vitest';
 import { agentCommand, guestExec, waitForAgent } from './agent.js';
 import type { GuestExecResult } from './agent.js';
 import { domainXml } from './domain-xml.js';
@@ -198,37 +197,4 @@ export async function cleanupAll(): Promise<void> {
     await domain.cleanup().catch((error: unknown) => failures.push(error));
   }
   if (failures.length > 0) throw new AggregateError(failures, 'cleaning up test domains failed');
-}
-
-/**
- * Registers vitest hooks that clean up: domains created inside a test after that test, domains
- * created in beforeAll after the file. Use create() in place of createTestDomain().
- */
-export function useTestDomains(): { create: (options?: TestDomainOptions) => Promise<TestDomain> } {
-  const perTest = new Set<TestDomain>();
-  const perFile = new Set<TestDomain>();
-  let inTest = false;
-  beforeEach(() => {
-    inTest = true;
-  });
-  afterEach(async () => {
-    inTest = false;
-    await cleanupSet(perTest);
-  });
-  afterAll(async () => {
-    await cleanupSet(perFile);
-  });
-  return {
-    create: async (options) => {
-      const domain = await createTestDomain(options);
-      (inTest ? perTest : perFile).add(domain);
-      return domain;
-    },
-  };
-}
-
-async function cleanupSet(domains: Set<TestDomain>): Promise<void> {
-  const all = [...domains];
-  domains.clear();
-  for (const domain of all) await domain.cleanup();
 }

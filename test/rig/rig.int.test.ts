@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { useTestDomains } from './domain.js';
+import { useTestDomains } from './test-domains.js';
 import type { TestDomain } from './domain.js';
 import { checkImage } from './image.js';
 import { parseRecord, recordChecksum } from './records.js';
