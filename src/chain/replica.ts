@@ -31,6 +31,8 @@ export interface ReplicaFile {
   readonly holds: readonly LayerId[];
   /** sha256 of the source bytes, for files copied byte for byte (diff mode, inplace overlays). */
   readonly sha256?: string;
+  /** Size and mtime of the file in DIR when the sync ended: a change means the replica was booted. */
+  readonly stamp?: { readonly size: number; readonly mtimeMs: number };
 }
 
 export interface ReplicaDisk {
@@ -149,6 +151,8 @@ export interface ReplicaRequest {
   readonly taken: ReadonlySet<string>;
   /** Base file names other domains' replicas in DIR use. */
   readonly claimed: ReadonlySet<string>;
+  /** Files of the previous replica changed since it was synced (booted): they cannot be built on. */
+  readonly changed: ReadonlySet<string>;
 }
 
 interface DiskPlan {
@@ -164,6 +168,7 @@ function planFull(
   previous: ReplicaDisk | undefined,
   fresh: (n: string) => string,
   prefix: string,
+  changed: ReadonlySet<string>,
 ) {
   const top = source.frozen.at(-1);
   const base = source.frozen[0];
@@ -171,6 +176,7 @@ function planFull(
   const only = previous?.files.length === 1 ? previous.files[0] : undefined;
   const upToDate =
     only !== undefined &&
+    !changed.has(only.file) &&
     only.holds.length === source.frozen.length &&
     only.holds.every((id, i) => sameLayer(id, source.frozen[i] ?? id));
   if (only && upToDate) return { copies: [], files: [only] };
@@ -186,6 +192,7 @@ function planDiff(
   previous: ReplicaDisk | undefined,
   fresh: (n: string) => string,
   prefix: string,
+  changed: ReadonlySet<string>,
 ) {
   const old = previous?.files ?? [];
   let kept = 0;
@@ -193,6 +200,7 @@ function planDiff(
     kept < source.frozen.length &&
     kept < old.length &&
     old[kept]?.holds.length === 1 &&
+    !changed.has(old[kept]?.file ?? '') &&
     sameLayer(old[kept]?.holds[0] ?? ({} as LayerId), source.frozen[kept] ?? ({} as LayerId))
   )
     kept++;
@@ -224,6 +232,7 @@ function planInplace(
   previous: ReplicaDisk | undefined,
   fresh: (n: string) => string,
   prefix: string,
+  changed: ReadonlySet<string>,
 ): { copies: MakeStep[]; files: ReplicaFile[]; notes: string[] } {
   const [image, ...pending] = previous?.files ?? [];
   const base = source.frozen[0];
@@ -231,18 +240,24 @@ function planInplace(
   const isHeld = (layer: LayerId) => held.some((id) => sameLayer(id, layer));
   const firstNew = source.frozen.findIndex((l) => !isHeld(l));
   const fresher = firstNew < 0 ? [] : source.frozen.slice(firstNew);
+  const booted = [image, ...pending].some((f) => f !== undefined && changed.has(f.file));
   const usable =
+    !booted &&
     image !== undefined &&
     base !== undefined &&
     image.holds[0] !== undefined &&
     sameLayer(image.holds[0], base) &&
     fresher.every((l) => !isHeld(l));
   if (!usable) {
-    const full = planFull(source, undefined, fresh, prefix);
+    const full = planFull(source, undefined, fresh, prefix, changed);
     const notes =
       image === undefined
         ? []
-        : [`disk ${source.target}: the source's base changed (a backup full or disable): image rebuilt`];
+        : booted
+          ? [
+              `disk ${source.target}: the replica's image changed since the last sync (was it booted?): rebuilt`,
+            ]
+          : [`disk ${source.target}: the source's base changed (a backup full or disable): image rebuilt`];
     return { ...full, notes };
   }
   const files: ReplicaFile[] = [image, ...pending];
@@ -268,15 +283,16 @@ function planDisk(
   previous: ReplicaDisk | undefined,
   prefix: string,
   fresh: (n: string) => string,
+  changed: ReadonlySet<string>,
 ): DiskPlan {
   const base = source.frozen[0];
   if (!base) throw new Error(`disk ${source.target} has no frozen layer`);
   const made =
     mode === 'full'
-      ? { ...planFull(source, previous, fresh, prefix), notes: [] }
+      ? { ...planFull(source, previous, fresh, prefix, changed), notes: [] }
       : mode === 'diff'
-        ? { ...planDiff(source, previous, fresh, prefix), notes: [] }
-        : planInplace(source, previous, fresh, prefix);
+        ? { ...planDiff(source, previous, fresh, prefix, changed), notes: [] }
+        : planInplace(source, previous, fresh, prefix, changed);
   const disk: ReplicaDisk = { target: source.target, origin: base.path, prefix, files: made.files };
   const [image, ...overlays] = made.files;
   const top = overlays.at(-1);
@@ -314,6 +330,7 @@ export function planReplica(request: ReplicaRequest): ReplicaPlan {
       previousDisks.get(origins[i] ?? ''),
       prefixes.get(origins[i] ?? '') ?? '',
       fresh,
+      request.changed,
     ),
   );
   const keeps = new Set(plans.flatMap((p) => [...p.disk.files, ...p.final.files].map((f) => f.file)));

@@ -27,6 +27,7 @@ const schema = z.object({
           format: z.string(),
           holds: z.array(layerId),
           sha256: z.string().optional(),
+          stamp: z.object({ size: z.number(), mtimeMs: z.number() }).optional(),
         }),
       ),
     }),

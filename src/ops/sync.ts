@@ -256,6 +256,7 @@ export async function syncDomain(ctx: OpsContext, domain: string, request: SyncR
       disks: sourceDisks(included, state.name),
       previous,
       taken: new Set(readdirSafe(dir)),
+      changed: changedFiles(dir, previous),
       claimed: new Set(others.flatMap((s) => s.disks.flatMap((d) => d.files.map((f) => f.file)))),
     });
     const sourceXml = await ctx.host.virsh.dumpXml(state.name, state.persistent ? 'inactive' : 'live');
@@ -312,7 +313,8 @@ export async function syncDomain(ctx: OpsContext, domain: string, request: SyncR
         }),
       }));
     const define = request.define || defined;
-    const commitState = async (disks: readonly ReplicaDisk[], retired: readonly string[]) => {
+    const commitState = async (unstamped: readonly ReplicaDisk[], retired: readonly string[]) => {
+      const disks = stamped(dir, unstamped);
       writeReplicaState(dir, {
         version: 1,
         domain: state.name,
@@ -351,6 +353,33 @@ export async function syncDomain(ctx: OpsContext, domain: string, request: SyncR
   } finally {
     lock?.release();
   }
+}
+
+/** Files of the previous replica that changed since the sync that made them (a boot writes its top). */
+function changedFiles(dir: string, previous: ReplicaState | undefined): Set<string> {
+  const changed = new Set<string>();
+  for (const file of (previous?.disks ?? []).flatMap((d) => d.files)) {
+    let stat;
+    try {
+      stat = statSync(path.join(dir, file.file));
+    } catch {
+      changed.add(file.file);
+      continue;
+    }
+    if (file.stamp && (stat.size !== file.stamp.size || stat.mtimeMs !== file.stamp.mtimeMs))
+      changed.add(file.file);
+  }
+  return changed;
+}
+
+function stamped(dir: string, disks: readonly ReplicaDisk[]): ReplicaDisk[] {
+  return disks.map((d) => ({
+    ...d,
+    files: d.files.map((f) => {
+      const stat = statSync(path.join(dir, f.file));
+      return { ...f, stamp: { size: stat.size, mtimeMs: stat.mtimeMs } };
+    }),
+  }));
 }
 
 function readdirSafe(dir: string): string[] {
