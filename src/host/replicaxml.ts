@@ -1,5 +1,6 @@
 import XMLBuilder from 'fast-xml-builder';
 import { XMLParser } from 'fast-xml-parser';
+import path from 'node:path';
 import { UserError } from '../errors.js';
 import { setDiskSources } from './domainxml.js';
 
@@ -42,6 +43,14 @@ export interface ReplicaIdentity {
   readonly sources: ReadonlyMap<string, string>;
   /** Disks that do not take part: left out, so the replica never shares a file with its source. */
   readonly dropTargets: ReadonlySet<string>;
+  /** Where the replica's own console/serial log files go (libvirt will not share one between domains). */
+  readonly logDir: string;
+}
+
+const chardevTags = new Set(['serial', 'console', 'parallel', 'channel']);
+
+function ownLog(file: string, identity: ReplicaIdentity): string {
+  return path.join(identity.logDir, `${encodeURIComponent(identity.name)}-${path.basename(file)}`);
 }
 
 /** How many `<interface>` elements the definition has: how many MACs its replica needs. */
@@ -78,7 +87,14 @@ export function replicaXml(sourceXml: string, identity: ReplicaIdentity): string
     }),
   );
   for (const node of childrenOf(devices)) {
-    if (tagOf(node) !== 'interface') continue;
+    const tag = tagOf(node);
+    if (tag !== undefined && chardevTags.has(tag) && node[':@']?.type === 'file')
+      for (const c of childrenOf(node)) {
+        const attrs = c[':@'];
+        if (tagOf(c) === 'source' && attrs?.path !== undefined)
+          c[':@'] = { ...attrs, path: ownLog(attrs.path, identity) };
+      }
+    if (tag !== 'interface') continue;
     const mac = identity.macs[macIndex++];
     if (mac === undefined) throw new Error('replicaXml: fewer MACs than interfaces');
     const rest = childrenOf(node).filter((c) => tagOf(c) !== 'mac');

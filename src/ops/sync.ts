@@ -270,6 +270,7 @@ export async function syncDomain(ctx: OpsContext, domain: string, request: SyncR
         ...identity,
         sources: new Map([...replicaTops(disks)].map(([t, f]) => [t, path.join(dir, f)])),
         dropTargets: new Set(excluded.map((d) => d.target)),
+        logDir: dir,
       });
     const definitionFile = path.join(dir, `${encodeName(replica)}.xml`);
     const run: Running = { ctx, domain: state.name, dir, bytesCopied: 0 };

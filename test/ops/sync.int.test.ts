@@ -229,7 +229,7 @@ describe('sync', () => {
     let killedMidway = false;
     for (let tries = 0; tries < 20_000 && !killedMidway; tries++) {
       const temps = readdirSync(dir).filter((f) => f.startsWith('.ub-tmp.'));
-      if (temps.some((f) => statSync(join(dir, f), { throwIfNoEntry: false })?.size ?? 0 > 0)) {
+      if (temps.some((f) => (statSync(join(dir, f), { throwIfNoEntry: false })?.size ?? 0) > 0)) {
         child.kill('SIGKILL');
         killedMidway = true;
       } else await sleep(2);
