@@ -59,6 +59,10 @@ function modeCommand(mode: SyncMode): Command {
       const target = options.target ?? options.backupDir;
       if (target === undefined)
         throw new UsageError(`sync ${mode} needs the replica's folder: --target DIR (or --backup-dir DIR)`);
+      if (options.as !== undefined && domain === 'all')
+        throw new UsageError(
+          `--as names one replica, so it cannot be used with 'all'; leave it out (each replica is named <domain>-replica)`,
+        );
       const ctx = opsContext(global);
       const { syncDomain } = await import('../../ops/sync.js');
       const outcomes = await forEachDomain(ctx, domain, (name) =>
