@@ -10,7 +10,7 @@ import { stateFile } from '../../src/ops/replicastate.js';
 import type { SyncResult } from '../../src/ops/sync.js';
 import { cliPath, isolatedEnv, runCliOk } from '../cli-run.js';
 import { guestExec, waitForAgent } from '../rig/agent.js';
-import { useTestDomains } from '../rig/domain.js';
+import { useTestDomains } from '../rig/test-domains.js';
 import type { TestDomain } from '../rig/domain.js';
 import { checkImage } from '../rig/image.js';
 import { testRoot } from '../rig/rig-paths.js';
