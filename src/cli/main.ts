@@ -4,6 +4,7 @@ import { ProcessError } from '../host/runner.js';
 import { backupCommand, filesCommand, showChainCommand } from './commands/backup.js';
 import { generateCommand } from './commands/generate.js';
 import { notifyCommand } from './commands/notify.js';
+import { runCommand } from './commands/run.js';
 import { isSeedInvocation, translateSeedArgs } from './seed.js';
 
 declare const __VERSION__: string;
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
     .addCommand(filesCommand())
     .addCommand(notifyCommand())
     .addCommand(generateCommand())
+    .addCommand(runCommand())
     .addHelpText(
       'after',
       "\nThe original script's form keeps working: unifi-backup -a backup -m incr [-q] [-p] [-d] [-v] DOMAIN\n" +
