@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { UsageError } from '../../errors.js';
 import { forEachDomain } from '../../ops/all.js';
-import type { RunLevel, RunResult } from '../../ops/run.js';
+import type { RunResult } from '../../ops/run.js';
 import { formatBytes, formatDuration, table } from '../format.js';
 import { globalOptions, opsContext } from '../context.js';
 import { report } from '../report.js';
@@ -21,7 +21,7 @@ export function runLines(result: RunResult): string[] {
   if (result.dryRun) return [...backupLines(result.prepare), '  then: restic backup and retention'];
   const r = result.restic;
   const rows = [
-    ['  prepare', formatDuration(result.phases.prepareMs), `${result.level}`],
+    ['  prepare', formatDuration(result.phases.prepareMs), result.level],
     [
       '  restic',
       formatDuration(result.phases.resticMs),
@@ -92,7 +92,7 @@ export function runCommand(): Command {
         ctx.log(`created restic repository ${restic.repositoryText}`);
       const outcomes = await forEachDomain(ctx, domain, (name) =>
         runDomain(ctx, restic, name, {
-          level: level as RunLevel,
+          level: level,
           quiesce: options.quiesce === true,
           exclude: options.exclude,
           ...(options.maxIncr === undefined ? {} : { maxIncr: options.maxIncr }),
