@@ -4,7 +4,9 @@ import { ProcessError } from '../host/runner.js';
 import { backupCommand, filesCommand, showChainCommand } from './commands/backup.js';
 import { generateCommand } from './commands/generate.js';
 import { notifyCommand } from './commands/notify.js';
+import { restoreCommand } from './commands/restore.js';
 import { runCommand } from './commands/run.js';
+import { verifyCommand } from './commands/verify.js';
 import { isSeedInvocation, translateSeedArgs } from './seed.js';
 
 declare const __VERSION__: string;
@@ -43,6 +45,8 @@ export function buildProgram(): Command {
     .addCommand(notifyCommand())
     .addCommand(generateCommand())
     .addCommand(runCommand())
+    .addCommand(restoreCommand())
+    .addCommand(verifyCommand())
     .addHelpText(
       'after',
       "\nThe original script's form keeps working: unifi-backup -a backup -m incr [-q] [-p] [-d] [-v] DOMAIN\n" +
