@@ -235,13 +235,16 @@ export async function restoreDomain(
   if (tops.size === 0)
     throw new UserError(`the config dump of '${domain}' names no qcow2 file disk to restore.`);
 
-  const originalFolder = path.dirname(
-    [...placed].find((p) => path.basename(p.original) === `${domain}-inactive.xml`)?.original ?? folder,
+  // The folders the dump's disks lived in when it was written: logs there belong to the original.
+  const originalFolders = new Set(
+    definition.disks.flatMap((d) =>
+      tops.has(d.target) && d.source !== undefined ? [path.dirname(d.source)] : [],
+    ),
   );
   let xml = setDiskSources(dumpXml, tops);
   if (request.as !== undefined)
     xml = renameDomainXml(xml, request.as, (file) =>
-      path.dirname(file) === originalFolder ? path.join(folder, path.basename(file)) : file,
+      originalFolders.has(path.dirname(file)) ? path.join(folder, path.basename(file)) : file,
     );
   const definitionFile = path.join(folder, `${name}-restored.xml`);
   await writeFile(definitionFile, xml, { mode: 0o600 });
