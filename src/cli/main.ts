@@ -5,6 +5,9 @@ import { backupCommand, filesCommand, showChainCommand } from './commands/backup
 import { generateCommand } from './commands/generate.js';
 import { notifyCommand } from './commands/notify.js';
 import { syncCommand } from './commands/sync.js';
+import { restoreCommand } from './commands/restore.js';
+import { runCommand } from './commands/run.js';
+import { verifyCommand } from './commands/verify.js';
 import { isSeedInvocation, translateSeedArgs } from './seed.js';
 
 declare const __VERSION__: string;
@@ -43,6 +46,9 @@ export function buildProgram(): Command {
     .addCommand(notifyCommand())
     .addCommand(generateCommand())
     .addCommand(syncCommand())
+    .addCommand(runCommand())
+    .addCommand(restoreCommand())
+    .addCommand(verifyCommand())
     .addHelpText(
       'after',
       "\nThe original script's form keeps working: unifi-backup -a backup -m incr [-q] [-p] [-d] [-v] DOMAIN\n" +

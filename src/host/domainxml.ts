@@ -149,3 +149,27 @@ export function snapshotXml(name: string, disks: readonly SnapshotDiskSpec[], me
   ];
   return builder.build(doc);
 }
+
+/**
+ * A copy of a definition that can run beside the original: a new name, no UUID and no MAC
+ * addresses (libvirt generates fresh ones), and file paths of serial/console logs moved by `relocate`.
+ */
+export function renameDomainXml(xml: string, name: string, relocate: (file: string) => string): string {
+  const doc = parser.parse(xml) as Node[];
+  const root = doc.find((n) => tagOf(n) === 'domain');
+  if (!root) throw new UserError('domain XML has no <domain> element');
+  const nameNode = child(root, 'name');
+  if (nameNode) nameNode.name = [{ '#text': name }];
+  root.domain = childrenOf(root).filter((c) => tagOf(c) !== 'uuid');
+  const devices = child(root, 'devices');
+  for (const device of devices ? childrenOf(devices) : []) {
+    const tag = tagOf(device);
+    if (tag === 'interface') device[tag] = childrenOf(device).filter((c) => tagOf(c) !== 'mac');
+    if (tag === 'serial' || tag === 'console') {
+      const source = child(device, 'source');
+      const file = source?.[':@']?.path;
+      if (source && file !== undefined) source[':@'] = { ...source[':@'], path: relocate(file) };
+    }
+  }
+  return builder.build(doc);
+}
