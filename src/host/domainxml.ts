@@ -1,7 +1,7 @@
-import XMLBuilder from 'fast-xml-builder';
-import { XMLParser } from 'fast-xml-parser';
 import type { DiskDefinition, DiskDevice } from '../chain/model.js';
 import { UserError } from '../errors.js';
+import type { Node } from './xmltree.js';
+import { builder, child, childrenOf, parser, tagOf, textOf } from './xmltree.js';
 
 /** A disk as the domain XML describes it (the chain comes from qemu-img, not from here). */
 export type XmlDisk = DiskDefinition;
@@ -10,46 +10,6 @@ export interface DomainXml {
   readonly name: string;
   readonly uuid: string;
   readonly disks: readonly XmlDisk[];
-}
-
-// preserveOrder keeps the document exactly as libvirt wrote it when we rewrite disk sources.
-type Node = Record<string, unknown> & { ':@'?: Record<string, string> };
-
-const options = {
-  preserveOrder: true,
-  ignoreAttributes: false,
-  attributeNamePrefix: '',
-  parseAttributeValue: false,
-  parseTagValue: false,
-  trimValues: false,
-  processEntities: true,
-  suppressEmptyNode: true,
-} as const;
-
-const parser = new XMLParser(options);
-const builder = new XMLBuilder({ ...options, format: false });
-
-function tagOf(node: Node): string | undefined {
-  return Object.keys(node).find((k) => k !== ':@');
-}
-
-function childrenOf(node: Node): Node[] {
-  const tag = tagOf(node);
-  const value = tag === undefined ? undefined : node[tag];
-  return Array.isArray(value) ? (value as Node[]) : [];
-}
-
-function child(node: Node, tag: string): Node | undefined {
-  return childrenOf(node).find((c) => tagOf(c) === tag);
-}
-
-function textOf(node: Node | undefined): string | undefined {
-  if (!node) return undefined;
-  return childrenOf(node)
-    .map((c) => c['#text'])
-    .filter((t): t is string => typeof t === 'string')
-    .join('')
-    .trim();
 }
 
 function parseDocument(xml: string, what: string): Node {
