@@ -3,7 +3,7 @@ import type { ForgetResult, Restic, ResticBackupSummary, RetentionRules } from '
 import { ResticError } from '../host/restic.js';
 import { lockDomain } from '../lock/lock.js';
 import type { BackupResult } from './backup.js';
-import { backupDomain } from './backup.js';
+import { backupLocked } from './backup.js';
 import type { OpsContext } from './context.js';
 import { backupFiles } from './inspect.js';
 
@@ -76,8 +76,24 @@ export async function runDomain(
 ): Promise<RunResult> {
   const started = Date.now();
   snapshotTags(domain, request.level);
+  // One lock for prepare and restic: no other verb may change the chain while restic reads it.
+  const lock = ctx.dryRun ? undefined : await lockDomain(ctx.lockDir, domain, `run ${request.level}`);
+  try {
+    return await prepareAndBackUp(ctx, restic, domain, request, started);
+  } finally {
+    lock?.release();
+  }
+}
+
+async function prepareAndBackUp(
+  ctx: OpsContext,
+  restic: Restic,
+  domain: string,
+  request: RunRequest,
+  started: number,
+): Promise<RunResult> {
   const prepare = await timed(() =>
-    backupDomain(ctx, domain, {
+    backupLocked(ctx, domain, {
       level: request.level,
       quiesce: request.quiesce,
       exclude: request.exclude,
@@ -100,54 +116,48 @@ export async function runDomain(
       durationMs: Date.now() - started,
     };
 
-  // The lock is taken again so no other verb changes the chain while restic reads it.
-  const lock = await lockDomain(ctx.lockDir, base.domain, 'run (restic)');
-  try {
-    const { files } = await backupFiles(ctx, base.domain, request.exclude);
-    if (files.length === 0)
-      throw new UserError(`domain '${base.domain}': nothing to back up after ${base.level}; check 'files'.`);
-    const previous = await restic.snapshots({ tags: [base.domain], host: request.host });
-    const parent = previous.at(-1)?.id;
-    const backup = await timed(async () => {
-      try {
-        return await restic.backup(files, {
-          tags,
-          ...(parent === undefined ? {} : { parent }),
-          onProgress: (percent) => {
-            ctx.progress({ domain: base.domain, target: 'restic', job: 'backup', percent });
-          },
-        });
-      } catch (error) {
-        if (error instanceof ResticError)
-          throw new UserError(
-            `domain '${base.domain}': ${error.message}\nThe ${base.level} snapshot stays in place and the domain ` +
-              'keeps running; the next run backs up everything frozen so far.',
-            { cause: error },
-          );
-        throw error;
-      }
-    });
-    const retention =
-      request.retention === undefined
-        ? undefined
-        : await timed(() =>
-            restic.forget({
-              tag: base.domain,
-              host: request.host,
-              rules: request.retention ?? {},
-              prune: request.prune,
-            }),
-          );
-    return {
-      ...base,
-      files,
-      ...(parent === undefined ? {} : { parent }),
-      restic: backup.value,
-      ...(retention === undefined ? {} : { retention: retention.value }),
-      phases: { prepareMs: prepare.ms, resticMs: backup.ms, retentionMs: retention?.ms ?? 0 },
-      durationMs: Date.now() - started,
-    };
-  } finally {
-    lock.release();
-  }
+  const { files } = await backupFiles(ctx, base.domain, request.exclude);
+  if (files.length === 0)
+    throw new UserError(`domain '${base.domain}': nothing to back up after ${base.level}; check 'files'.`);
+  const previous = await restic.snapshots({ tags: [base.domain], host: request.host });
+  const parent = previous.at(-1)?.id;
+  const backup = await timed(async () => {
+    try {
+      return await restic.backup(files, {
+        tags,
+        ...(parent === undefined ? {} : { parent }),
+        onProgress: (percent) => {
+          ctx.progress({ domain: base.domain, target: 'restic', job: 'backup', percent });
+        },
+      });
+    } catch (error) {
+      if (error instanceof ResticError)
+        throw new UserError(
+          `domain '${base.domain}': ${error.message}\nThe ${base.level} snapshot stays in place and the domain ` +
+            'keeps running; the next run backs up everything frozen so far.',
+          { cause: error },
+        );
+      throw error;
+    }
+  });
+  const retention =
+    request.retention === undefined
+      ? undefined
+      : await timed(() =>
+          restic.forget({
+            tag: base.domain,
+            host: request.host,
+            rules: request.retention ?? {},
+            prune: request.prune,
+          }),
+        );
+  return {
+    ...base,
+    files,
+    ...(parent === undefined ? {} : { parent }),
+    restic: backup.value,
+    ...(retention === undefined ? {} : { retention: retention.value }),
+    phases: { prepareMs: prepare.ms, resticMs: backup.ms, retentionMs: retention?.ms ?? 0 },
+    durationMs: Date.now() - started,
+  };
 }
