@@ -39,10 +39,10 @@ describe('man page', () => {
   it.skipIf(groff === undefined)('renders with groff without warnings', async () => {
     const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'ub-man-')), 'unifi-backup.1');
     writeFileSync(file, page);
-    const rendered = await execa(groff ?? 'groff', ['-man', '-Tutf8', '-ww', file]);
+    // -P-cbou: plain text, no overstrike for bold and underline
+    const rendered = await execa(groff ?? 'groff', ['-man', '-Tutf8', '-ww', '-P-cbou', file]);
     expect(rendered.stderr).toBe('');
-    // drop the overstrike of bold and underlined text
-    const text = rendered.stdout.replace(/.\x08/g, '');
+    const text = rendered.stdout;
     expect(text).toContain('unifi-backup - Back up running domains');
     expect(text).toContain('unifi-backup backup showchain [options] <domain>');
   });
