@@ -1,5 +1,7 @@
 import { build } from 'esbuild';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import process from 'node:process';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
 const common = {
@@ -22,4 +24,9 @@ await build({
   outfile: 'dist/unifi-backup.js',
   banner: { js: '#!/usr/bin/env node\n' + common.banner.js },
 });
+// unifi-backup(1) comes from the CLI's own definitions; package.json "man" installs it.
+writeFileSync(
+  'dist/unifi-backup.1',
+  execFileSync(process.execPath, ['dist/unifi-backup.js', 'manpage'], { encoding: 'utf8' }),
+);
 await build({ ...common, entryPoints: ['demo/demo.ts'], outfile: 'build/demo.js' });

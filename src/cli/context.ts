@@ -4,6 +4,7 @@ import { createHost } from '../host/host.js';
 import type { Runner } from '../host/runner.js';
 import { execaRunner } from '../host/runner.js';
 import type { OpsContext } from '../ops/context.js';
+import { log as logger } from './log.js';
 import { progressReporter } from './progress.js';
 
 /** Options every command understands (defined on the program, valid before or after the verb). */
@@ -37,9 +38,13 @@ function debugRunner(inner: Runner, log: (line: string) => void): Runner {
 
 export function opsContext(options: GlobalOptions): OpsContext {
   const log = (line: string) => {
-    process.stderr.write(`${line}\n`);
+    logger.info(line);
   };
-  const runner = options.debug ? debugRunner(execaRunner, log) : execaRunner;
+  const runner = options.debug
+    ? debugRunner(execaRunner, (line) => {
+        logger.debug(line);
+      })
+    : execaRunner;
   return {
     host: createHost(options.connect, runner),
     lockDir: options.lockDir,

@@ -8,6 +8,12 @@ import { syncCommand } from './commands/sync.js';
 import { restoreCommand } from './commands/restore.js';
 import { runCommand } from './commands/run.js';
 import { verifyCommand } from './commands/verify.js';
+import { completionCommand } from './commands/completion.js';
+import { configCommand } from './commands/config.js';
+import { manpageCommand } from './commands/manpage.js';
+import { configureLog, log, logFormats } from './log.js';
+import type { LogFormat } from './log.js';
+import { settingsHook } from './settings.js';
 import { isSeedInvocation, translateSeedArgs } from './seed.js';
 
 declare const __VERSION__: string;
@@ -39,6 +45,12 @@ export function buildProgram(): Command {
     )
     .option('--debug', 'print every program run (seed: -d)', false)
     .option('--verbose', 'more detail (seed: -v)', false)
+    .addOption(
+      new Option('--log-format <format>', 'messages on stderr: human lines or JSON lines').choices(
+        logFormats,
+      ),
+    )
+    .hook('preAction', settingsHook)
     .showHelpAfterError('(add --help for usage)')
     .addCommand(backupCommand())
     .addCommand(showChainCommand('chain'))
@@ -49,6 +61,9 @@ export function buildProgram(): Command {
     .addCommand(runCommand())
     .addCommand(restoreCommand())
     .addCommand(verifyCommand())
+    .addCommand(configCommand())
+    .addCommand(completionCommand())
+    .addCommand(manpageCommand(), { hidden: true })
     .addHelpText(
       'after',
       "\nThe original script's form keeps working: unifi-backup -a backup -m incr [-q] [-p] [-d] [-v] DOMAIN\n" +
@@ -83,7 +98,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       error instanceof UserError || error instanceof ProcessError
         ? error.message
         : `internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
-    process.stderr.write(`unifi-backup: ${message}\n`);
+    configureLog(program.opts<{ logFormat?: LogFormat }>().logFormat);
+    log.error(message);
     return code;
   }
 }

@@ -1,6 +1,7 @@
 import { SomeFailedError } from '../errors.js';
 import type { DomainOutcome } from '../ops/all.js';
 import { formatDuration, table } from './format.js';
+import { log } from './log.js';
 
 export function printLines(lines: readonly string[]): void {
   if (lines.length > 0) process.stdout.write(`${lines.join('\n')}\n`);
@@ -42,7 +43,7 @@ export function report<T>(
   else {
     for (const outcome of outcomes) {
       if (outcome.status === 'ok') printLines(human(outcome.value));
-      if (outcome.status === 'failed') process.stderr.write(`${outcome.domain}: ${outcome.error.message}\n`);
+      if (outcome.status === 'failed') log.error(outcome.error.message, outcome.domain);
     }
     const rows = outcomes.map((o) => [
       o.domain,

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
+import { notifyHookSchema } from '../notify/templates.js';
 
 export const defaultConfigFile = '/etc/unifi-backup/config.yaml';
 
@@ -37,14 +38,34 @@ export const retentionSectionSchema = z.strictObject({
   prune: z.boolean().optional(),
 });
 
+const absolutePath = z.string().startsWith('/', 'an absolute path');
+
+/** The top-level settings: defaults for the global flags of the same names (a flag wins). */
+export const settingsKeys = ['connect', 'lock-dir', 'state-dir', 'max-incr'] as const;
+
 /**
  * config.yaml. Sections belonging to other verbs are let through untouched; each verb validates
- * its own section strictly.
+ * its own section strictly (`config check` warns about sections it does not know).
  */
 export const configSchema = z.looseObject({
+  connect: z.string().min(1, 'empty; give a libvirt URI such as qemu:///system').optional(),
+  'lock-dir': absolutePath.optional(),
+  'state-dir': absolutePath.optional(),
+  'max-incr': count.optional(),
   restic: resticSectionSchema.optional(),
   retention: retentionSectionSchema.optional(),
+  notify: notifyHookSchema.optional(),
 });
+
+/** Top-level keys this version knows; `config check` warns about any other. */
+export const knownConfigKeys: readonly string[] = Object.keys(configSchema.shape);
+
+/** Second pass over a valid config: what is probably a mistake but does not stop a run. */
+export function configWarnings(config: Config): string[] {
+  return Object.keys(config)
+    .filter((key) => !knownConfigKeys.includes(key))
+    .map((key) => `${key}: unknown section, ignored (known: ${knownConfigKeys.join(', ')})`);
+}
 
 export type Config = z.infer<typeof configSchema>;
 export type ResticSection = z.infer<typeof resticSectionSchema>;

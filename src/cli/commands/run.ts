@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Argument, Command, Option } from 'commander';
 import { UsageError } from '../../errors.js';
 import { forEachDomain } from '../../ops/all.js';
 import type { RunResult } from '../../ops/run.js';
@@ -64,7 +64,7 @@ export function runCommand(): Command {
         'the config file for this domain. Repository settings: the restic: section of the config file,\n' +
         'or restic’s own environment (RESTIC_REPOSITORY, RESTIC_PASSWORD_FILE, …).',
     )
-    .argument('<level>', 'incr, diff or full')
+    .addArgument(new Argument('<level>', 'incr, diff or full').choices(['incr', 'diff', 'full']))
     .argument('<domain>', "domain name, or 'all'")
     .addOption(configOption())
     .option('--init', 'create the repository when there is none')

@@ -1,0 +1,54 @@
+import type { Command } from 'commander';
+import type { Config } from '../config/config.js';
+import { loadConfig } from '../config/config.js';
+import type { LogFormat } from './log.js';
+import { configureLog } from './log.js';
+
+/**
+ * Config-file keys that are defaults for options: `option` is the commander attribute, `env` the
+ * variable that already feeds the option's default (it beats the file: flag > env > file > built-in).
+ */
+const fromConfig = [
+  { key: 'connect', option: 'connect', env: 'LIBVIRT_DEFAULT_URI' },
+  { key: 'lock-dir', option: 'lockDir', env: 'UNIFI_BACKUP_LOCK_DIR' },
+  { key: 'state-dir', option: 'stateDir', env: 'UNIFI_BACKUP_STATE_DIR' },
+  { key: 'max-incr', option: 'maxIncr', env: 'UNIFI_BACKUP_MAX_INCR' },
+] as const;
+
+/** Commands that read (or do not need) the config file themselves: a broken file must not stop them. */
+const standalone = new Set(['config', 'completion', 'manpage', 'help']);
+
+function commandPath(command: Command): string[] {
+  const names: string[] = [];
+  for (let c: Command | null = command; c.parent; c = c.parent) names.unshift(c.name());
+  return names;
+}
+
+/** Whichever command along the path defines `option` (global options live on the program). */
+function owner(command: Command, option: string): Command | undefined {
+  for (let c: Command | null = command; c; c = c.parent)
+    if (c.options.some((o) => o.attributeName() === option)) return c;
+  return undefined;
+}
+
+/** Sets each option the user left at its built-in default to the config file's value. */
+export function applyConfigDefaults(command: Command, config: Config, env: NodeJS.ProcessEnv): void {
+  for (const { key, option, env: variable } of fromConfig) {
+    const value = config[key];
+    if (value === undefined || (env[variable] ?? '') !== '') continue;
+    const target = owner(command, option);
+    if (target === undefined) continue;
+    const source = target.getOptionValueSource(option);
+    if (source === undefined || source === 'default')
+      target.setOptionValueWithSource(option, value, 'config');
+  }
+}
+
+/** The program's preAction hook: log format first (so config problems are logged in it), then the file. */
+export async function settingsHook(program: Command, action: Command): Promise<void> {
+  configureLog(program.opts<{ logFormat?: LogFormat }>().logFormat);
+  if (standalone.has(commandPath(action)[0] ?? '')) return;
+  const own = action.opts<{ config?: string }>().config;
+  const { config } = await loadConfig(own ?? process.env.UNIFI_BACKUP_CONFIG);
+  applyConfigDefaults(action, config, process.env);
+}
