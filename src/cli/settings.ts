@@ -44,11 +44,19 @@ export function applyConfigDefaults(command: Command, config: Config, env: NodeJ
   }
 }
 
+const loaded = new WeakMap<Command, Config>();
+
+/** The config file as the preAction hook loaded it for this command (undefined for standalone ones). */
+export function configOf(command: Command): Config | undefined {
+  return loaded.get(command);
+}
+
 /** The program's preAction hook: log format first (so config problems are logged in it), then the file. */
 export async function settingsHook(program: Command, action: Command): Promise<void> {
   configureLog(program.opts<{ logFormat?: LogFormat }>().logFormat);
   if (standalone.has(commandPath(action)[0] ?? '')) return;
   const own = action.opts<{ config?: string }>().config;
   const { config } = await loadConfig(own ?? process.env.UNIFI_BACKUP_CONFIG);
+  loaded.set(action, config);
   applyConfigDefaults(action, config, process.env);
 }

@@ -1,6 +1,7 @@
 import { Argument, Command, Option } from 'commander';
 import { UsageError } from '../../errors.js';
 import { forEachDomain } from '../../ops/all.js';
+import { withNotifications } from '../notifications.js';
 import type { RunResult } from '../../ops/run.js';
 import { formatBytes, formatDuration, table } from '../format.js';
 import { globalOptions, opsContext } from '../context.js';
@@ -90,16 +91,23 @@ export function runCommand(): Command {
       const { retentionRules } = await import('../../config/restic.js');
       if (!global.dryRun && (await openRepository(restic, options.init === true)) === 'created')
         ctx.log(`created restic repository ${restic.repositoryText}`);
-      const outcomes = await forEachDomain(ctx, domain, (name) =>
-        runDomain(ctx, restic, name, {
-          level: level,
-          quiesce: options.quiesce === true,
-          exclude: options.exclude,
-          ...(options.maxIncr === undefined ? {} : { maxIncr: options.maxIncr }),
-          host: settings.host ?? '',
-          retention: retentionRules(config),
-          prune: options.prune === true || config.retention?.prune === true,
-        }),
+      const facts = (r: RunResult) => ({
+        level: r.level,
+        durationMs: r.durationMs,
+        ...(r.restic === undefined ? {} : { bytes: r.restic.bytesAdded }),
+      });
+      const outcomes = await withNotifications(command, 'run', domain, facts, () =>
+        forEachDomain(ctx, domain, (name) =>
+          runDomain(ctx, restic, name, {
+            level: level,
+            quiesce: options.quiesce === true,
+            exclude: options.exclude,
+            ...(options.maxIncr === undefined ? {} : { maxIncr: options.maxIncr }),
+            host: settings.host ?? '',
+            retention: retentionRules(config),
+            prune: options.prune === true || config.retention?.prune === true,
+          }),
+        ),
       );
       report(
         outcomes,
