@@ -1,5 +1,5 @@
 import { build } from 'esbuild';
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
 const common = {
@@ -16,10 +16,17 @@ const common = {
   logLevel: 'warning',
 };
 
+// Code splitting: every `await import()` becomes its own chunk, so start-up parses only the
+// command definitions and commander, not zod, execa or the XML and YAML parsers.
+rmSync('dist', { recursive: true, force: true });
 await build({
   ...common,
-  entryPoints: ['src/cli/main.ts'],
-  outfile: 'dist/unifi-backup.js',
-  banner: { js: '#!/usr/bin/env node\n' + common.banner.js },
+  entryPoints: { 'unifi-backup': 'src/cli/main.ts' },
+  outdir: 'dist',
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
 });
+const bin = 'dist/unifi-backup.js';
+writeFileSync(bin, `#!/usr/bin/env node\n${readFileSync(bin, 'utf8')}`);
+chmodSync(bin, 0o755);
 await build({ ...common, entryPoints: ['demo/demo.ts'], outfile: 'build/demo.js' });
