@@ -1,4 +1,3 @@
-
 /** One program run: argv[0] is the program, the rest its arguments. Never a shell. */
 export interface RunRequest {
   readonly argv: readonly string[];

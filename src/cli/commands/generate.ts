@@ -94,7 +94,10 @@ async function schedulesFrom(
   return schedules;
 }
 
-function formatFrom(options: GenerateOptions, { configFormats, formatFromPath }: typeof formatModule): ConfigFormat {
+function formatFrom(
+  options: GenerateOptions,
+  { configFormats, formatFromPath }: typeof formatModule,
+): ConfigFormat {
   if (options.format !== undefined) {
     const format = configFormats.find((name) => name === options.format);
     if (format === undefined)
