@@ -30,3 +30,4 @@ const bin = 'dist/unifi-backup.js';
 writeFileSync(bin, `#!/usr/bin/env node\n${readFileSync(bin, 'utf8')}`);
 chmodSync(bin, 0o755);
 await build({ ...common, entryPoints: ['demo/demo.ts'], outfile: 'build/demo.js' });
+await build({ ...common, entryPoints: ['bench/bench.ts'], outfile: 'build/bench.js' });
