@@ -161,7 +161,7 @@ interface ResticSummary {
 }
 
 async function resticReads(domain: TestDomain, configFile: string): Promise<void> {
-  ub('--json', 'run', 'incr', domain.name, '--config', configFile);
+  ub('--json', 'run', 'incr', domain.name, '--config', configFile, '--init');
   const written = await guestWrite(domain, 'incr-1.bin', 64);
   const result = JSON.parse(ub('--json', 'run', 'incr', domain.name, '--config', configFile).stdout) as {
     restic?: ResticSummary;
