@@ -34,8 +34,9 @@ interface Run {
 /** Runs a program, fails loudly, returns its wall time; GNU time gives the peak resident memory. */
 function run(argv: readonly string[], options: { env?: NodeJS.ProcessEnv; user?: string } = {}): Run {
   const rssFile = path.join(os.tmpdir(), `bench-rss-${process.pid}`);
-  const wrapped = ['/usr/bin/time', '-f', '%M', '-o', rssFile, ...argv];
-  const full = options.user === undefined ? wrapped : ['runuser', '-u', options.user, '--', ...wrapped];
+  // Outside runuser, so the bench user need not write the file; %M is the largest descendant.
+  const inner = options.user === undefined ? argv : ['runuser', '-u', options.user, '--', ...argv];
+  const full = ['/usr/bin/time', '-f', '%M', '-o', rssFile, ...inner];
   const started = process.hrtime.bigint();
   const result = spawnSync(full[0] ?? '', full.slice(1), {
     env: options.env ?? env,
@@ -155,18 +156,24 @@ function snapshots(domain: TestDomain): void {
   );
 }
 
+/** restic's own `backup --json` summary. */
 interface ResticSummary {
-  readonly total_bytes_processed: number;
   readonly data_added: number;
+}
+
+/** The same as `run` reports it. */
+interface OurSummary {
+  readonly bytesRead: number;
+  readonly bytesAdded: number;
 }
 
 async function resticReads(domain: TestDomain, configFile: string): Promise<void> {
   ub('--json', 'run', 'incr', domain.name, '--config', configFile, '--init');
   const written = await guestWrite(domain, 'incr-1.bin', 64);
   const result = JSON.parse(ub('--json', 'run', 'incr', domain.name, '--config', configFile).stdout) as {
-    restic?: ResticSummary;
+    restic?: OurSummary;
   };
-  const read = result.restic?.total_bytes_processed ?? NaN;
+  const read = result.restic?.bytesRead ?? NaN;
   const chain = chainOf(domain.name);
   const wholeDisk = (await Promise.all(chain.map(async (f) => (await stat(f)).size))).reduce(
     (a, b) => a + b,
@@ -252,7 +259,7 @@ async function virtnbdbackup(
     ub('--json', 'run', 'incr', domain.name, '--config', configFile);
     await guestWrite(domain, 'nbd-2.bin', 64);
     const ours = JSON.parse(ub('--json', 'run', 'incr', domain.name, '--config', configFile).stdout) as {
-      restic?: ResticSummary;
+      restic?: OurSummary;
       durationMs: number;
     };
     rows.push([
@@ -265,9 +272,9 @@ async function virtnbdbackup(
     ]);
     rows.push([
       '   restic data added: ours vs its output',
-      mib(ours.restic?.data_added ?? NaN),
+      mib(ours.restic?.bytesAdded ?? NaN),
       mib(theirBytes),
-      fmt((ours.restic?.data_added ?? NaN) / theirBytes),
+      fmt((ours.restic?.bytesAdded ?? NaN) / theirBytes),
       '',
       '',
     ]);
@@ -412,9 +419,17 @@ async function main(): Promise<void> {
   await mkdir(work, { recursive: true });
   const only = process.argv.slice(2);
   const wanted = (n: string) => only.length === 0 || only.includes(n);
+  const group = async (name: string, body: () => Promise<void>) => {
+    if (!wanted(name)) return;
+    try {
+      await body();
+    } catch (error) {
+      rows.push([`${name}: stopped`, (error as Error).message.split('\n')[0] ?? '', '', '', '', '']);
+    }
+  };
   try {
     if (wanted('startup')) startup();
-    if (wanted('domain')) {
+    await group('domain', async () => {
       const domain = await benchDomain();
       const repo = await localRepository();
       try {
@@ -426,8 +441,8 @@ async function main(): Promise<void> {
       } finally {
         await repo.stop();
       }
-    }
-    if (wanted('many')) await manyDomains();
+    });
+    await group('many', manyDomains);
   } finally {
     await cleanupAll();
     await rm(work, { recursive: true, force: true });
