@@ -16,6 +16,7 @@ export interface GlobalOptions {
   stateDir: string;
   debug: boolean;
   verbose: boolean;
+  jobs: number;
 }
 
 export function globalOptions(command: Command): GlobalOptions {
@@ -51,8 +52,10 @@ export function opsContext(options: GlobalOptions): OpsContext {
     stateDir: options.stateDir,
     dryRun: options.dryRun,
     log,
-    progress: progressReporter(options.json),
+    // Bars redrawn with \r would overwrite each other when domains run side by side.
+    progress: progressReporter(options.json, process.stderr, options.jobs === 1 && process.stderr.isTTY),
     now: () => new Date(),
+    jobs: options.jobs,
   };
 }
 

@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { ExitCode, UserError } from '../errors.js';
+import { ExitCode, UsageError, UserError } from '../errors.js';
 import { ProcessError } from '../host/runner.js';
 import { backupCommand, filesCommand, showChainCommand } from './commands/backup.js';
 import { generateCommand } from './commands/generate.js';
@@ -17,6 +17,13 @@ import { settingsHook } from './settings.js';
 import { isSeedInvocation, translateSeedArgs } from './seed.js';
 
 declare const __VERSION__: string;
+
+function jobCount(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`--jobs must be a whole number ≥ 1, not '${value}'`);
+  return n;
+}
 
 export function buildProgram(): Command {
   const env = process.env;
@@ -42,6 +49,12 @@ export function buildProgram(): Command {
       new Option('--state-dir <dir>', 'where journals and state live').default(
         env.UNIFI_BACKUP_STATE_DIR ?? '/var/lib/unifi-backup',
       ),
+    )
+    .addOption(
+      new Option('-j, --jobs <n>', "with 'all', how many domains run at once (each under its own lock)")
+        .argParser(jobCount)
+        .env('UNIFI_BACKUP_JOBS')
+        .default(1),
     )
     .option('--debug', 'print every program run (seed: -d)', false)
     .option('--verbose', 'more detail (seed: -v)', false)

@@ -7,6 +7,7 @@ import type { ProgressEvent } from '../ops/context.js';
 export function progressReporter(
   json: boolean,
   stream: NodeJS.WriteStream = process.stderr,
+  bars: boolean = stream.isTTY,
 ): (e: ProgressEvent) => void {
   const last = new Map<string, number>();
   return (event) => {
@@ -17,7 +18,7 @@ export function progressReporter(
     const label = `${event.domain} ${event.target} ${event.job}`;
     if (json) {
       stream.write(`${JSON.stringify({ event: 'progress', ...event })}\n`);
-    } else if (stream.isTTY) {
+    } else if (bars) {
       const width = 30;
       const filled = Math.round((event.percent / 100) * width);
       stream.write(`\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${event.percent}%`);

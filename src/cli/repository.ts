@@ -1,9 +1,6 @@
 import { Option } from 'commander';
 import type { Config } from '../config/config.js';
-import { loadConfig } from '../config/config.js';
-import { resticSettings } from '../config/restic.js';
-import type { ResticSettings } from '../host/restic.js';
-import { Restic } from '../host/restic.js';
+import type { Restic, ResticSettings } from '../host/restic.js';
 import type { Runner } from '../host/runner.js';
 
 export function configOption(): Option {
@@ -21,6 +18,12 @@ export interface Repository {
 
 /** The config file and the restic repository it (or restic's environment) names. */
 export async function repository(configFile: string | undefined, runner: Runner): Promise<Repository> {
+  // Loaded here, not at start-up: the config schema (zod) is the largest module of the bundle.
+  const [{ loadConfig }, { resticSettings }, { Restic }] = await Promise.all([
+    import('../config/config.js'),
+    import('../config/restic.js'),
+    import('../host/restic.js'),
+  ]);
   const { file, config } = await loadConfig(configFile);
   const settings = resticSettings(config, file, process.env);
   return { config, file, settings, restic: new Restic(runner, settings) };

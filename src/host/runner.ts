@@ -1,5 +1,3 @@
-import { execa } from 'execa';
-
 /** One program run: argv[0] is the program, the rest its arguments. Never a shell. */
 export interface RunRequest {
   readonly argv: readonly string[];
@@ -39,6 +37,8 @@ export class ProcessError extends Error {
 export const execaRunner: Runner = async ({ argv, input, timeoutMs, onOutput, env }) => {
   const [file, ...args] = argv;
   if (file === undefined) throw new Error('empty argv');
+  // Loaded on first use: execa is a large part of the bundle and `--version`/`--help` never run a program.
+  const { execa } = await import('execa');
   const subprocess = execa(file, args, {
     reject: false,
     stripFinalNewline: false,

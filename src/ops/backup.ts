@@ -16,7 +16,7 @@ import { executePlan } from './execute.js';
 import { faultHoldLock } from './fault.js';
 import { recoverInterrupted } from './recover.js';
 import { fileReferences } from './references.js';
-import { readDomainState } from './state.js';
+import { readDomainStateWithDefinitions } from './state.js';
 
 export interface BackupRequest {
   /** What the user asked for; `enable` is an incr that starts a chain. */
@@ -106,10 +106,21 @@ async function refuseSharedBases(ctx: OpsContext, state: DomainState, disks: rea
 
 /**
  * Checks the result against the plan (each disk runs from the planned top) and makes the persistent
- * definition match the running disks (DESIGN §4, invariant 6).
+ * definition match the running disks (DESIGN §4, invariant 6). The run state and persistence are
+ * those read before: a verb changes neither.
  */
-async function verify(ctx: OpsContext, plan: Plan): Promise<{ after: DomainState; notes: string[] }> {
-  let after = await readDomainState(ctx.host, plan.domain);
+async function verify(
+  ctx: OpsContext,
+  plan: Plan,
+  before: DomainState,
+): Promise<{ after: DomainState; notes: string[] }> {
+  const known = {
+    name: before.name,
+    uuid: before.uuid,
+    runState: before.runState,
+    persistent: before.persistent,
+  };
+  const { state: after, definitions } = await readDomainStateWithDefinitions(ctx.host, plan.domain, known);
   for (const [target, file] of plan.tops) {
     const top = after.disks.find((d) => d.target === target)?.chain[0]?.path;
     if (top !== file)
@@ -121,11 +132,12 @@ async function verify(ctx: OpsContext, plan: Plan): Promise<{ after: DomainState
   const stale = [...plan.tops].filter(
     ([target, file]) => after.persistent && after.persistentSources.get(target) !== file,
   );
-  if (stale.length === 0) return { after, notes: [] };
-  const xml = await ctx.host.virsh.dumpXml(plan.domain, 'inactive');
-  await ctx.host.virsh.define(setDiskSources(xml, new Map(stale)), plan.domain);
-  after = await readDomainState(ctx.host, plan.domain);
-  return { after, notes: [`persistent definition updated for ${stale.map(([t]) => t).join(', ')}`] };
+  if (stale.length === 0 || definitions.inactive === undefined) return { after, notes: [] };
+  await ctx.host.virsh.define(setDiskSources(definitions.inactive, new Map(stale)), plan.domain);
+  return {
+    after: { ...after, persistentSources: new Map([...after.persistentSources, ...stale]) },
+    notes: [`persistent definition updated for ${stale.map(([t]) => t).join(', ')}`],
+  };
 }
 
 /** `backup incr|enable|diff|full|disable` on one domain, under its lock. */
@@ -151,7 +163,7 @@ export async function backupLocked(
   const started = Date.now();
   await faultHoldLock();
   for (const action of await recoverInterrupted(ctx, domain)) ctx.log(`${domain}: ${action}`);
-  const state = await readDomainState(ctx.host, domain);
+  const { state, definitions } = await readDomainStateWithDefinitions(ctx.host, domain);
   const { included } = selectDisks(state, request.exclude);
   const requested = request.level === 'enable' ? 'incr' : request.level;
   const { level, note } = chooseLevel(included, requested, request.maxIncr);
@@ -176,8 +188,8 @@ export async function backupLocked(
       `domain '${domain}': the guest agent does not answer, so --quiesce cannot freeze its filesystems. ` +
         `Nothing was changed. Start qemu-guest-agent in the guest, or run without --quiesce.`,
     );
-  const { journal, notes } = await executePlan(ctx, thePlan);
-  const verified = await verify(ctx, thePlan);
+  const { journal, notes } = await executePlan(ctx, thePlan, definitions);
+  const verified = await verify(ctx, thePlan, state);
   journal.finish();
   return result(verified.after.disks, [...notes, ...verified.notes]);
 }

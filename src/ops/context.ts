@@ -18,4 +18,6 @@ export interface OpsContext {
   readonly log: (line: string) => void;
   readonly progress: (event: ProgressEvent) => void;
   readonly now: () => Date;
+  /** How many domains of `all` run at once (default 1). */
+  readonly jobs?: number;
 }

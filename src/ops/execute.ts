@@ -7,14 +7,18 @@ import { Journal } from '../journal/journal.js';
 import type { OpsContext } from './context.js';
 import { faultAfterStep } from './fault.js';
 import { purgeLayers } from './purge.js';
+import type { Definitions } from './state.js';
 
 async function writeConfigDumps(
   ctx: OpsContext,
   domain: string,
   step: Extract<Step, { kind: 'dump-config' }>,
+  known: Partial<Definitions>,
 ) {
   for (const dump of step.dumps) {
-    const xml = await ctx.host.virsh.dumpXml(domain, dump.flavour);
+    const reused =
+      dump.flavour === 'live' ? known.live : dump.flavour === 'inactive' ? known.inactive : undefined;
+    const xml = reused ?? (await ctx.host.virsh.dumpXml(domain, dump.flavour));
     const temp = `${dump.file}.tmp`;
     await writeFile(temp, xml, { mode: 0o600 });
     await rename(temp, dump.file);
@@ -37,14 +41,19 @@ async function createOverlays(ctx: OpsContext, layers: readonly NewLayer[]): Pro
   }
 }
 
-async function executeStep(ctx: OpsContext, plan: Plan, step: Step): Promise<string[]> {
+async function executeStep(
+  ctx: OpsContext,
+  plan: Plan,
+  step: Step,
+  known: Partial<Definitions>,
+): Promise<string[]> {
   const domain = plan.domain;
   const progress = (target: string, job: string) => (percent: number) => {
     ctx.progress({ domain, target, job, percent });
   };
   switch (step.kind) {
     case 'dump-config':
-      await writeConfigDumps(ctx, domain, step);
+      await writeConfigDumps(ctx, domain, step, known);
       return [];
     case 'snapshot': {
       const disks = [
@@ -104,17 +113,19 @@ async function executeStep(ctx: OpsContext, plan: Plan, step: Step): Promise<str
 }
 
 /**
- * Runs a plan step by step. The journal records the plan before the first change and each step as
+ * Runs a plan step by step; `known` holds the definitions the plan was made from. The journal records the plan before the first change and each step as
  * it finishes, so an interrupted run can be finished or rolled back (DESIGN §4, invariant 2).
  */
 export async function executePlan(
   ctx: OpsContext,
   plan: Plan,
+  known: Partial<Definitions> = {},
 ): Promise<{ journal: Journal; notes: string[] }> {
   const journal = Journal.begin(ctx.stateDir, plan);
   const notes: string[] = [];
-  for (const step of plan.steps) {
-    notes.push(...(await executeStep(ctx, plan, step)));
+  for (const [index, step] of plan.steps.entries()) {
+    // Definitions read with the state (under the lock) still hold only until the first change.
+    notes.push(...(await executeStep(ctx, plan, step, index === 0 ? known : {})));
     journal.stepDone();
     faultAfterStep(journal.done);
   }

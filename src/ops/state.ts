@@ -8,6 +8,7 @@ import type { Host } from '../host/host.js';
 import type { XmlDisk } from '../host/domainxml.js';
 import { parseDomainXml } from '../host/domainxml.js';
 import type { ImageInfo } from '../host/qemuimg.js';
+import type { DomainInfo } from '../host/virsh.js';
 import { ProcessError } from '../host/runner.js';
 
 function toLayer(info: ImageInfo, isBase: boolean): Layer {
@@ -41,19 +42,38 @@ async function diskWithChain(host: Host, domain: string, disk: XmlDisk): Promise
   return { ...disk, chain: infos.map((info, i) => toLayer(info, i === infos.length - 1)) };
 }
 
-/** Reads everything the planner needs about one domain: definition(s) and one chain query per disk. */
-export async function readDomainState(host: Host, domain: string): Promise<DomainState> {
-  const info = await host.virsh.info(domain);
+/** The definitions a state was read from, so a verb can reuse them instead of reading them again. */
+export interface Definitions {
+  readonly live: string;
+  /** Present for a persistent domain (the same text as `live` when it is shut off). */
+  readonly inactive?: string;
+}
+
+/**
+ * Reads everything the planner needs about one domain: its run state (skipped when the caller
+ * already knows it), one definition read (two when a running domain is persistent, the only case
+ * where they can differ) and one chain query per disk.
+ */
+export async function readDomainStateWithDefinitions(
+  host: Host,
+  domain: string,
+  known?: DomainInfo,
+): Promise<{ state: DomainState; definitions: Definitions }> {
+  const info = known ?? (await host.virsh.info(domain));
   const running = info.runState !== 'shut off';
-  const liveXml = parseDomainXml(await host.virsh.dumpXml(domain), `definition of domain '${domain}'`);
+  const [live, inactive] = await Promise.all([
+    host.virsh.dumpXml(domain),
+    info.persistent && running ? host.virsh.dumpXml(domain, 'inactive') : undefined,
+  ]);
+  const liveXml = parseDomainXml(live, `definition of domain '${domain}'`);
   const persistentXml =
-    info.persistent && running
-      ? parseDomainXml(await host.virsh.dumpXml(domain, 'inactive'), `persistent definition of '${domain}'`)
+    inactive !== undefined
+      ? parseDomainXml(inactive, `persistent definition of '${domain}'`)
       : info.persistent
         ? liveXml
         : undefined;
   const disks = await Promise.all(liveXml.disks.map((d) => diskWithChain(host, domain, d)));
-  return {
+  const state: DomainState = {
     name: info.name,
     uuid: info.uuid,
     persistent: info.persistent,
@@ -61,6 +81,12 @@ export async function readDomainState(host: Host, domain: string): Promise<Domai
     disks,
     persistentSources: new Map((persistentXml?.disks ?? []).map((d) => [d.target, d.source])),
   };
+  return { state, definitions: { live, ...(info.persistent ? { inactive: inactive ?? live } : {}) } };
+}
+
+/** Reads everything the planner needs about one domain: definition(s) and one chain query per disk. */
+export async function readDomainState(host: Host, domain: string): Promise<DomainState> {
+  return (await readDomainStateWithDefinitions(host, domain)).state;
 }
 
 /** Folder of the domain's first taking-part disk: where config dumps live (DESIGN §2). */

@@ -7,8 +7,8 @@ import { execaRunner } from '../../host/runner.js';
 import type { Runner } from '../../host/runner.js';
 import { requireCalendar } from '../../profiles/calendar.js';
 import type { ConfigVersion } from '../../profiles/config.js';
-import { configFormats, formatFromPath, renderConfig } from '../../profiles/format.js';
 import type { ConfigFormat } from '../../profiles/format.js';
+import type * as formatModule from '../../profiles/format.js';
 import {
   buildProfileSet,
   defaultLockDir,
@@ -94,7 +94,10 @@ async function schedulesFrom(
   return schedules;
 }
 
-function formatFrom(options: GenerateOptions): ConfigFormat {
+function formatFrom(
+  options: GenerateOptions,
+  { configFormats, formatFromPath }: typeof formatModule,
+): ConfigFormat {
   if (options.format !== undefined) {
     const format = configFormats.find((name) => name === options.format);
     if (format === undefined)
@@ -213,7 +216,10 @@ async function generate(
   if (options.notifyAlias !== undefined && options.notifyConfig === undefined) {
     throw new UsageError('--notify-alias needs --notify-config FILE too.');
   }
-  const format = formatFrom(options);
+  // The YAML and TOML parsers load only when a profile is rendered (CLI start-up stays lean).
+  const formats = await import('../../profiles/format.js');
+  const { renderConfig } = formats;
+  const format = formatFrom(options, formats);
   const version = versionFrom(options);
   const settings: ProfileSettings = {
     schedules,

@@ -1,0 +1,458 @@
+import { spawnSync } from 'node:child_process';
+import { copyFile, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { cleanupAll, createTestDomain } from '../test/rig/domain.js';
+import type { TestDomain } from '../test/rig/domain.js';
+import { domainXml } from '../test/rig/domain-xml.js';
+import { guestDir, testRoot } from '../test/rig/rig-paths.js';
+import { makeExt4Qcow2 } from '../test/rig/test-disk.js';
+import { localRepository } from '../test/ops/repositories.js';
+
+/**
+ * `npm run bench`: every number is a ratio against a baseline measured in the same run, because
+ * the machines this runs on are shared and noisy. Prints a Markdown table for docs/performance.md.
+ */
+const cli = path.resolve('dist/unifi-backup.js');
+const cache = path.resolve('.cache/bench');
+const work = path.join(testRoot, `bench-${process.pid}`);
+const env = {
+  ...process.env,
+  UNIFI_BACKUP_LOCK_DIR: path.join(work, 'lock'),
+  UNIFI_BACKUP_STATE_DIR: path.join(work, 'state'),
+  NO_COLOR: '1',
+};
+const rows: string[][] = [];
+
+interface Run {
+  readonly ms: number;
+  readonly stdout: string;
+  readonly maxRssKiB: number;
+}
+
+/** Runs a program, fails loudly, returns its wall time; GNU time gives the peak resident memory. */
+function run(argv: readonly string[], options: { env?: NodeJS.ProcessEnv; user?: string } = {}): Run {
+  const rssFile = path.join(os.tmpdir(), `bench-rss-${process.pid}`);
+  // Outside runuser, so the bench user need not write the file; %M is the largest descendant.
+  const inner = options.user === undefined ? argv : ['runuser', '-u', options.user, '--', ...argv];
+  const full = ['/usr/bin/time', '-f', '%M', '-o', rssFile, ...inner];
+  const started = process.hrtime.bigint();
+  const result = spawnSync(full[0] ?? '', full.slice(1), {
+    env: options.env ?? env,
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+  });
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  if (result.status !== 0)
+    throw new Error(`${argv.join(' ')} exited ${result.status}: ${result.stderr}${result.stdout}`);
+  const rss = spawnSync('cat', [rssFile], { encoding: 'utf8' }).stdout.trim().split('\n').at(-1) ?? '0';
+  return { ms, stdout: result.stdout, maxRssKiB: Number(rss) };
+}
+
+const ub = (...args: string[]) => run(['node', cli, ...args]);
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1] ?? NaN;
+const fmt = (n: number, digits = 2) => n.toFixed(digits);
+const mib = (bytes: number) => `${fmt(bytes / 2 ** 20, 1)} MiB`;
+
+function record(what: string, measured: string, baseline: string, ratio: number, target: string): void {
+  const ok = target.startsWith('≤') ? ratio <= Number(target.slice(1)) : ratio < Number(target.slice(1));
+  rows.push([what, measured, baseline, fmt(ratio), target, ok ? 'met' : 'MISSED']);
+  process.stderr.write(`bench: ${what}: ${fmt(ratio)} (target ${target})\n`);
+}
+
+/** A 2 GiB ext4 image holding 1 GiB of random data, made once: mkfs.ext4 -d copies a folder in. */
+async function dataImage(): Promise<string> {
+  const image = path.join(cache, 'data-2g.qcow2');
+  if (existsSync(image)) return image;
+  await mkdir(cache, { recursive: true });
+  const folder = path.join(work, 'fill');
+  await mkdir(folder, { recursive: true });
+  run(['dd', 'if=/dev/urandom', `of=${folder}/random.bin`, 'bs=4M', 'count=256', 'status=none']);
+  const raw = path.join(work, 'data.raw');
+  run(['truncate', '-s', '2G', raw]);
+  run(['mkfs.ext4', '-F', '-q', '-d', folder, raw]);
+  run(['qemu-img', 'convert', '-O', 'qcow2', raw, `${image}.tmp`]);
+  await rm(raw);
+  await rm(folder, { recursive: true });
+  run(['mv', `${image}.tmp`, image]);
+  return image;
+}
+
+/** The tiny guest with the bench data disk, started; its writer stays off so writes are ours alone. */
+async function benchDomain(): Promise<TestDomain> {
+  const domain = await createTestDomain({ disks: 1, diskSizeMiB: 16, start: false, writer: false });
+  const disk = domain.disks[0];
+  if (disk === undefined) throw new Error('the bench domain has no disk');
+  await copyFile(await dataImage(), disk.path);
+  await domain.start();
+  await domain.waitForAgent(180_000);
+  return domain;
+}
+
+async function guestWrite(domain: TestDomain, file: string, mebibytes: number): Promise<number> {
+  await domain.guestExec([
+    'dd',
+    'if=/dev/urandom',
+    `of=/mnt/vda/${file}`,
+    'bs=1M',
+    `count=${mebibytes}`,
+    'conv=fsync',
+  ]);
+  const clusters = Math.ceil((mebibytes * 2 ** 20) / 65536);
+  return clusters * 65536;
+}
+
+function chainOf(domain: string): string[] {
+  const report = JSON.parse(ub('--json', 'backup', 'showchain', domain).stdout) as {
+    disks: { layers: { path: string }[] }[];
+  };
+  return report.disks[0]?.layers.map((l) => l.path) ?? [];
+}
+
+function startup(): void {
+  const node: number[] = [];
+  const tool: number[] = [];
+  for (let i = 0; i < 15; i++) {
+    node.push(run(['node', '-e', '0']).ms);
+    tool.push(ub('--version').ms);
+  }
+  record(
+    '2. start-up: `--version` ÷ `node -e 0`',
+    `${fmt(median(tool), 0)} ms`,
+    `${fmt(median(node), 0)} ms`,
+    median(tool) / median(node),
+    '≤2',
+  );
+}
+
+function snapshots(domain: TestDomain): void {
+  ub('backup', 'enable', domain.name);
+  const ours: number[] = [];
+  const bare: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    ours.push(ub('backup', 'incr', domain.name).ms);
+    const file = path.join(domain.dir, `vda.bare-${i}.qcow2`);
+    bare.push(
+      run([
+        'virsh',
+        'snapshot-create-as',
+        '--domain',
+        domain.name,
+        '--disk-only',
+        '--atomic',
+        '--no-metadata',
+        '--diskspec',
+        `vda,snapshot=external,file=${file}`,
+      ]).ms,
+    );
+  }
+  record(
+    '1. `backup incr` ÷ bare `virsh snapshot-create-as`',
+    `${fmt(median(ours), 0)} ms`,
+    `${fmt(median(bare), 0)} ms`,
+    median(ours) / median(bare),
+    '≤1.5',
+  );
+}
+
+/** restic's own `backup --json` summary. */
+interface ResticSummary {
+  readonly data_added: number;
+}
+
+/** The same as `run` reports it. */
+interface OurSummary {
+  readonly bytesRead: number;
+  readonly bytesAdded: number;
+}
+
+async function resticReads(domain: TestDomain, configFile: string): Promise<void> {
+  ub('--json', 'run', 'incr', domain.name, '--config', configFile, '--init');
+  const written = await guestWrite(domain, 'incr-1.bin', 64);
+  const result = JSON.parse(ub('--json', 'run', 'incr', domain.name, '--config', configFile).stdout) as {
+    restic?: OurSummary;
+  };
+  const read = result.restic?.bytesRead ?? NaN;
+  const chain = chainOf(domain.name);
+  const wholeDisk = (await Promise.all(chain.map(async (f) => (await stat(f)).size))).reduce(
+    (a, b) => a + b,
+    0,
+  );
+  record(
+    '3. bytes restic reads on an incr ÷ bytes written (64 KiB clusters)',
+    mib(read),
+    mib(written),
+    read / written,
+    '≤1.2',
+  );
+  rows.push([
+    '   the whole disk file instead',
+    mib(wholeDisk),
+    mib(written),
+    fmt(wholeDisk / written),
+    '',
+    '',
+  ]);
+}
+
+function convertBaseline(domain: string): number {
+  const chain = chainOf(domain);
+  const base = chain.at(-1) ?? '';
+  const frozenTop = chain[1] ?? '';
+  const out = path.join(work, 'convert.qcow2');
+  const ms = run(['qemu-img', 'convert', '-U', '-O', 'qcow2', '-B', base, '-F', 'qcow2', frozenTop, out]).ms;
+  spawnSync('rm', ['-f', out]);
+  return ms;
+}
+
+async function consolidation(domain: TestDomain): Promise<void> {
+  for (const level of ['diff', 'full'] as const) {
+    await guestWrite(domain, `${level}-a.bin`, 128);
+    ub('backup', 'incr', domain.name);
+    await guestWrite(domain, `${level}-b.bin`, 128);
+    ub('backup', 'incr', domain.name);
+    const baseline = convertBaseline(domain.name);
+    const ours = ub('backup', level, domain.name).ms;
+    record(
+      `4. \`backup ${level}\` ÷ \`qemu-img convert\` of the same layers`,
+      `${fmt(ours, 0)} ms`,
+      `${fmt(baseline, 0)} ms`,
+      ours / baseline,
+      '≤1.3',
+    );
+  }
+}
+
+async function folderBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true }))
+    if (entry.isFile()) total += (await stat(path.join(entry.parentPath, entry.name))).size;
+  return total;
+}
+
+async function virtnbdbackup(
+  domain: TestDomain,
+  configFile: string,
+  passwordFile: string,
+  repo: string,
+): Promise<void> {
+  if (!existsSync('/usr/bin/virtnbdbackup')) {
+    rows.push(['7. virtnbdbackup', 'not installed', '', '', '', '']);
+    return;
+  }
+  const out = path.join(work, 'virtnbd');
+  const resticEnv = { ...env, RESTIC_REPOSITORY: repo, RESTIC_PASSWORD_FILE: passwordFile };
+  const backupOf = (dir: string) =>
+    JSON.parse(
+      run(['restic', 'backup', '--json', '--quiet', dir], { env: resticEnv })
+        .stdout.trim()
+        .split('\n')
+        .at(-1) ?? '{}',
+    ) as ResticSummary;
+  try {
+    run(['virtnbdbackup', '-d', domain.name, '-l', 'full', '-o', out]);
+    backupOf(out);
+    await guestWrite(domain, 'nbd-1.bin', 64);
+    const theirs = run(['virtnbdbackup', '-d', domain.name, '-l', 'inc', '-o', out]).ms;
+    const theirBytes = backupOf(out).data_added;
+    ub('--json', 'run', 'incr', domain.name, '--config', configFile);
+    await guestWrite(domain, 'nbd-2.bin', 64);
+    const ours = JSON.parse(ub('--json', 'run', 'incr', domain.name, '--config', configFile).stdout) as {
+      restic?: OurSummary;
+      durationMs: number;
+    };
+    rows.push([
+      '7. one incremental: `run incr` vs virtnbdbackup -l inc',
+      `${fmt(ours.durationMs, 0)} ms`,
+      `${fmt(theirs, 0)} ms`,
+      fmt(ours.durationMs / theirs),
+      '',
+      '',
+    ]);
+    rows.push([
+      '   restic data added: ours vs its output',
+      mib(ours.restic?.bytesAdded ?? NaN),
+      mib(theirBytes),
+      fmt((ours.restic?.bytesAdded ?? NaN) / theirBytes),
+      '',
+      '',
+    ]);
+    rows.push(['   its output folder', mib(await folderBytes(out)), '', '', '', '']);
+  } catch (error) {
+    rows.push([
+      '7. virtnbdbackup',
+      `failed: ${(error as Error).message.split('\n').slice(0, 2).join(' ')}`,
+      '',
+      '',
+      '',
+      '',
+    ]);
+  }
+}
+
+/**
+ * `all` lists every domain of the connection, and other domains on this host are not ours to
+ * snapshot: the many-domain runs use a libvirt session of a bench user, where only ours exist.
+ */
+const benchUser = 'unifi-backup-bench';
+
+async function manyDomains(): Promise<void> {
+  if (spawnSync('id', [benchUser]).status !== 0) run(['useradd', '--system', '--create-home', benchUser]);
+  const uid = spawnSync('id', ['-u', benchUser], { encoding: 'utf8' }).stdout.trim();
+  const home = `/home/${benchUser}`;
+  const runtime = `/run/user/${uid}`;
+  run(['install', '-d', '-o', benchUser, '-m', '700', runtime]);
+  const dir = path.join(home, 'domains');
+  const userEnv = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: home,
+    XDG_RUNTIME_DIR: runtime,
+    LIBVIRT_DEFAULT_URI: 'qemu:///session',
+    UNIFI_BACKUP_LOCK_DIR: path.join(home, 'lock'),
+    UNIFI_BACKUP_STATE_DIR: path.join(home, 'state'),
+    NO_COLOR: '1',
+  };
+  const as = (argv: string[]) => run(argv, { env: userEnv, user: benchUser });
+  const virshAs = (...args: string[]) => as(['virsh', '--connect', 'qemu:///session', ...args]);
+  for (const name of virshAs('list', '--all', '--name')
+    .stdout.split('\n')
+    .filter((n) => n.trim() !== ''))
+    virshAs('undefine', '--domain', name);
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const template = path.join(work, 'small.qcow2');
+  await makeExt4Qcow2(template, 16);
+  for (let i = 0; i < 50; i++) {
+    const name = `bench-${String(i).padStart(2, '0')}`;
+    const disk = path.join(dir, name, 'vda.qcow2');
+    await mkdir(path.dirname(disk), { recursive: true });
+    await copyFile(template, disk);
+    const xmlFile = path.join(dir, name, 'domain.xml');
+    await writeFile(
+      xmlFile,
+      domainXml({
+        name,
+        kernel: path.join(guestDir, 'vmlinuz'),
+        initrd: path.join(guestDir, 'initrd.img'),
+        cmdline: 'console=ttyS0 quiet',
+        consoleLog: path.join(dir, name, 'console.log'),
+        disks: [{ target: 'vda', path: disk, format: 'qcow2' }],
+      }),
+    );
+  }
+  run(['chown', '-R', `${benchUser}:`, home]);
+  for (let i = 0; i < 50; i++)
+    virshAs('define', '--file', path.join(dir, `bench-${String(i).padStart(2, '0')}`, 'domain.xml'));
+  const ubAs = (...args: string[]) => as(['node', cli, ...args]);
+  ubAs('backup', 'enable', 'all');
+
+  const showchain = ubAs('backup', 'showchain', 'all');
+  const files = ubAs('files', 'all');
+  const node = run(['node', '-e', '0']).ms;
+  rows.push([
+    '6. `backup showchain all`, 50 shut-off domains',
+    `${fmt(showchain.ms, 0)} ms`,
+    '< 1000 ms',
+    fmt(showchain.ms / 1000),
+    '<1',
+    showchain.ms < 1000 ? 'met' : 'MISSED',
+  ]);
+  rows.push([
+    '   `files all`, 50 shut-off domains',
+    `${fmt(files.ms, 0)} ms`,
+    `node -e 0: ${fmt(node, 0)} ms`,
+    fmt(files.ms / 1000),
+    '<1',
+    files.ms < 1000 ? 'met' : 'MISSED',
+  ]);
+  for (const jobs of [2, 4]) {
+    const parallel = ubAs('--jobs', String(jobs), 'files', 'all');
+    rows.push([
+      `   \`files all --jobs ${jobs}\``,
+      `${fmt(parallel.ms, 0)} ms`,
+      '',
+      fmt(parallel.ms / 1000),
+      '<1',
+      parallel.ms < 1000 ? 'met' : 'MISSED',
+    ]);
+  }
+  const memory = Math.max(showchain.maxRssKiB, files.maxRssKiB);
+
+  for (let i = 20; i < 50; i++) virshAs('undefine', '--domain', `bench-${String(i).padStart(2, '0')}`);
+  const sequential = ubAs('backup', 'incr', 'all');
+  const parallel = ubAs('--jobs', '4', 'backup', 'incr', 'all');
+  record(
+    '5. `backup incr all`, 20 domains: `--jobs 4` ÷ sequential',
+    `${fmt(parallel.ms, 0)} ms`,
+    `${fmt(sequential.ms, 0)} ms`,
+    parallel.ms / sequential.ms,
+    '≤0.4',
+  );
+  const rss = Math.max(memory, sequential.maxRssKiB, parallel.maxRssKiB) / 1024;
+  rows.push([
+    'memory: peak RSS of the tool, `all` over 50 / 20 domains',
+    `${fmt(rss, 1)} MiB`,
+    '< 100 MiB',
+    fmt(rss / 100),
+    '<1',
+    rss < 100 ? 'met' : 'MISSED',
+  ]);
+  for (let i = 0; i < 20; i++) virshAs('undefine', '--domain', `bench-${String(i).padStart(2, '0')}`);
+  await rm(dir, { recursive: true, force: true });
+}
+
+function machine(): string[] {
+  const cpu = os.cpus()[0]?.model ?? 'unknown';
+  return [
+    `- CPU: ${cpu}, ${os.availableParallelism()} cores (nproc)`,
+    `- memory: ${fmt(os.totalmem() / 2 ** 30, 1)} GiB; load average at start: ${os
+      .loadavg()
+      .map((l) => fmt(l, 1))
+      .join(' ')}`,
+    `- ${os.type()} ${os.release()}, Node ${process.version}`,
+  ];
+}
+
+async function main(): Promise<void> {
+  const header = machine();
+  await mkdir(work, { recursive: true });
+  const only = process.argv.slice(2);
+  const wanted = (n: string) => only.length === 0 || only.includes(n);
+  const group = async (name: string, body: () => Promise<void>) => {
+    if (!wanted(name)) return;
+    try {
+      await body();
+    } catch (error) {
+      rows.push([`${name}: stopped`, (error as Error).message.split('\n')[0] ?? '', '', '', '', '']);
+    }
+  };
+  try {
+    if (wanted('startup')) startup();
+    await group('domain', async () => {
+      const domain = await benchDomain();
+      const repo = await localRepository();
+      try {
+        const configFile = await repo.writeConfig();
+        snapshots(domain);
+        await resticReads(domain, configFile);
+        await consolidation(domain);
+        await virtnbdbackup(domain, configFile, repo.passwordFile, repo.repository);
+      } finally {
+        await repo.stop();
+      }
+    });
+    await group('many', manyDomains);
+  } finally {
+    await cleanupAll();
+    await rm(work, { recursive: true, force: true });
+  }
+  const table = [
+    ['measure', 'ours', 'baseline', 'ratio', 'target', ''],
+    ['---', '---', '---', '---', '---', '---'],
+    ...rows,
+  ];
+  process.stdout.write(`${header.join('\n')}\n\n${table.map((r) => `| ${r.join(' | ')} |`).join('\n')}\n`);
+}
+
+await main();
