@@ -5,7 +5,9 @@ import { backupCommand, filesCommand, showChainCommand } from './commands/backup
 import { generateCommand } from './commands/generate.js';
 import { notifyCommand } from './commands/notify.js';
 import { syncCommand } from './commands/sync.js';
+import { repairCommand } from './commands/repair.js';
 import { restoreCommand } from './commands/restore.js';
+import { statusCommand } from './commands/status.js';
 import { runCommand } from './commands/run.js';
 import { verifyCommand } from './commands/verify.js';
 import { isSeedInvocation, translateSeedArgs } from './seed.js';
@@ -49,6 +51,8 @@ export function buildProgram(): Command {
     .addCommand(runCommand())
     .addCommand(restoreCommand())
     .addCommand(verifyCommand())
+    .addCommand(repairCommand())
+    .addCommand(statusCommand())
     .addHelpText(
       'after',
       "\nThe original script's form keeps working: unifi-backup -a backup -m incr [-q] [-p] [-d] [-v] DOMAIN\n" +

@@ -41,17 +41,27 @@ async function diskWithChain(host: Host, domain: string, disk: XmlDisk): Promise
   return { ...disk, chain: infos.map((info, i) => toLayer(info, i === infos.length - 1)) };
 }
 
-/** Reads everything the planner needs about one domain: definition(s) and one chain query per disk. */
-export async function readDomainState(host: Host, domain: string): Promise<DomainState> {
+/**
+ * Reads everything the planner needs about one domain: definition(s) and one chain query per disk.
+ * `persistent: false` skips the persistent definition (persistentSources stays empty) for readers
+ * that only report, such as `status`.
+ */
+export async function readDomainState(
+  host: Host,
+  domain: string,
+  options: { persistent?: boolean } = {},
+): Promise<DomainState> {
   const info = await host.virsh.info(domain);
   const running = info.runState !== 'shut off';
   const liveXml = parseDomainXml(await host.virsh.dumpXml(domain), `definition of domain '${domain}'`);
   const persistentXml =
-    info.persistent && running
-      ? parseDomainXml(await host.virsh.dumpXml(domain, 'inactive'), `persistent definition of '${domain}'`)
-      : info.persistent
-        ? liveXml
-        : undefined;
+    options.persistent === false
+      ? undefined
+      : info.persistent && running
+        ? parseDomainXml(await host.virsh.dumpXml(domain, 'inactive'), `persistent definition of '${domain}'`)
+        : info.persistent
+          ? liveXml
+          : undefined;
   const disks = await Promise.all(liveXml.disks.map((d) => diskWithChain(host, domain, d)));
   return {
     name: info.name,
