@@ -16,8 +16,18 @@ async function writeConfigDumps(
   for (const dump of step.dumps) {
     const xml = await ctx.host.virsh.dumpXml(domain, dump.flavour);
     const temp = `${dump.file}.tmp`;
-    await writeFile(temp, xml, { mode: 0o600 });
-    await rename(temp, dump.file);
+    try {
+      await writeFile(temp, xml, { mode: 0o600 });
+      await rename(temp, dump.file);
+    } catch (error) {
+      await rm(temp, { force: true }).catch(() => undefined);
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new UserError(
+        `domain '${domain}': cannot write the config dump ${dump.file} (${code ?? String(error)}). Nothing in ` +
+          `the chain was changed. Check that its folder is writable and has free space (df -h, lsattr -d), then run again.`,
+        { cause: error },
+      );
+    }
   }
 }
 
@@ -114,7 +124,13 @@ export async function executePlan(
   const journal = Journal.begin(ctx.stateDir, plan);
   const notes: string[] = [];
   for (const step of plan.steps) {
-    notes.push(...(await executeStep(ctx, plan, step)));
+    try {
+      notes.push(...(await executeStep(ctx, plan, step)));
+    } catch (error) {
+      // Every first step either completes or undoes itself: nothing is left for recovery to finish.
+      if (journal.done === 0) journal.finish();
+      throw error;
+    }
     journal.stepDone();
     faultAfterStep(journal.done);
   }
