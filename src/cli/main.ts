@@ -75,7 +75,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   });
   const program = buildProgram();
   program.exitOverride();
-  for (const sub of program.commands) sub.exitOverride().showHelpAfterError('(add --help for usage)');
+  // Every level, so `backup incr --bad` is a usage error (exit 2) like `backup --bad`.
+  const override = (command: Command): void => {
+    for (const sub of command.commands) {
+      sub.exitOverride().showHelpAfterError('(add --help for usage)');
+      override(sub);
+    }
+  };
+  override(program);
   try {
     const args = isSeedInvocation(argv) ? translateSeedArgs(argv) : [...argv];
     await program.parseAsync(args, { from: 'user' });

@@ -42,6 +42,11 @@ export class Virsh {
     if (result.exitCode !== 0) {
       if (/failed to get domain|Domain not found/i.test(result.stderr))
         throw new NoSuchDomainError(`${what}: no such domain. List domains with: virsh list --all`);
+      if (/failed to connect to the hypervisor/i.test(result.stderr))
+        throw new UserError(
+          `${what}: cannot connect to libvirt at ${this.uri}: ${result.stderr.trim().split('\n').at(-1) ?? ''}. ` +
+            `Check --connect (or LIBVIRT_DEFAULT_URI) and that libvirtd runs.`,
+        );
       throw new ProcessError(result, what);
     }
     return result.stdout;

@@ -46,7 +46,15 @@ function refuseSymlink(file: string): void {
 
 // temp file + fsync + rename: a crash leaves either the old record or the new one, never half of one.
 function writeAtomically(file: string, content: string): void {
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw new UserError(
+      `cannot create the journal folder ${path.dirname(file)} (${(error as NodeJS.ErrnoException).code ?? String(error)}). ` +
+        `Nothing was changed. Give a state folder with --state-dir or UNIFI_BACKUP_STATE_DIR.`,
+      { cause: error },
+    );
+  }
   refuseSymlink(file);
   const temp = `${file}.${process.pid}.tmp`;
   const fd = openSync(
@@ -72,7 +80,11 @@ export function readJournal(stateDir: string, domain: string): JournalRecord | u
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
     if (code === 'ELOOP') refuseSymlink(file);
-    throw error;
+    throw new UserError(
+      `cannot read the journal ${file} (${code ?? String(error)}). Nothing was changed. ` +
+        `Give a state folder with --state-dir or UNIFI_BACKUP_STATE_DIR.`,
+      { cause: error },
+    );
   }
   try {
     return JSON.parse(readFileSync(fd, 'utf8')) as JournalRecord;

@@ -30,7 +30,15 @@ export function lockFile(lockDir: string, domain: string): string {
  * descriptor closes — so a holder killed with SIGKILL holds nothing, with no stale-file guessing.
  */
 export async function lockDomain(lockDir: string, domain: string, verb: string): Promise<DomainLock> {
-  mkdirSync(lockDir, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(lockDir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw new UserError(
+      `cannot create the lock folder ${lockDir} (${(error as NodeJS.ErrnoException).code ?? String(error)}), ` +
+        `so domain '${domain}' was not touched. Give a folder with --lock-dir or UNIFI_BACKUP_LOCK_DIR.`,
+      { cause: error },
+    );
+  }
   const file = lockFile(lockDir, domain);
   let fd: number;
   try {
