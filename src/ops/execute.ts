@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { NewLayer, Plan, Step } from '../chain/plan.js';
 import { UserError } from '../errors.js';
 import { setDiskSources, snapshotXml } from '../host/domainxml.js';
@@ -31,7 +32,7 @@ async function writeConfigDumps(
   }
 }
 
-async function createOverlays(ctx: OpsContext, layers: readonly NewLayer[]): Promise<void> {
+async function createOverlays(ctx: OpsContext, domain: string, layers: readonly NewLayer[]): Promise<void> {
   const made: string[] = [];
   try {
     for (const layer of layers) {
@@ -43,7 +44,13 @@ async function createOverlays(ctx: OpsContext, layers: readonly NewLayer[]): Pro
   } catch (error) {
     // Not yet in any definition: removing them returns the domain to exactly where it was.
     await Promise.all(made.map((file) => rm(file, { force: true })));
-    throw error;
+    if (error instanceof UserError) throw error;
+    const folder = path.dirname(layers[made.length]?.file ?? layers[0]?.file ?? '.');
+    throw new UserError(
+      `domain '${domain}': ${error instanceof Error ? error.message : String(error)}. The new layers were removed, ` +
+        `so nothing was changed. Check free space and permissions of ${folder} (df -h, lsattr -d), then run again.`,
+      { cause: error },
+    );
   }
 }
 
@@ -69,7 +76,7 @@ async function executeStep(ctx: OpsContext, plan: Plan, step: Step): Promise<str
       return step.memoryFile === undefined ? [] : [`memory state saved to ${step.memoryFile}`];
     }
     case 'create-overlays':
-      await createOverlays(ctx, step.layers);
+      await createOverlays(ctx, domain, step.layers);
       return [];
     case 'block-pull':
       await ctx.host.virsh.blockPull(
