@@ -16,7 +16,8 @@ const domains = useTestDomains();
 const env = isolatedEnv();
 // No '/' in a domain name (libvirt's rule): a canary relative to wherever a shell would run.
 const canary = `ubt-canary-${process.pid}`;
-const canaryMade = () => [canary, path.join('/', canary), path.join(os.tmpdir(), canary)].some((f) => existsSync(f));
+const canaryMade = () =>
+  [canary, path.join('/', canary), path.join(os.tmpdir(), canary)].some((f) => existsSync(f));
 const seen: { case: string; args: readonly string[]; exitCode: number; message: string }[] = [];
 
 afterAll(() => {
@@ -278,5 +279,60 @@ describe('bad input with a domain', () => {
     expect(status.disks[0]?.chainLength).toBe(2);
     expect(existsSync(path.join(domain.dir, `${name}.xml`))).toBe(true);
     expect(canaryMade()).toBe(false);
+  });
+});
+
+describe('secrets never reach output (DESIGN §4, invariant 7)', () => {
+  const secrets = ['ResticPw-Secret-91', 'RepoPw-Secret-92', 'AwsKey-Secret-93', '987654:TgToken-Secret-94'];
+  const captured: string[] = [];
+  const capture = async (args: readonly string[]) => {
+    const result = await runCli(args, { ...env, RESTIC_PASSWORD: secrets[0] ?? '' });
+    captured.push(`${result.stdout}\n${result.stderr}`);
+    return result;
+  };
+
+  it('in failing and succeeding commands, text, JSON and --debug, and in every message above', async () => {
+    const dir = path.dirname(env.UNIFI_BACKUP_STATE_DIR ?? os.tmpdir());
+    const config = path.join(dir, 'secret-config.yaml');
+    writeFileSync(
+      config,
+      `restic:\n  repository: rest:http://backup:${secrets[1]}@127.0.0.1:9/repo\n  env:\n` +
+        `    AWS_SECRET_ACCESS_KEY: ${secrets[2]}\n`,
+      { mode: 0o644 },
+    );
+    const domain = await domains.create({ writer: false, start: false });
+    for (const json of [[], ['--json'], ['--debug']]) {
+      const run = await capture([...json, 'run', 'incr', domain.name, '--config', config]);
+      expect(run.exitCode).not.toBe(0);
+      expect(run.stderr).toContain('holds secrets and is readable by every user');
+      await capture([...json, 'run', 'incr', 'ubt-no-such', '--config', config]);
+      await capture([
+        ...json,
+        'notify',
+        'send',
+        '--url',
+        `telegram://${secrets[3]}@telegram?chats=1`,
+        '--msg',
+        'x',
+        '--retries',
+        '0',
+        '--timeout',
+        '2',
+      ]);
+      await capture([
+        ...json,
+        'notify',
+        'send',
+        '--url',
+        `ntfy://u:${secrets[1]}@127.0.0.1:9/t?scheme=http`,
+        '--msg',
+        'x',
+        '--retries',
+        '0',
+      ]);
+    }
+    expect((await capture(['backup', 'showchain', domain.name])).exitCode).toBe(0);
+    const all = [...captured, ...seen.map((s) => s.message)].join('\n');
+    for (const secret of secrets) expect(all).not.toContain(secret);
   });
 });
