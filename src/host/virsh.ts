@@ -198,7 +198,7 @@ export class Virsh {
   /** Cancels a block job; the disk keeps running from the layer it ran from before the job. */
   async blockJobAbort(domain: string, target: string): Promise<void> {
     await this.run(
-      ['blockjob', '--domain', domain, '--path', target, '--abort', '--wait'],
+      ['blockjob', '--domain', domain, '--path', target, '--abort'],
       `aborting the block job of disk ${target} of domain '${domain}'`,
     );
   }
