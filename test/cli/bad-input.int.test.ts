@@ -282,6 +282,22 @@ describe('bad input with a domain', () => {
   });
 });
 
+describe('a transient domain', () => {
+  it('takes part like any running domain: live snapshot, nothing persistent to update', async () => {
+    const domain = await domains.create({ writer: false, start: false });
+    await virsh('start', '--domain', domain.name);
+    await virsh('undefine', '--domain', domain.name);
+    await runCliOk(['backup', 'incr', domain.name], env);
+    const status = JSON.parse((await runCliOk(['--json', 'status', domain.name], env)).stdout) as {
+      persistent: boolean;
+      disks: { chainLength: number }[];
+    };
+    expect(status.persistent).toBe(false);
+    expect(status.disks[0]?.chainLength).toBe(2);
+    expect((await runCliOk(['repair', domain.name], env)).stdout).toBe(`${domain.name}: nothing to repair`);
+  });
+});
+
 describe('secrets never reach output (DESIGN §4, invariant 7)', () => {
   const secrets = ['ResticPw-Secret-91', 'RepoPw-Secret-92', 'AwsKey-Secret-93', '987654:TgToken-Secret-94'];
   const captured: string[] = [];
