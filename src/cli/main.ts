@@ -5,7 +5,9 @@ import { backupCommand, filesCommand, showChainCommand } from './commands/backup
 import { generateCommand } from './commands/generate.js';
 import { notifyCommand } from './commands/notify.js';
 import { syncCommand } from './commands/sync.js';
+import { repairCommand } from './commands/repair.js';
 import { restoreCommand } from './commands/restore.js';
+import { statusCommand } from './commands/status.js';
 import { runCommand } from './commands/run.js';
 import { verifyCommand } from './commands/verify.js';
 import { completionCommand } from './commands/completion.js';
@@ -74,6 +76,8 @@ export function buildProgram(): Command {
     .addCommand(runCommand())
     .addCommand(restoreCommand())
     .addCommand(verifyCommand())
+    .addCommand(repairCommand())
+    .addCommand(statusCommand())
     .addCommand(configCommand())
     .addCommand(completionCommand())
     .addCommand(manpageCommand(), { hidden: true })
@@ -99,7 +103,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   });
   const program = buildProgram();
   program.exitOverride();
-  for (const sub of program.commands) sub.exitOverride().showHelpAfterError('(add --help for usage)');
+  // Every level, so `backup incr --bad` is a usage error (exit 2) like `backup --bad`.
+  const override = (command: Command): void => {
+    for (const sub of command.commands) {
+      sub.exitOverride().showHelpAfterError('(add --help for usage)');
+      override(sub);
+    }
+  };
+  override(program);
   try {
     const args = isSeedInvocation(argv) ? translateSeedArgs(argv) : [...argv];
     await program.parseAsync(args, { from: 'user' });

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
@@ -97,11 +97,34 @@ export function validateConfig(file: string, raw: unknown): Config {
   );
 }
 
+const secretKey = /pass(word)?$|token|secret|api-?key/i;
+const urlWithCredentials = /:\/\/[^/@\s]*:[^/@\s]+@/;
+
+/** Whether a parsed config holds secrets in clear: restic.env values, credentials in URLs, keys named so. */
+export function holdsSecrets(value: unknown, key = ''): boolean {
+  if (typeof value === 'string')
+    return value !== '' && (secretKey.test(key) || urlWithCredentials.test(value));
+  if (Array.isArray(value)) return value.some((v) => holdsSecrets(v, key));
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value);
+    if (key === 'env' && entries.length > 0) return true;
+    return entries.some(([k, v]) => holdsSecrets(v, k));
+  }
+  return false;
+}
+
+function warnToStderr(line: string): void {
+  process.stderr.write(`unifi-backup: warning: ${line}\n`);
+}
+
 /**
  * Reads the config file. The default file is optional (restic's own environment is enough);
- * a file named with --config must exist.
+ * a file named with --config must exist. A file anyone may read that holds secrets gets a warning.
  */
-export async function loadConfig(file: string | undefined): Promise<{ file: string; config: Config }> {
+export async function loadConfig(
+  file: string | undefined,
+  warn: (line: string) => void = warnToStderr,
+): Promise<{ file: string; config: Config }> {
   const path = file ?? defaultConfigFile;
   let text: string;
   try {
@@ -121,5 +144,13 @@ export async function loadConfig(file: string | undefined): Promise<{ file: stri
       path,
       document.errors.map((e) => `line ${e.linePos?.[0].line ?? 0}: ${e.message.split('\n')[0] ?? ''}`),
     );
-  return { file: path, config: validateConfig(path, document.toJS()) };
+  const raw: unknown = document.toJS();
+  const config = validateConfig(path, raw);
+  const mode = (await stat(path)).mode;
+  if ((mode & 0o004) !== 0 && holdsSecrets(raw))
+    warn(
+      `${path} holds secrets and is readable by every user (mode ${(mode & 0o777).toString(8)}); ` +
+        `make it private: chmod 600 '${path}'`,
+    );
+  return { file: path, config };
 }

@@ -42,6 +42,11 @@ export class Virsh {
     if (result.exitCode !== 0) {
       if (/failed to get domain|Domain not found/i.test(result.stderr))
         throw new NoSuchDomainError(`${what}: no such domain. List domains with: virsh list --all`);
+      if (/failed to connect to the hypervisor/i.test(result.stderr))
+        throw new UserError(
+          `${what}: cannot connect to libvirt at ${this.uri}: ${result.stderr.trim().split('\n').at(-1) ?? ''}. ` +
+            `Check --connect (or LIBVIRT_DEFAULT_URI) and that libvirtd runs.`,
+        );
       throw new ProcessError(result, what);
     }
     return result.stdout;
@@ -172,6 +177,57 @@ export class Virsh {
     const line = out.trim();
     return line === '' || /no current block job/i.test(line) ? undefined : line;
   }
+
+  /** The block job on a disk, parsed from `virsh blockjob --info --raw`; undefined when none. */
+  async blockJobInfo(domain: string, target: string): Promise<BlockJobInfo | undefined> {
+    const out = await this.run(
+      ['blockjob', '--domain', domain, '--path', target, '--info', '--raw'],
+      `block job of disk ${target} of domain '${domain}'`,
+    );
+    return parseBlockJobInfo(out);
+  }
+
+  /** Ends a ready active block commit by switching the disk to the commit's base. */
+  async blockJobPivot(domain: string, target: string): Promise<void> {
+    await this.run(
+      ['blockjob', '--domain', domain, '--path', target, '--pivot'],
+      `pivot of disk ${target} of domain '${domain}'`,
+    );
+  }
+
+  /** Cancels a block job; the disk keeps running from the layer it ran from before the job. */
+  async blockJobAbort(domain: string, target: string): Promise<void> {
+    await this.run(
+      ['blockjob', '--domain', domain, '--path', target, '--abort'],
+      `aborting the block job of disk ${target} of domain '${domain}'`,
+    );
+  }
+
+  async resume(domain: string): Promise<void> {
+    await this.run(['resume', '--domain', domain], `resuming domain '${domain}'`);
+  }
+}
+
+export interface BlockJobInfo {
+  /** As virsh names it: `Block Pull`, `Block Commit`, `Active Block Commit`, `Block Copy`… */
+  readonly type: string;
+  readonly cur: number;
+  readonly end: number;
+  /** All data copied: an active commit or a copy waits for a pivot or an abort. */
+  readonly ready: boolean;
+}
+
+export function parseBlockJobInfo(out: string): BlockJobInfo | undefined {
+  const fields = new Map<string, string>();
+  for (const line of out.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0) fields.set(line.slice(0, eq).trim(), line.slice(eq + 1).trim());
+  }
+  const type = fields.get('type');
+  if (type === undefined) return undefined;
+  const cur = Number(fields.get('cur') ?? 0);
+  const end = Number(fields.get('end') ?? 0);
+  return { type, cur, end, ready: end > 0 && cur === end };
 }
 
 /** virsh prints `Block Pull: [ 42 %]` while it waits for a job. */

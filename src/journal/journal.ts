@@ -8,9 +8,11 @@ import {
   fsyncSync,
   closeSync,
   constants,
+  lstatSync,
 } from 'node:fs';
 import path from 'node:path';
 import type { Plan, Step } from '../chain/plan.js';
+import { UserError } from '../errors.js';
 
 /** What an interrupted run was doing: written before its first change, updated after each step. */
 export interface JournalRecord {
@@ -27,9 +29,33 @@ export function journalFile(stateDir: string, domain: string): string {
   return path.join(stateDir, 'journal', `${encodeURIComponent(domain).replace(/^\./, '%2E')}.json`);
 }
 
+/** A symlink planted where the journal lives would make root read or replace whatever it points at. */
+function refuseSymlink(file: string): void {
+  let isLink = false;
+  try {
+    isLink = lstatSync(file).isSymbolicLink();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  if (isLink)
+    throw new UserError(
+      `${file} is a symbolic link; refusing to follow it. Nothing was changed. ` +
+        `Remove it (rm '${file}') after checking who planted it, then run again.`,
+    );
+}
+
 // temp file + fsync + rename: a crash leaves either the old record or the new one, never half of one.
 function writeAtomically(file: string, content: string): void {
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw new UserError(
+      `cannot create the journal folder ${path.dirname(file)} (${(error as NodeJS.ErrnoException).code ?? String(error)}). ` +
+        `Nothing was changed. Give a state folder with --state-dir or UNIFI_BACKUP_STATE_DIR.`,
+      { cause: error },
+    );
+  }
+  refuseSymlink(file);
   const temp = `${file}.${process.pid}.tmp`;
   const fd = openSync(
     temp,
@@ -46,11 +72,24 @@ function writeAtomically(file: string, content: string): void {
 }
 
 export function readJournal(stateDir: string, domain: string): JournalRecord | undefined {
+  const file = journalFile(stateDir, domain);
+  let fd: number;
   try {
-    return JSON.parse(readFileSync(journalFile(stateDir, domain), 'utf8')) as JournalRecord;
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ELOOP') refuseSymlink(file);
+    throw new UserError(
+      `cannot read the journal ${file} (${code ?? String(error)}). Nothing was changed. ` +
+        `Give a state folder with --state-dir or UNIFI_BACKUP_STATE_DIR.`,
+      { cause: error },
+    );
+  }
+  try {
+    return JSON.parse(readFileSync(fd, 'utf8')) as JournalRecord;
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -2,7 +2,7 @@ import { closeSync, constants, ftruncateSync, mkdirSync, openSync, readFileSync,
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { DomainBusyError } from '../errors.js';
+import { DomainBusyError, UserError } from '../errors.js';
 
 export interface DomainLock {
   release(): void;
@@ -30,9 +30,28 @@ export function lockFile(lockDir: string, domain: string): string {
  * descriptor closes — so a holder killed with SIGKILL holds nothing, with no stale-file guessing.
  */
 export async function lockDomain(lockDir: string, domain: string, verb: string): Promise<DomainLock> {
-  mkdirSync(lockDir, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(lockDir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw new UserError(
+      `cannot create the lock folder ${lockDir} (${(error as NodeJS.ErrnoException).code ?? String(error)}), ` +
+        `so domain '${domain}' was not touched. Give a folder with --lock-dir or UNIFI_BACKUP_LOCK_DIR.`,
+      { cause: error },
+    );
+  }
   const file = lockFile(lockDir, domain);
-  const fd = openSync(file, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ELOOP')
+      throw new UserError(
+        `${file} is a symbolic link; refusing to follow it, so domain '${domain}' was not touched. ` +
+          `Remove it (rm '${file}') after checking who planted it, then run again.`,
+        { cause: error },
+      );
+    throw error;
+  }
   let taken = false;
   try {
     const exitCode = await flockOn(fd);

@@ -15,7 +15,7 @@ import type { OpsContext } from './context.js';
 import { executePlan } from './execute.js';
 import { faultHoldLock } from './fault.js';
 import { recoverInterrupted } from './recover.js';
-import { fileReferences } from './references.js';
+import { fileReferences, topReferences } from './references.js';
 import { readDomainStateWithDefinitions } from './state.js';
 
 export interface BackupRequest {
@@ -104,6 +104,25 @@ async function refuseSharedBases(ctx: OpsContext, state: DomainState, disks: rea
   }
 }
 
+/** Freezing a layer another domain still writes to would corrupt the new chain. */
+async function refuseSharedActiveLayers(
+  ctx: OpsContext,
+  state: DomainState,
+  disks: readonly Disk[],
+): Promise<void> {
+  const references = await topReferences(ctx.host);
+  for (const disk of disks) {
+    const top = disk.chain[0]?.path;
+    const others = [...(references.get(top ?? '') ?? [])].filter((d) => d !== state.name);
+    if (top !== undefined && others.length > 0)
+      throw new UserError(
+        `disk ${disk.target} of domain '${state.name}': its active layer ${top} is also a disk of ` +
+          `${others.map((d) => `'${d}'`).join(', ')}. Freezing it while another domain writes to it would corrupt ` +
+          `the chain, so nothing was changed. Give each domain its own disk file (or --exclude ${disk.target}).`,
+      );
+  }
+}
+
 /**
  * Checks the result against the plan (each disk runs from the planned top) and makes the persistent
  * definition match the running disks (DESIGN §4, invariant 6). The run state and persistence are
@@ -169,6 +188,7 @@ export async function backupLocked(
   const { level, note } = chooseLevel(included, requested, request.maxIncr);
   const consolidates = level !== 'incr';
   if (consolidates && isActive(state)) await refuseRunningBlockJobs(ctx, state, included);
+  await refuseSharedActiveLayers(ctx, state, included);
   if (level === 'full' || level === 'disable') await refuseSharedBases(ctx, state, included);
   const thePlan = plan(ctx, state, included, level, request);
   const result = (after: readonly Disk[], notes: readonly string[]): BackupResult => ({

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { NewLayer, Plan, Step } from '../chain/plan.js';
 import { UserError } from '../errors.js';
 import { setDiskSources, snapshotXml } from '../host/domainxml.js';
@@ -20,12 +21,22 @@ async function writeConfigDumps(
       dump.flavour === 'live' ? known.live : dump.flavour === 'inactive' ? known.inactive : undefined;
     const xml = reused ?? (await ctx.host.virsh.dumpXml(domain, dump.flavour));
     const temp = `${dump.file}.tmp`;
-    await writeFile(temp, xml, { mode: 0o600 });
-    await rename(temp, dump.file);
+    try {
+      await writeFile(temp, xml, { mode: 0o600 });
+      await rename(temp, dump.file);
+    } catch (error) {
+      await rm(temp, { force: true }).catch(() => undefined);
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new UserError(
+        `domain '${domain}': cannot write the config dump ${dump.file} (${code ?? String(error)}). Nothing in ` +
+          `the chain was changed. Check that its folder is writable and has free space (df -h, lsattr -d), then run again.`,
+        { cause: error },
+      );
+    }
   }
 }
 
-async function createOverlays(ctx: OpsContext, layers: readonly NewLayer[]): Promise<void> {
+async function createOverlays(ctx: OpsContext, domain: string, layers: readonly NewLayer[]): Promise<void> {
   const made: string[] = [];
   try {
     for (const layer of layers) {
@@ -37,7 +48,13 @@ async function createOverlays(ctx: OpsContext, layers: readonly NewLayer[]): Pro
   } catch (error) {
     // Not yet in any definition: removing them returns the domain to exactly where it was.
     await Promise.all(made.map((file) => rm(file, { force: true })));
-    throw error;
+    if (error instanceof UserError) throw error;
+    const folder = path.dirname(layers[made.length]?.file ?? layers[0]?.file ?? '.');
+    throw new UserError(
+      `domain '${domain}': ${error instanceof Error ? error.message : String(error)}. The new layers were removed, ` +
+        `so nothing was changed. Check free space and permissions of ${folder} (df -h, lsattr -d), then run again.`,
+      { cause: error },
+    );
   }
 }
 
@@ -68,7 +85,7 @@ async function executeStep(
       return step.memoryFile === undefined ? [] : [`memory state saved to ${step.memoryFile}`];
     }
     case 'create-overlays':
-      await createOverlays(ctx, step.layers);
+      await createOverlays(ctx, domain, step.layers);
       return [];
     case 'block-pull':
       await ctx.host.virsh.blockPull(
@@ -124,8 +141,14 @@ export async function executePlan(
   const journal = Journal.begin(ctx.stateDir, plan);
   const notes: string[] = [];
   for (const [index, step] of plan.steps.entries()) {
-    // Definitions read with the state (under the lock) still hold only until the first change.
-    notes.push(...(await executeStep(ctx, plan, step, index === 0 ? known : {})));
+    try {
+      // Definitions read with the state (under the lock) still hold only until the first change.
+      notes.push(...(await executeStep(ctx, plan, step, index === 0 ? known : {})));
+    } catch (error) {
+      // Every first step either completes or undoes itself: nothing is left for recovery to finish.
+      if (journal.done === 0) journal.finish();
+      throw error;
+    }
     journal.stepDone();
     faultAfterStep(journal.done);
   }

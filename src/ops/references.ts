@@ -38,3 +38,25 @@ export async function fileReferences(host: Host): Promise<Map<string, Set<string
 
 /** Marker key: some chain on the host could not be read, so no file can be proven unreferenced. */
 export const unreadableChain = '\0unreadable-chain';
+
+/**
+ * Which domains run from (or are defined on) each file as a disk's top, from their definitions only:
+ * cheap enough for every verb, which must not freeze a layer another domain writes to.
+ */
+export async function topReferences(host: Host): Promise<Map<string, Set<string>>> {
+  const references = new Map<string, Set<string>>();
+  for (const domain of await host.virsh.listDomains()) {
+    let xmls: string[];
+    try {
+      xmls = [await host.virsh.dumpXml(domain), await host.virsh.dumpXml(domain, 'inactive')];
+    } catch (error) {
+      if (error instanceof NoSuchDomainError) continue;
+      throw error;
+    }
+    for (const disk of xmls.flatMap((xml) => parseDomainXml(xml).disks)) {
+      if (disk.source === undefined || disk.device !== 'disk') continue;
+      references.set(disk.source, (references.get(disk.source) ?? new Set<string>()).add(domain));
+    }
+  }
+  return references;
+}

@@ -58,18 +58,21 @@ export async function readDomainStateWithDefinitions(
   host: Host,
   domain: string,
   known?: DomainInfo,
+  options: StateOptions = {},
 ): Promise<{ state: DomainState; definitions: Definitions }> {
   const info = known ?? (await host.virsh.info(domain));
   const running = info.runState !== 'shut off';
   const [live, inactive] = await Promise.all([
     host.virsh.dumpXml(domain),
-    info.persistent && running ? host.virsh.dumpXml(domain, 'inactive') : undefined,
+    info.persistent && running && options.persistent !== false
+      ? host.virsh.dumpXml(domain, 'inactive')
+      : undefined,
   ]);
   const liveXml = parseDomainXml(live, `definition of domain '${domain}'`);
   const persistentXml =
     inactive !== undefined
       ? parseDomainXml(inactive, `persistent definition of '${domain}'`)
-      : info.persistent
+      : info.persistent && options.persistent !== false
         ? liveXml
         : undefined;
   const disks = await Promise.all(liveXml.disks.map((d) => diskWithChain(host, domain, d)));
@@ -84,9 +87,18 @@ export async function readDomainStateWithDefinitions(
   return { state, definitions: { live, ...(info.persistent ? { inactive: inactive ?? live } : {}) } };
 }
 
+export interface StateOptions {
+  /** false: skip the persistent definition (persistentSources stays empty), for readers that only report. */
+  readonly persistent?: boolean;
+}
+
 /** Reads everything the planner needs about one domain: definition(s) and one chain query per disk. */
-export async function readDomainState(host: Host, domain: string): Promise<DomainState> {
-  return (await readDomainStateWithDefinitions(host, domain)).state;
+export async function readDomainState(
+  host: Host,
+  domain: string,
+  options: StateOptions = {},
+): Promise<DomainState> {
+  return (await readDomainStateWithDefinitions(host, domain, undefined, options)).state;
 }
 
 /** Folder of the domain's first taking-part disk: where config dumps live (DESIGN §2). */

@@ -1,0 +1,99 @@
+import type { DomainState } from '../chain/model.js';
+import { isActive } from '../chain/model.js';
+import type { LayerKind } from '../chain/layername.js';
+import { readJournal } from '../journal/journal.js';
+import type { OpsContext } from './context.js';
+import { readDomainState } from './state.js';
+
+export interface DiskStatus {
+  readonly target: string;
+  /** Layers in the chain, active one included; 0 when the disk does not take part. */
+  readonly chainLength: number;
+  /** The block job running on the disk (running domains only), as `virsh blockjob` names it. */
+  readonly blockJob?: string;
+}
+
+export interface PendingJournal {
+  readonly verb: string;
+  readonly pid: number;
+  readonly startedAt: string;
+  readonly done: number;
+  readonly steps: number;
+}
+
+export interface DomainStatus {
+  readonly domain: string;
+  readonly runState: string;
+  readonly persistent: boolean;
+  readonly disks: readonly DiskStatus[];
+  /** Newest layer of each kind in any chain, as ISO time; a full backup leaves no named layer. */
+  readonly lastBackup: Partial<Record<LayerKind, string>>;
+  /** An interrupted run that `repair` (or the next verb) will finish. */
+  readonly pendingJournal?: PendingJournal;
+  /** Since when the domain runs from a maintenance layer, if it does. */
+  readonly maintenance?: string;
+}
+
+function lastBackups(state: DomainState): Partial<Record<LayerKind, string>> {
+  const last: Partial<Record<LayerKind, Date>> = {};
+  for (const layer of state.disks.flatMap((d) => d.chain)) {
+    if (layer.time === undefined || layer.kind === 'base' || layer.kind === 'foreign') continue;
+    const seen = last[layer.kind];
+    if (seen === undefined || layer.time > seen) last[layer.kind] = layer.time;
+  }
+  return Object.fromEntries(Object.entries(last).map(([k, t]) => [k, t.toISOString()]));
+}
+
+/**
+ * Hook for the maintenance verb: today a domain is taken to be in maintenance while an active layer
+ * is a maintenance layer. When src/ops/maintenance.ts lands, let it answer here.
+ */
+export function maintenanceOf(state: DomainState): string | undefined {
+  const top = state.disks.map((d) => d.chain[0]).find((l) => l?.kind === 'maintenance');
+  return top?.time?.toISOString();
+}
+
+/**
+ * `status` of one domain: one dominfo, one definition read, one chain query per disk and, when it
+ * runs, one block-job query per disk. Read-only: no lock, no recovery.
+ */
+export async function domainStatus(ctx: OpsContext, domain: string): Promise<DomainStatus> {
+  const state = await readDomainState(ctx.host, domain, { persistent: false });
+  const running = isActive(state);
+  const disks: DiskStatus[] = [];
+  for (const disk of state.disks.filter((d) => d.device === 'disk')) {
+    const job = running
+      ? await ctx.host.virsh.blockJobInfo(domain, disk.target).catch(() => undefined)
+      : undefined;
+    disks.push({
+      target: disk.target,
+      chainLength: disk.chain.length,
+      ...(job === undefined
+        ? {}
+        : {
+            blockJob: `${job.type} ${job.end > 0 ? Math.floor((job.cur / job.end) * 100) : 0}%${job.ready ? ' (ready)' : ''}`,
+          }),
+    });
+  }
+  const record = readJournal(ctx.stateDir, domain);
+  const maintenance = maintenanceOf(state);
+  return {
+    domain: state.name,
+    runState: state.runState,
+    persistent: state.persistent,
+    disks,
+    lastBackup: lastBackups(state),
+    ...(record === undefined
+      ? {}
+      : {
+          pendingJournal: {
+            verb: record.verb,
+            pid: record.pid,
+            startedAt: record.startedAt,
+            done: record.done,
+            steps: record.steps.length,
+          },
+        }),
+    ...(maintenance === undefined ? {} : { maintenance }),
+  };
+}

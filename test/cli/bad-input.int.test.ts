@@ -1,0 +1,354 @@
+import { existsSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseDomainXml } from '../../src/host/domainxml.js';
+import { isolatedEnv, runCli, runCliOk } from '../cli-run.js';
+import type { CliResult } from '../cli-run.js';
+import { useTestDomains } from '../rig/test-domains.js';
+import { tryVirsh, virsh } from '../rig/virsh.js';
+
+/**
+ * Bad input of every kind gets a clear message (naming what is wrong and what to do) and changes
+ * nothing. docs/bad-input.md lists each case with its message: UB_BAD_INPUT_TABLE=FILE writes them.
+ */
+const domains = useTestDomains();
+const env = isolatedEnv();
+// No '/' in a domain name (libvirt's rule): a canary relative to wherever a shell would run.
+const canary = `ubt-canary-${process.pid}`;
+const canaryMade = () =>
+  [canary, path.join('/', canary), path.join(os.tmpdir(), canary)].some((f) => existsSync(f));
+const seen: { case: string; args: readonly string[]; exitCode: number; message: string }[] = [];
+
+afterAll(() => {
+  const file = process.env.UB_BAD_INPUT_TABLE;
+  if (file !== undefined) writeFileSync(file, JSON.stringify(seen, null, 2));
+});
+
+async function attempt(name: string, args: readonly string[], exitCode: number, message: string | RegExp) {
+  const result: CliResult = await runCli(args, env);
+  const text = `${result.stderr}\n${result.stdout}`.trim();
+  seen.push({ case: name, args, exitCode: result.exitCode, message: text });
+  expect(result.exitCode, `${name}: ${text}`).toBe(exitCode);
+  if (typeof message === 'string') expect(text, name).toContain(message);
+  else expect(text, name).toMatch(message);
+  return result;
+}
+
+const noSuchDomain = (name: string) =>
+  `domain '${name}': no such domain. List domains with: virsh list --all`;
+
+describe('bad input without a domain', () => {
+  const cases: [string, string[], number, string | RegExp][] = [
+    ['unknown domain', ['backup', 'incr', 'ubt-no-such'], 1, noSuchDomain('ubt-no-such')],
+    [
+      'name with spaces and quotes',
+      ['backup', 'incr', `ubt no "such" 'one'`],
+      1,
+      noSuchDomain(`ubt no "such" 'one'`),
+    ],
+    ['name with a newline', ['backup', 'incr', 'ubt\nline'], 1, noSuchDomain('ubt\nline')],
+    ['name with $(…)', ['backup', 'incr', `$(touch ${canary})`], 1, noSuchDomain(`$(touch ${canary})`)],
+    ['name with ;', ['files', `x; touch ${canary}`], 1, noSuchDomain(`x; touch ${canary}`)],
+    ['name with a leading -', ['backup', 'incr', '-rf'], 2, "error: unknown option '-rf'"],
+    ['leading - after --', ['backup', 'incr', '--', '-rf'], 1, noSuchDomain('-rf')],
+    ['unicode name', ['status', 'żółw-🐢'], 1, noSuchDomain('żółw-🐢')],
+    ['repair of an unknown domain', ['repair', 'ubt-no-such'], 1, noSuchDomain('ubt-no-such')],
+    ['unknown verb', ['backup', 'sideways', 'vm'], 2, "error: unknown command 'sideways'"],
+    ['missing domain', ['backup', 'incr'], 2, "error: missing required argument 'domain'"],
+    ['unknown flag', ['backup', 'incr', '--frobnicate', 'vm'], 2, "error: unknown option '--frobnicate'"],
+    [
+      'flag without its value',
+      ['backup', 'incr', '--exclude'],
+      2,
+      "option '--exclude <disk>' argument missing",
+    ],
+    [
+      '--max-incr 0',
+      ['backup', 'incr', '--max-incr', '0', 'vm'],
+      2,
+      "--max-incr must be a whole number ≥ 1, not '0'",
+    ],
+    ['--max-incr abc', ['backup', 'incr', '--max-incr', 'abc', 'vm'], 2, "not 'abc'"],
+    [
+      'seed form, no domain',
+      ['-a', 'backup', '-m', 'incr'],
+      2,
+      "expected exactly one domain name (or 'all'), got none",
+    ],
+    ['seed form, unknown mode', ['-a', 'backup', '-m', 'weird', 'vm'], 2, "unknown command 'weird'"],
+    [
+      'unreachable libvirt URI',
+      ['--connect', 'bogus:///x', 'status', 'vm'],
+      1,
+      /cannot connect to libvirt at bogus:\/\/\/x: .*Check --connect/,
+    ],
+    [
+      'lock folder is a file',
+      ['--lock-dir', '/etc/hostname', 'backup', 'incr', 'vm'],
+      1,
+      'cannot create the lock folder /etc/hostname (EEXIST)',
+    ],
+    [
+      'state folder is a file',
+      ['--state-dir', '/etc/hostname', 'repair', 'vm'],
+      1,
+      'cannot read the journal /etc/hostname/journal/vm.json (ENOTDIR)',
+    ],
+    [
+      'missing config file',
+      ['run', 'incr', 'vm', '--config', '/nonexistent.yaml'],
+      2,
+      '/nonexistent.yaml: no such file; check the path given with --config',
+    ],
+    [
+      'bad schedule (weekday)',
+      ['generate', '-i', 'Mon..Fry 25:00', '--source', '/srv', 'vm'],
+      2,
+      '--incr "Mon..Fry 25:00" is not a valid systemd calendar expression: "Fry" is not a weekday',
+    ],
+    [
+      'bad schedule (words)',
+      ['generate', '-f', 'every day', '--source', '/srv', 'vm'],
+      2,
+      '--full "every day" is not a valid systemd calendar expression',
+    ],
+    [
+      'bad keep count',
+      ['generate', '-i', 'daily', '--keep-last', '-1', '--source', '/srv', 'vm'],
+      2,
+      '--keep-last needs a whole number ≥ 0, not "-1"',
+    ],
+    [
+      'notify URL without a scheme',
+      ['notify', 'send', '--url', 'notaurl', '--msg', 'x'],
+      1,
+      'scheme: expected scheme://…',
+    ],
+    [
+      'notify URL of an unknown service',
+      ['notify', 'send', '--url', 'foo://x', '--msg', 'x'],
+      1,
+      'foo URL: scheme: not a supported service',
+    ],
+    [
+      'notify URL missing its token',
+      ['notify', 'send', '--url', 'telegram://@telegram?chats=1', '--msg', 'x'],
+      1,
+      'telegram URL: token: expected BOTID:SECRET before the @',
+    ],
+  ];
+  it.each(cases)('%s', async (name, args, exitCode, message) => {
+    await attempt(name, args, exitCode, message);
+  });
+
+  it('bad config files: unparsable YAML, bad values, unknown keys — every problem at once', async () => {
+    const dir = path.dirname(env.UNIFI_BACKUP_STATE_DIR ?? os.tmpdir());
+    const broken = path.join(dir, 'broken.yaml');
+    writeFileSync(broken, 'restic:\n  repository: [\n');
+    await attempt('unparsable config', ['run', 'incr', 'vm', '--config', broken], 2, `${broken}: 1 problem:`);
+    const bad = path.join(dir, 'bad.yaml');
+    writeFileSync(bad, 'restic:\n  repository: ""\n  colour: blue\nretention:\n  keep-last: 0\n');
+    await attempt('bad config values', ['run', 'incr', 'vm', '--config', bad], 2, `${bad}: 3 problems:`);
+    expect(seen.at(-1)?.message).toContain('retention.keep-last: at least 1');
+    expect(seen.at(-1)?.message).toContain('restic: Unrecognized key: "colour"');
+  });
+
+  it('changed nothing: no code ran, no journal or lock was left', () => {
+    expect(canaryMade()).toBe(false);
+    const journal = path.join(env.UNIFI_BACKUP_STATE_DIR ?? '', 'journal');
+    expect(existsSync(journal) ? readdirSync(journal) : []).toEqual([]);
+  });
+});
+
+async function definedSources(name: string): Promise<(string | undefined)[]> {
+  return parseDomainXml((await virsh('dumpxml', '--inactive', '--domain', name)).stdout).disks.map(
+    (d) => d.source,
+  );
+}
+
+describe('bad input with a domain', () => {
+  it('raw, network and cdrom disks; a missing or unreadable backing file; a disk shared by two domains', async () => {
+    const domain = await domains.create({
+      disks: 1,
+      rawDisk: true,
+      cdrom: 'iso',
+      writer: false,
+      start: false,
+    });
+    const listing = () => readdirSync(domain.dir).sort();
+    const xml = (await virsh('dumpxml', '--inactive', '--domain', domain.name)).stdout.replace(
+      '</devices>',
+      "<disk type='network' device='disk'><driver name='qemu' type='raw'/>" +
+        "<source protocol='nbd' name='x'><host name='127.0.0.1' port='10809'/></source>" +
+        "<target dev='vdf' bus='virtio'/></disk></devices>",
+    );
+    const xmlFile = path.join(domain.dir, 'with-network.xml');
+    writeFileSync(xmlFile, xml);
+    await virsh('define', '--file', xmlFile);
+    let before = listing();
+    const defined = await definedSources(domain.name);
+    const raw = domain.rawDisk?.target ?? '';
+    await attempt(
+      'raw disk',
+      ['backup', 'incr', domain.name],
+      1,
+      `disk ${raw} of domain '${domain.name}' (${domain.rawDisk?.path}) is raw, not qcow2`,
+    );
+    await attempt(
+      'network disk',
+      ['backup', 'incr', '--exclude', raw, domain.name],
+      1,
+      `disk vdf of domain '${domain.name}' (x) is a network disk, not a file`,
+    );
+    expect(listing()).toEqual(before);
+    expect(await definedSources(domain.name)).toEqual(defined);
+    // cdrom drives are ignored without a word; excluded disks stay as they were.
+    await runCliOk(['backup', 'incr', '--exclude', raw, '--exclude', 'vdf', domain.name], env);
+    const after = await definedSources(domain.name);
+    expect(after.slice(1)).toEqual(defined.slice(1));
+    const top = after[0] ?? '';
+
+    // The backing file missing, then not an image at all.
+    const base = domain.disks[0]?.path ?? '';
+    before = listing().filter((f) => f !== path.basename(base));
+    renameSync(base, `${base}.away`);
+    try {
+      await attempt(
+        'missing backing file',
+        ['backup', 'incr', '--exclude', raw, '--exclude', 'vdf', domain.name],
+        1,
+        `disk vda of domain '${domain.name}': cannot read its chain from ${top}`,
+      );
+      writeFileSync(base, 'not an image\n');
+      await attempt(
+        'unreadable backing file',
+        ['backup', 'incr', '--exclude', raw, '--exclude', 'vdf', domain.name],
+        1,
+        /cannot read its chain from .*Check that every file of the chain exists and is readable/,
+      );
+    } finally {
+      renameSync(`${base}.away`, base);
+    }
+    expect(listing().filter((f) => f !== path.basename(base))).toEqual(before);
+    expect(await definedSources(domain.name)).toEqual(after);
+
+    // A second domain defined on the same active layer.
+    const twin = `${domain.name}-twin`;
+    const twinXml = (await virsh('dumpxml', '--inactive', '--domain', domain.name)).stdout
+      .replace(/<name>[^<]*<\/name>/, `<name>${twin}</name>`)
+      .replace(/<uuid>[^<]*<\/uuid>/, '');
+    const twinFile = path.join(domain.dir, 'twin.xml');
+    writeFileSync(twinFile, twinXml);
+    await virsh('define', '--file', twinFile);
+    try {
+      before = listing();
+      await attempt(
+        'disk shared by two domains',
+        ['backup', 'incr', '--exclude', raw, '--exclude', 'vdf', domain.name],
+        1,
+        `disk vda of domain '${domain.name}': its active layer ${top} is also a disk of '${twin}'`,
+      );
+      expect(listing()).toEqual(before);
+      expect(await definedSources(domain.name)).toEqual(after);
+    } finally {
+      await tryVirsh('undefine', '--domain', twin);
+    }
+  });
+
+  it('names and paths with quotes, ;, $(…), a leading -, unicode: data, never code', async () => {
+    const name = `-ubt; "q" 'a' $(touch ${canary}) żółw`;
+    const domain = await domains.create({
+      name,
+      dirName: `-ubt dir; $(touch ${canary}) ż`,
+      writer: false,
+      start: false,
+    });
+    await attempt(
+      'domain name with a leading - (no --)',
+      ['backup', 'incr', name],
+      2,
+      'error: unknown option',
+    );
+    await runCliOk(['backup', 'incr', '--', name], env);
+    const status = JSON.parse((await runCliOk(['--json', 'status', '--', name], env)).stdout) as {
+      domain: string;
+      disks: { chainLength: number }[];
+    };
+    expect(status.domain).toBe(name);
+    expect(status.disks[0]?.chainLength).toBe(2);
+    expect(existsSync(path.join(domain.dir, `${name}.xml`))).toBe(true);
+    expect(canaryMade()).toBe(false);
+  });
+});
+
+describe('a transient domain', () => {
+  it('takes part like any running domain: live snapshot, nothing persistent to update', async () => {
+    const domain = await domains.create({ writer: false, start: false });
+    await virsh('start', '--domain', domain.name);
+    await virsh('undefine', '--domain', domain.name);
+    await runCliOk(['backup', 'incr', domain.name], env);
+    const status = JSON.parse((await runCliOk(['--json', 'status', domain.name], env)).stdout) as {
+      persistent: boolean;
+      disks: { chainLength: number }[];
+    };
+    expect(status.persistent).toBe(false);
+    expect(status.disks[0]?.chainLength).toBe(2);
+    expect((await runCliOk(['repair', domain.name], env)).stdout).toBe(`${domain.name}: nothing to repair`);
+  });
+});
+
+describe('secrets never reach output (DESIGN §4, invariant 7)', () => {
+  const secrets = ['ResticPw-Secret-91', 'RepoPw-Secret-92', 'AwsKey-Secret-93', '987654:TgToken-Secret-94'];
+  const captured: string[] = [];
+  const capture = async (args: readonly string[]) => {
+    const result = await runCli(args, { ...env, RESTIC_PASSWORD: secrets[0] ?? '' });
+    captured.push(`${result.stdout}\n${result.stderr}`);
+    return result;
+  };
+
+  it('in failing and succeeding commands, text, JSON and --debug, and in every message above', async () => {
+    const dir = path.dirname(env.UNIFI_BACKUP_STATE_DIR ?? os.tmpdir());
+    const config = path.join(dir, 'secret-config.yaml');
+    writeFileSync(
+      config,
+      `restic:\n  repository: rest:http://backup:${secrets[1]}@127.0.0.1:9/repo\n  env:\n` +
+        `    AWS_SECRET_ACCESS_KEY: ${secrets[2]}\n`,
+      { mode: 0o644 },
+    );
+    const domain = await domains.create({ writer: false, start: false });
+    for (const json of [[], ['--json'], ['--debug']]) {
+      const run = await capture([...json, 'run', 'incr', domain.name, '--config', config]);
+      expect(run.exitCode).not.toBe(0);
+      expect(run.stderr).toContain('holds secrets and is readable by every user');
+      await capture([...json, 'run', 'incr', 'ubt-no-such', '--config', config]);
+      await capture([
+        ...json,
+        'notify',
+        'send',
+        '--url',
+        `telegram://${secrets[3]}@telegram?chats=1`,
+        '--msg',
+        'x',
+        '--retries',
+        '0',
+        '--timeout',
+        '2',
+      ]);
+      await capture([
+        ...json,
+        'notify',
+        'send',
+        '--url',
+        `ntfy://u:${secrets[1]}@127.0.0.1:9/t?scheme=http`,
+        '--msg',
+        'x',
+        '--retries',
+        '0',
+      ]);
+    }
+    expect((await capture(['backup', 'showchain', domain.name])).exitCode).toBe(0);
+    const all = [...captured, ...seen.map((s) => s.message)].join('\n');
+    for (const secret of secrets) expect(all).not.toContain(secret);
+  });
+});

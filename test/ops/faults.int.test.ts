@@ -1,0 +1,244 @@
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Plan } from '../../src/chain/plan.js';
+import { parseDomainXml } from '../../src/host/domainxml.js';
+import { Journal, journalFile } from '../../src/journal/journal.js';
+import { cliPath, isolatedEnv, runCli, runCliOk } from '../cli-run.js';
+import type { TestDomain } from '../rig/domain.js';
+import { checkImage } from '../rig/image.js';
+import { testRoot } from '../rig/rig-paths.js';
+import { useTestDomains } from '../rig/test-domains.js';
+import { domainState, virsh } from '../rig/virsh.js';
+import { chainOf, expectDataIntact, layerPaths, waitForSeq } from './chain-json.js';
+
+const domains = useTestDomains();
+const env = isolatedEnv();
+const stateDir = env.UNIFI_BACKUP_STATE_DIR ?? '';
+const verbs = ['incr', 'diff', 'full', 'disable'] as const;
+
+const levelArgs = (verb: string, name: string) => [
+  'backup',
+  verb,
+  ...(verb === 'disable' ? ['-y'] : []),
+  name,
+];
+
+async function sources(name: string, inactive: boolean): Promise<(string | undefined)[]> {
+  const args = ['dumpxml', ...(inactive ? ['--inactive'] : []), '--domain', name];
+  return parseDomainXml((await virsh(...args)).stdout).disks.map((d) => d.source);
+}
+
+/**
+ * Kills `backup VERB` after step K, repairs, and proves invariants 1, 2, 6 and 7: the domain runs if
+ * it ran, every file of the chain exists and the chain reads, both definitions agree, nothing is left
+ * pending, the next backup succeeds, and the guest's records survived.
+ */
+async function killRepairCheck(
+  domain: TestDomain,
+  verb: string,
+  k: number,
+  running: boolean,
+): Promise<boolean> {
+  const what = `${verb} killed after step ${k} (${running ? 'running' : 'shut off'})`;
+  const killed = await runCli(levelArgs(verb, domain.name), {
+    ...env,
+    UNIFI_BACKUP_FAULT_KILL_AFTER_STEP: String(k),
+  });
+  // A plan of fewer than K steps runs to its end: every step has been killed.
+  const completed = killed.exitCode === 0;
+  const repaired = await runCliOk(['repair', domain.name], env);
+  if (!completed) expect(repaired.stdout, what).toContain(`was interrupted after step ${k} of`);
+  expect(await domainState(domain.name), what).toBe(running ? 'running' : 'shut off');
+  const chain = await chainOf(domain.name, env);
+  for (const file of layerPaths(chain)) expect(existsSync(file), `${what}: ${file}`).toBe(true);
+  if (running) expect(await sources(domain.name, true), what).toEqual(await sources(domain.name, false));
+  expect(existsSync(journalFile(stateDir, domain.name)), what).toBe(false);
+  await runCliOk(['backup', 'incr', domain.name], env);
+  const after = await chainOf(domain.name, env);
+  const vda = after.disks.find((d) => d.target === 'vda');
+  // A frozen layer is safe to read while the guest writes; shut off, the top is.
+  await expectDataIntact((running ? vda?.layers[1]?.path : vda?.layers[0]?.path) ?? '', 1);
+  return completed;
+}
+
+async function faultEveryStep(domain: TestDomain, verb: string, running: boolean): Promise<void> {
+  for (let k = 1, completed = false; !completed; k += 1) {
+    const started = Date.now();
+    completed = await killRepairCheck(domain, verb, k, running);
+    console.log(`${verb} K=${k} (${running ? 'running' : 'shut off'}): ${Date.now() - started} ms`);
+    expect(k, `${verb} has no end`).toBeLessThan(20);
+  }
+}
+
+describe('a run killed after any step, then repair', () => {
+  let domain: TestDomain;
+  beforeAll(async () => {
+    domain = await domains.create({ disks: 1 });
+    await waitForSeq(domain, 'vda', 2);
+    await runCliOk(['backup', 'incr', domain.name], env);
+  });
+
+  for (const verb of verbs)
+    it(`running: every step of ${verb}`, async () => {
+      await faultEveryStep(domain, verb, true);
+    });
+
+  it('running: repair pivots a finished active commit the plan wanted, aborts one it did not, resumes a paused domain', async () => {
+    await runCliOk(['backup', 'disable', '-y', domain.name], env);
+    await runCliOk(['backup', 'incr', domain.name], env);
+    const base = domain.disks[0]?.path ?? '';
+    const top = (await sources(domain.name, false))[0] ?? '';
+    const merge = { target: 'vda', top, base, baseFormat: 'qcow2' };
+    const plan = (kind: 'block-commit' | 'block-pull'): Plan => ({
+      domain: domain.name,
+      verb: 'backup full',
+      steps: [{ kind, merge }],
+      tops: new Map([['vda', base]]),
+      notes: [],
+    });
+    // Without --pivot, --wait returns once the active commit is ready, leaving the job for us.
+    const readyCommit = async () => {
+      await virsh(
+        'blockcommit',
+        '--domain',
+        domain.name,
+        '--path',
+        'vda',
+        '--active',
+        '--base',
+        base,
+        '--wait',
+      );
+    };
+
+    await readyCommit();
+    Journal.begin(stateDir, plan('block-pull'));
+    const dry = await runCliOk(['--dry-run', 'repair', domain.name], env);
+    expect(dry.stdout).toMatch(/would abort the block job left on disk vda/);
+    expect((await runCliOk(['--json', 'status', domain.name], env)).stdout).toContain('(ready)');
+    const aborted = await runCliOk(['repair', domain.name], env);
+    expect(aborted.stdout).toMatch(/abort the block job left on disk vda .*: done/);
+    expect(await sources(domain.name, false)).toEqual([top]);
+
+    await readyCommit();
+    Journal.begin(stateDir, plan('block-commit'));
+    await virsh('suspend', '--domain', domain.name);
+    const pivoted = await runCliOk(['repair', domain.name], env);
+    expect(pivoted.stdout).toMatch(/pivot disk vda onto the base .*: done/);
+    expect(pivoted.stdout).toMatch(/resume the domain.*: done/);
+    expect(await domainState(domain.name)).toBe('running');
+    expect(await sources(domain.name, false)).toEqual([base]);
+    expect(await sources(domain.name, true)).toEqual([base]);
+    // The emptied layer is in no chain now, yet repair deletes only what a journal step made or
+    // doomed: it stays for a human.
+    expect(existsSync(top)).toBe(true);
+    rmSync(top);
+    expect((await runCliOk(['repair', domain.name], env)).stdout).toBe(`${domain.name}: nothing to repair`);
+    await runCliOk(['backup', 'incr', domain.name], env);
+
+    // A persistent definition that disagrees with the running disks (a crash before the redefinition).
+    const running = (await sources(domain.name, false))[0] ?? '';
+    const inactive = (await virsh('dumpxml', '--inactive', '--domain', domain.name)).stdout;
+    const stale = path.join(testRoot, `${domain.name}-stale.xml`);
+    writeFileSync(stale, inactive.replace(`file='${running}'`, `file='${base}'`));
+    await virsh('define', '--file', stale);
+    rmSync(stale);
+    expect(await sources(domain.name, true)).toEqual([base]);
+    const redefined = await runCliOk(['repair', domain.name], env);
+    expect(redefined.stdout).toContain(
+      `redefine the persistent definition to match the running disks: vda=${running}: done`,
+    );
+    expect(await sources(domain.name, true)).toEqual([running]);
+  });
+
+  it('the guest shutting itself down during a diff: the diff finishes or fails cleanly; repair; the next backup works', async () => {
+    await runCliOk(['backup', 'incr', domain.name], env);
+    const diff = execa('node', [cliPath, 'backup', 'diff', domain.name], { env, reject: false });
+    // The guest's own shutdown (what qemu-ga runs): stops the writer, unmounts, powers off a second later.
+    await domain.guestExec(['/bin/shutdown', '-h', '-P', '+0']);
+    const outcome = await diff;
+    for (let i = 0; i < 120 && (await domain.isActive()); i += 1)
+      await new Promise((r) => setTimeout(r, 500));
+    if (outcome.exitCode !== 0) expect(outcome.stderr).toMatch(/unifi-backup: .*domain '.*'/);
+    await runCliOk(['repair', domain.name], env);
+    expect(await domainState(domain.name)).toBe('shut off');
+    await runCliOk(['backup', 'incr', domain.name], env);
+    await expectDataIntact((await chainOf(domain.name, env)).disks[0]?.layers[0]?.path ?? '', 2);
+  });
+
+  for (const verb of verbs)
+    it(`shut off: every step of ${verb}`, async () => {
+      await faultEveryStep(domain, verb, false);
+    });
+});
+
+describe('hostile conditions', () => {
+  it('two verbs at once, a read-only folder, a full filesystem: clean failures that change nothing', async () => {
+    const domain = await domains.create({ disks: 1, writer: false, start: false });
+    const listing = () => readdirSync(domain.dir).sort();
+
+    // Two different verbs on one domain at once: the second exits 3 naming the first.
+    const holder = execa('node', [cliPath, 'backup', 'incr', domain.name], {
+      env: { ...env, UNIFI_BACKUP_FAULT_HOLD_LOCK_MS: '8000' },
+      reject: false,
+    });
+    await new Promise((r) => setTimeout(r, 2500));
+    const busy = await runCli(['repair', domain.name], env);
+    expect(busy.exitCode).toBe(3);
+    expect(busy.stderr).toMatch(new RegExp(`domain '${domain.name}' is busy: 'backup incr' \\(pid \\d+`));
+    expect((await holder).exitCode).toBe(0);
+
+    // Root ignores mode bits (chmod 0500 stops nobody here), so the folder is made immutable instead.
+    let before = listing();
+    const defined = await sources(domain.name, true);
+    await execa('chattr', ['+i', domain.dir]);
+    try {
+      const denied = await runCli(['backup', 'incr', domain.name], env);
+      expect(denied.exitCode).toBe(1);
+      expect(denied.stderr).toContain(`domain '${domain.name}': cannot write the config dump ${domain.dir}/`);
+      expect(denied.stderr).toContain('Nothing in the chain was changed');
+    } finally {
+      await execa('chattr', ['-i', domain.dir]);
+    }
+    expect(listing()).toEqual(before);
+    expect(await sources(domain.name, true)).toEqual(defined);
+    expect((await runCliOk(['--json', 'status', domain.name], env)).stdout).not.toContain('pendingJournal');
+
+    // The folder's filesystem full: a small ext4 on a loop device, mounted over the domain's folder.
+    const image = path.join(mkdtempSync(path.join(testRoot, 'loopfs-')), 'fs.img');
+    const keep = mkdtempSync(path.join(testRoot, 'keep-'));
+    for (const name of listing()) copyFileSync(path.join(domain.dir, name), path.join(keep, name));
+    await execa('truncate', ['-s', '48M', image]);
+    await execa('mkfs.ext4', ['-q', '-F', image]);
+    const mounted = await execa('mount', ['-o', 'loop', image, domain.dir], { reject: false });
+    if (mounted.exitCode !== 0) {
+      console.warn(`skipping the full-filesystem case: no loop mount here (${mounted.stderr.trim()})`);
+      return;
+    }
+    try {
+      for (const name of readdirSync(keep)) copyFileSync(path.join(keep, name), path.join(domain.dir, name));
+      // As root, dd also fills the blocks ext4 reserves for root.
+      await execa('dd', ['if=/dev/zero', `of=${path.join(domain.dir, 'filler')}`, 'bs=64k'], {
+        reject: false,
+      });
+      before = listing();
+      const full = await runCli(['backup', 'incr', domain.name], env);
+      expect(full.exitCode).toBe(1);
+      expect(full.stderr).toMatch(
+        new RegExp(`domain '${domain.name}'.*(ENOSPC|No space left).*nothing was changed`),
+      );
+      expect(listing()).toEqual(before);
+      expect(await sources(domain.name, true)).toEqual(defined);
+      rmSync(path.join(domain.dir, 'filler'), { force: true });
+      await runCliOk(['backup', 'incr', domain.name], env);
+      const top = (await chainOf(domain.name, env)).disks[0]?.layers[0]?.path ?? '';
+      expect((await checkImage(top)).fsckClean).toBe(true);
+    } finally {
+      await execa('umount', [domain.dir], { reject: false });
+      rmSync(path.dirname(image), { recursive: true, force: true });
+      rmSync(keep, { recursive: true, force: true });
+    }
+  });
+});
