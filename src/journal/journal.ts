@@ -28,7 +28,7 @@ export function journalFile(stateDir: string, domain: string): string {
 }
 
 // temp file + fsync + rename: a crash leaves either the old record or the new one, never half of one.
-function writeAtomically(file: string, content: string): void {
+export function writeAtomically(file: string, content: string): void {
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const temp = `${file}.${process.pid}.tmp`;
   const fd = openSync(

@@ -14,6 +14,7 @@ import { lockDomain } from '../lock/lock.js';
 import type { OpsContext } from './context.js';
 import { executePlan } from './execute.js';
 import { recoverInterrupted } from './recover.js';
+import { refuseInMaintenance } from './maintenance-record.js';
 import { fileReferences } from './references.js';
 import { readDomainState } from './state.js';
 
@@ -24,6 +25,8 @@ export interface BackupRequest {
   readonly exclude: readonly string[];
   readonly memoryDir?: string;
   readonly maxIncr?: number;
+  /** Run even while the domain is in maintenance. */
+  readonly force?: boolean;
 }
 
 export interface BackupResult {
@@ -38,7 +41,7 @@ export interface BackupResult {
   readonly durationMs: number;
 }
 
-function takenNames(state: DomainState): Set<string> {
+export function takenNames(state: DomainState): Set<string> {
   const folders = new Set(state.disks.flatMap((d) => d.chain.map((l) => path.dirname(l.path))));
   return new Set(
     [...folders].flatMap((folder) => readdirSync(folder).map((name) => path.join(folder, name))),
@@ -71,7 +74,7 @@ function plan(
 }
 
 /** A disk with a block job already running (a crashed earlier run, another tool) stops the verb. */
-async function refuseRunningBlockJobs(
+export async function refuseRunningBlockJobs(
   ctx: OpsContext,
   state: DomainState,
   disks: readonly Disk[],
@@ -88,7 +91,7 @@ async function refuseRunningBlockJobs(
 }
 
 /** Committing into a base another domain also builds on (a linked clone) would corrupt that domain. */
-async function refuseSharedBases(ctx: OpsContext, state: DomainState, disks: readonly Disk[]): Promise<void> {
+export async function refuseSharedBases(ctx: OpsContext, state: DomainState, disks: readonly Disk[]): Promise<void> {
   const references = await fileReferences(ctx.host);
   for (const disk of disks) {
     const base = baseLayer(disk);
@@ -107,7 +110,7 @@ async function refuseSharedBases(ctx: OpsContext, state: DomainState, disks: rea
  * Checks the result against the plan (each disk runs from the planned top) and makes the persistent
  * definition match the running disks (DESIGN §4, invariant 6).
  */
-async function verify(ctx: OpsContext, plan: Plan): Promise<{ after: DomainState; notes: string[] }> {
+export async function verify(ctx: OpsContext, plan: Plan): Promise<{ after: DomainState; notes: string[] }> {
   let after = await readDomainState(ctx.host, plan.domain);
   for (const [target, file] of plan.tops) {
     const top = after.disks.find((d) => d.target === target)?.chain[0]?.path;
@@ -136,6 +139,7 @@ export async function backupDomain(
   const started = Date.now();
   const lock = ctx.dryRun ? undefined : await lockDomain(ctx.lockDir, domain, `backup ${request.level}`);
   try {
+    if (request.force !== true) refuseInMaintenance(ctx.stateDir, domain, `backup ${request.level}`);
     for (const action of await recoverInterrupted(ctx, domain)) ctx.log(`${domain}: ${action}`);
     const state = await readDomainState(ctx.host, domain);
     const { included } = selectDisks(state, request.exclude);
