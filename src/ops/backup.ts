@@ -91,7 +91,11 @@ export async function refuseRunningBlockJobs(
 }
 
 /** Committing into a base another domain also builds on (a linked clone) would corrupt that domain. */
-export async function refuseSharedBases(ctx: OpsContext, state: DomainState, disks: readonly Disk[]): Promise<void> {
+export async function refuseSharedBases(
+  ctx: OpsContext,
+  state: DomainState,
+  disks: readonly Disk[],
+): Promise<void> {
   const references = await fileReferences(ctx.host);
   for (const disk of disks) {
     const base = baseLayer(disk);
