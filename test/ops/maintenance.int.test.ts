@@ -67,8 +67,15 @@ describe('maintenance windows', () => {
     const domain = await domains.create({ disks: 2 });
     await runCliOk(['backup', 'enable', domain.name], env);
     const before = await chains(domain);
-    await timed('enter (running, 2 disks)', () => runCliOk(['maintenance', 'enter', domain.name], env));
+    const entered = await timed('enter (running, 2 disks)', () =>
+      runCliOk(['--json', 'maintenance', 'enter', domain.name], env),
+    );
     const during = await chains(domain);
+    expect(JSON.parse(entered.stdout)).toMatchObject({
+      domain: domain.name,
+      action: 'enter',
+      disks: Object.entries(during).map(([target, chain]) => ({ target, chain })),
+    });
     for (const disk of domain.disks) {
       expect(during[disk.target]?.slice(1)).toEqual(before[disk.target]);
       expect(path.basename(during[disk.target]?.[0] ?? '')).toMatch(/\.maintenance-\d{8}-\d{6}$/);
@@ -85,6 +92,7 @@ describe('maintenance windows', () => {
     expect(checks.find((c) => c.target === 'vda')?.marker).toBe('upgraded');
     await domain.start();
     await domain.waitForAgent();
+    await waitForSeq(domain, 'vda', 1);
     expect(await domain.guestExec(['cat', '/mnt/vda/marker'])).toBe('upgraded');
     expect(await chains(domain)).toEqual(before);
   });
@@ -108,6 +116,24 @@ describe('maintenance windows', () => {
     expect(vda?.marker).toBeUndefined();
     expect(vda?.records.lastSeq).toBeGreaterThanOrEqual(seqBefore);
     expect(vda?.records.lastSeq).toBeLessThanOrEqual(seqAtEnter);
+
+    // The shut-off paths the other way round, typed as the original script's users type them.
+    await timed('enter (shut off, 2 disks)', () =>
+      runCliOk(['-a', 'maintenance', '-m', 'enter', domain.name], env),
+    );
+    await domain.start();
+    await domain.waitForAgent();
+    // The agent answers before the data disks are mounted: wait for the writer.
+    await waitForSeq(domain, 'vdb', 1);
+    await domain.writeMarker('vdb', 'kept');
+    await domain.shutdown();
+    await timed('save (shut off, 2 disks)', () =>
+      runCliOk(['-a', 'maintenance', '-m', 'save', domain.name], env),
+    );
+    expect(await chains(domain)).toEqual(before);
+    expect(await layerFiles(domain, 'maintenance')).toEqual([]);
+    const checks = await checkDisks(domain);
+    expect(checks.find((c) => c.target === 'vdb')?.marker).toBe('kept');
   });
 
   it('enter -s → marker → drop on the running domain resumes it at its state of enter', async () => {
@@ -164,12 +190,18 @@ describe('maintenance windows', () => {
     expect(await chains(domain)).toEqual(during);
     expect(maintenanceStatus(stateDir, domain.name).inMaintenance).toBe(true);
 
+    const dry = await runCliOk(['--dry-run', 'maintenance', 'drop', '--force', domain.name], env);
+    expect(dry.stdout).toContain('dry run');
+    expect(dry.stdout).toContain('virsh destroy');
+    expect(await chains(domain)).toEqual(during);
+
     await timed('drop --force (running, 1 disk)', () =>
       runCliOk(['maintenance', 'drop', '--force', domain.name], env),
     );
     expect(await domain.state()).toBe('running');
     expect(await chains(domain)).toEqual(before);
     await domain.waitForAgent();
+    await waitForSeq(domain, 'vda', 1);
     expect((await domain.guestExecResult(['cat', '/mnt/vda/marker'])).exitCode).not.toBe(0);
     const [vda] = await checkDisks(domain);
     expect(vda?.marker).toBeUndefined();
