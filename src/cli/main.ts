@@ -5,6 +5,7 @@ import { backupCommand, filesCommand, showChainCommand } from './commands/backup
 import { generateCommand } from './commands/generate.js';
 import { maintenanceCommand } from './commands/maintenance.js';
 import { notifyCommand } from './commands/notify.js';
+import { syncCommand } from './commands/sync.js';
 import { isSeedInvocation, translateSeedArgs } from './seed.js';
 
 declare const __VERSION__: string;
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
     .addCommand(maintenanceCommand())
     .addCommand(notifyCommand())
     .addCommand(generateCommand())
+    .addCommand(syncCommand())
     .addHelpText(
       'after',
       "\nThe original script's form keeps working: unifi-backup -a backup -m incr [-q] [-p] [-d] [-v] DOMAIN\n" +

@@ -88,4 +88,43 @@ export class QemuImg {
       `committing ${top} into ${base}`,
     );
   }
+
+  /**
+   * Flattens the chain below `top` into one standalone, sparse qcow2. `-U`: the chain's layers may
+   * be in use by a running domain (they are frozen, so reading them is safe).
+   */
+  async convert(top: string, output: string, onProgress: (percent: number) => void): Promise<void> {
+    await runChecked(
+      this.runner,
+      {
+        argv: ['qemu-img', 'convert', '-U', '-p', '-O', 'qcow2', '--', top, output],
+        onOutput: progressParser(onProgress),
+      },
+      `converting ${top} into ${output}`,
+    );
+  }
+
+  /** Unsafe rebase: only rewrites which file `file` names as its backing; its data is not touched. */
+  async rebaseUnsafe(file: string, backing: string, backingFormat: string): Promise<void> {
+    await runChecked(
+      this.runner,
+      { argv: ['qemu-img', 'rebase', '-u', '-f', 'qcow2', '-F', backingFormat, '-b', backing, '--', file] },
+      `pointing ${file} at ${backing}`,
+    );
+  }
+
+  /**
+   * Commits `top` (and the layers between) into `base`, leaving `top` as it was (`-d`): the chain
+   * above `base` reads the same data throughout, so a crash midway loses nothing.
+   */
+  async commitKeepingTop(top: string, base: string, onProgress: (percent: number) => void): Promise<void> {
+    await runChecked(
+      this.runner,
+      {
+        argv: ['qemu-img', 'commit', '-d', '-p', '-f', 'qcow2', '-b', base, '--', top],
+        onOutput: progressParser(onProgress),
+      },
+      `committing ${top} into ${base}`,
+    );
+  }
 }

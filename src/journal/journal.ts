@@ -77,6 +77,10 @@ export class Journal {
     return journal;
   }
 
+  get done(): number {
+    return this.record.done;
+  }
+
   stepDone(): void {
     this.record = { ...this.record, done: this.record.done + 1 };
     writeAtomically(this.file, JSON.stringify(this.record));

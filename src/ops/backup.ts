@@ -13,6 +13,7 @@ import { setDiskSources } from '../host/domainxml.js';
 import { lockDomain } from '../lock/lock.js';
 import type { OpsContext } from './context.js';
 import { executePlan } from './execute.js';
+import { faultHoldLock } from './fault.js';
 import { recoverInterrupted } from './recover.js';
 import { refuseInMaintenance } from './maintenance-record.js';
 import { fileReferences } from './references.js';
@@ -143,6 +144,7 @@ export async function backupDomain(
   const started = Date.now();
   const lock = ctx.dryRun ? undefined : await lockDomain(ctx.lockDir, domain, `backup ${request.level}`);
   try {
+    await faultHoldLock();
     if (request.force !== true) refuseInMaintenance(ctx.stateDir, domain, `backup ${request.level}`);
     for (const action of await recoverInterrupted(ctx, domain)) ctx.log(`${domain}: ${action}`);
     const state = await readDomainState(ctx.host, domain);

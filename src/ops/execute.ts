@@ -5,6 +5,7 @@ import { UserError } from '../errors.js';
 import { setDiskSources, snapshotXml } from '../host/domainxml.js';
 import { Journal } from '../journal/journal.js';
 import type { OpsContext } from './context.js';
+import { faultAfterStep } from './fault.js';
 import { purgeLayers } from './purge.js';
 
 async function writeConfigDumps(
@@ -150,6 +151,7 @@ export async function executePlan(
   for (const step of plan.steps) {
     notes.push(...(await executeStep(ctx, plan, step)));
     journal.stepDone();
+    faultAfterStep(journal.done);
   }
   return { journal, notes };
 }

@@ -6,8 +6,8 @@ import { describe, expect, it } from 'vitest';
 import type { ChainReport } from '../../src/ops/inspect.js';
 import { maintenanceStatus } from '../../src/ops/maintenance-record.js';
 import { isolatedEnv, runCli, runCliOk } from '../cli-run.js';
-import { useTestDomains } from '../rig/domain.js';
 import type { TestDomain } from '../rig/domain.js';
+import { useTestDomains } from '../rig/test-domains.js';
 import { checkImage } from '../rig/image.js';
 import { testRoot } from '../rig/rig-paths.js';
 

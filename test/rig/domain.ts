@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, afterEach, beforeEach } from 'vitest';
 import { agentCommand, guestExec, waitForAgent } from './agent.js';
 import type { GuestExecResult } from './agent.js';
 import { domainXml } from './domain-xml.js';
@@ -106,13 +105,18 @@ export class TestDomain {
   }
 
   /** Writes /marker on the disk's filesystem in the guest and syncs it to the disk. */
-  async writeMarker(target: string, text: string): Promise<void> {
-    const path = `/mnt/${target}/marker`;
+  writeMarker(target: string, text: string): Promise<void> {
+    return this.writeFile(target, 'marker', text);
+  }
+
+  /** Writes a file on the disk's filesystem (mounted at /mnt/<target>) and syncs it to the disk. */
+  async writeFile(target: string, file: string, content: string): Promise<void> {
+    const path = `/mnt/${target}/${file}`;
     const handle = (await agentCommand(this.name, 'guest-file-open', { path, mode: 'w' })) as number;
     try {
       await agentCommand(this.name, 'guest-file-write', {
         handle,
-        'buf-b64': Buffer.from(text).toString('base64'),
+        'buf-b64': Buffer.from(content).toString('base64'),
       });
     } finally {
       await agentCommand(this.name, 'guest-file-close', { handle });
@@ -193,37 +197,4 @@ export async function cleanupAll(): Promise<void> {
     await domain.cleanup().catch((error: unknown) => failures.push(error));
   }
   if (failures.length > 0) throw new AggregateError(failures, 'cleaning up test domains failed');
-}
-
-/**
- * Registers vitest hooks that clean up: domains created inside a test after that test, domains
- * created in beforeAll after the file. Use create() in place of createTestDomain().
- */
-export function useTestDomains(): { create: (options?: TestDomainOptions) => Promise<TestDomain> } {
-  const perTest = new Set<TestDomain>();
-  const perFile = new Set<TestDomain>();
-  let inTest = false;
-  beforeEach(() => {
-    inTest = true;
-  });
-  afterEach(async () => {
-    inTest = false;
-    await cleanupSet(perTest);
-  });
-  afterAll(async () => {
-    await cleanupSet(perFile);
-  });
-  return {
-    create: async (options) => {
-      const domain = await createTestDomain(options);
-      (inTest ? perTest : perFile).add(domain);
-      return domain;
-    },
-  };
-}
-
-async function cleanupSet(domains: Set<TestDomain>): Promise<void> {
-  const all = [...domains];
-  domains.clear();
-  for (const domain of all) await domain.cleanup();
 }

@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { useTestDomains } from './domain.js';
+import { useTestDomains } from './test-domains.js';
 import type { TestDomain } from './domain.js';
 import { checkImage } from './image.js';
-import { parseRecord } from './records.js';
+import { parseRecord, recordChecksum } from './records.js';
 import { virsh } from './virsh.js';
 
 const domains = useTestDomains();
@@ -49,17 +49,30 @@ describe('the test rig', () => {
     }
   });
 
-  it('continues the record sequence after a restart', async () => {
+  it('continues the record sequence after a crash and restart', async () => {
     const domain = await domains.create({ disks: 1 });
     const before = await waitForSeq(domain, 'vda', 3);
-    await domain.shutdown();
+    await domain.destroy();
     await domain.start();
     await domain.waitForAgent();
     await waitForSeq(domain, 'vda', before + 3);
-    await domain.destroy();
+    await domain.shutdown();
     const check = await checkImage(domain.disks[0]?.path ?? '');
+    expect(check.fsckClean, check.fsckOutput).toBe(true);
     expect(check.records.problems).toEqual([]);
     expect(check.records.lastSeq).toBeGreaterThan(before + 2);
+  });
+
+  it('makes the writer drop a torn tail and continue after the last valid record', async () => {
+    const domain = await domains.create({ disks: 1, writer: false });
+    const torn = [1, 2, 3].map((seq) => `${seq} 1700000000 ${recordChecksum(seq, 1700000000)}\n`).join('');
+    await domain.writeFile('vda', 'records.log', `${torn}4 17000\0\0\0\0`);
+    await domain.guestExec(['start-stop-daemon', '-S', '-b', '-x', '/bin/writer', '--', '/mnt/vda']);
+    await waitForSeq(domain, 'vda', 6);
+    await domain.shutdown();
+    const check = await checkImage(domain.disks[0]?.path ?? '');
+    expect(check.records.problems).toEqual([]);
+    expect(check.records.count).toBe(check.records.lastSeq);
   });
 
   it('serves a consistent frozen layer after a disk-only snapshot, quiesced or not', async () => {
