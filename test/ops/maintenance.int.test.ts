@@ -217,6 +217,11 @@ describe('maintenance windows', () => {
     expect(refused.exitCode).toBe(3);
     expect(refused.stderr).toContain('in maintenance');
     expect(await chains(domain)).toEqual(during);
+    const replicaDir = path.join(domain.dir, 'replica');
+    const sync = await runCli(['sync', 'full', '--target', replicaDir, domain.name], env);
+    expect(sync.exitCode).toBe(3);
+    expect(sync.stderr).toContain('in maintenance');
+    expect(existsSync(replicaDir)).toBe(false);
     const again = await runCli(['maintenance', 'enter', domain.name], env);
     expect(again.exitCode).toBe(3);
     expect(await chains(domain)).toEqual(during);

@@ -15,6 +15,7 @@ interface SyncOptions {
   as?: string;
   define?: boolean;
   exclude: string[];
+  force?: boolean;
 }
 
 const summaries: Record<SyncMode, string> = {
@@ -49,6 +50,7 @@ function modeCommand(mode: SyncMode): Command {
     .addOption(new Option('-b, --backup-dir <dir>', 'the same as --target (seed: -b)').hideHelp())
     .option('--as <name>', 'name of the replica domain (default: <domain>-replica)')
     .option('--define', 'define (or redefine) the replica domain in libvirt')
+    .option('--force', 'run even while the domain is in maintenance (see: maintenance)')
     .addOption(
       new Option('--exclude <disk>', 'leave a disk (target like vdb, or its file) out; repeatable')
         .argParser(collect)
@@ -71,6 +73,7 @@ function modeCommand(mode: SyncMode): Command {
           target,
           define: options.define === true,
           exclude: options.exclude,
+          force: options.force === true,
           ...(options.as === undefined
             ? {}
             : { as: domain === 'all' ? `${name}-${options.as}` : options.as }),
