@@ -110,6 +110,11 @@ export interface DropOptions {
   readonly memoryFile?: string;
   /** A running domain without memory state: stop it, revert, start it again. */
   readonly force: boolean;
+  /**
+   * An earlier drop stopped the domain and was interrupted before it brought it back: a shut-off
+   * domain is then resumed from the memory state, or started, as that drop would have.
+   */
+  readonly interrupted?: 'restore' | 'start';
 }
 
 /**
@@ -148,8 +153,15 @@ export function planDrop(
       steps.push({ kind: 'destroy' }, ...redefine, { kind: 'start' });
       notes.push(`domain '${state.name}' was stopped and started again on the disks of enter (--force)`);
     }
-  } else if (state.persistent && maintained.some((m) => state.persistentSources.get(m.target) !== m.parent))
-    steps.push(...redefine);
+  } else {
+    if (state.persistent && maintained.some((m) => state.persistentSources.get(m.target) !== m.parent))
+      steps.push(...redefine);
+    if (!isActive(state) && options.interrupted === 'restore' && options.memoryFile !== undefined)
+      steps.push({ kind: 'restore', memoryFile: options.memoryFile, sources });
+    else if (!isActive(state) && options.interrupted !== undefined) steps.push({ kind: 'start' });
+    if (!isActive(state) && options.interrupted !== undefined)
+      notes.push(`finishing an interrupted drop: domain '${state.name}' is brought back running`);
+  }
   steps.push({ kind: 'purge', files: maintained.map((m) => m.layer) });
   return { domain: state.name, verb: 'maintenance-drop', steps, tops: tops(maintained), notes };
 }

@@ -6,9 +6,10 @@ import type { MaintenanceDisk } from '../chain/maintenance.js';
 import { maintenancePosition, planDrop, planEnter, planSave } from '../chain/maintenance.js';
 import type { Disk, DomainState } from '../chain/model.js';
 import { isActive } from '../chain/model.js';
-import type { Plan } from '../chain/plan.js';
+import type { Plan, Step } from '../chain/plan.js';
 import { describeStep } from '../chain/plan.js';
 import { DomainBusyError, UserError } from '../errors.js';
+import { readJournal } from '../journal/journal.js';
 import { lockDomain } from '../lock/lock.js';
 import { refuseRunningBlockJobs, refuseSharedBases, takenNames, verify } from './backup.js';
 import type { OpsContext } from './context.js';
@@ -41,16 +42,18 @@ export interface EnterRequest {
   readonly memoryDir?: string;
 }
 
+/** Runs under the domain's lock after recovery, telling the operation what an interrupted run left undone. */
 async function underLock<T>(
   ctx: OpsContext,
   domain: string,
   verb: string,
-  operation: () => Promise<T>,
+  operation: (undone: readonly Step[]) => Promise<T>,
 ): Promise<T> {
   const lock = ctx.dryRun ? undefined : await lockDomain(ctx.lockDir, domain, verb);
   try {
+    const journal = readJournal(ctx.stateDir, domain);
     for (const action of await recoverInterrupted(ctx, domain)) ctx.log(`${domain}: ${action}`);
-    return await operation();
+    return await operation(journal?.steps.slice(journal.done) ?? []);
   } finally {
     lock?.release();
   }
@@ -274,14 +277,16 @@ export async function dropMaintenance(
   request: DropRequest,
 ): Promise<MaintenanceResult> {
   const started = Date.now();
-  return underLock(ctx, domain, 'maintenance drop', async () => {
+  return underLock(ctx, domain, 'maintenance drop', async (undone) => {
     const record = requireRecord(ctx, domain, 'drop');
     const state = await readDomainState(ctx.host, domain);
     const memoryFile =
       record.memoryFile !== undefined && existsSync(record.memoryFile) ? record.memoryFile : undefined;
+    const interrupted = undone.find((s) => s.kind === 'restore' || s.kind === 'start')?.kind;
     const plan = planDrop(state, record.disks, {
       force: request.force,
       ...(memoryFile === undefined ? {} : { memoryFile }),
+      ...(interrupted === undefined ? {} : { interrupted }),
     });
     const result = (after: readonly Disk[], notes: readonly string[]): MaintenanceResult => ({
       domain: state.name,

@@ -133,6 +133,20 @@ describe('planDrop', () => {
     expect(() => planDrop(state, record, { force: true })).toThrow(/transient/);
   });
 
+  it('brings a domain an interrupted drop stopped back running: from its memory state, else started', () => {
+    const stopped = domainState({ disks: [vdaDuring], runState: 'shut off' });
+    const withMemory = planDrop(stopped, record, {
+      force: false,
+      memoryFile: '/mem/web.memory',
+      interrupted: 'restore',
+    });
+    expect(withMemory.steps.map((s) => s.kind)).toEqual(['redefine', 'restore', 'purge']);
+    const reverted = domainState({ disks: [vdaBefore], runState: 'shut off' });
+    expect(
+      planDrop(reverted, record, { force: true, interrupted: 'start' }).steps.map((s) => s.kind),
+    ).toEqual(['start', 'purge']);
+  });
+
   it('finishes an interrupted drop: disks already on their parents only lose the leftover layers', () => {
     const plan = planDrop(domainState({ disks: [vdaBefore] }), record, { force: false });
     expect(plan.steps).toEqual([{ kind: 'purge', files: [maint.path] }]);

@@ -175,6 +175,41 @@ describe('maintenance windows', () => {
     }
   });
 
+  it('a drop killed after stopping the domain is finished by the next drop: running at its state of enter', async () => {
+    const domain = await domains.create({ disks: 1 });
+    const memoryDir = await mkdtemp(path.join(testRoot, 'memory-'));
+    try {
+      await waitForSeq(domain, 'vda', 3);
+      const before = await chains(domain);
+      await runCliOk(['maintenance', 'enter', '-s', memoryDir, domain.name], env);
+      const seqAtEnter = await domain.lastSeq('vda');
+      await domain.writeMarker('vda', 'thrown away');
+      const seqLater = await waitForSeq(domain, 'vda', seqAtEnter + 20);
+
+      const killed = await runCli(['maintenance', 'drop', domain.name], {
+        ...env,
+        UNIFI_BACKUP_FAULT_KILL_AFTER_STEP: '1',
+      });
+      expect(killed.exitCode).not.toBe(0);
+      expect(await domain.state()).toBe('shut off');
+
+      const finished = await runCliOk(['maintenance', 'drop', domain.name], env);
+      expect(finished.stderr).toContain('interrupted');
+      expect(await domain.state()).toBe('running');
+      expect(await chains(domain)).toEqual(before);
+      const seqResumed = await domain.lastSeq('vda');
+      expect(seqResumed).toBeLessThan(seqLater);
+      await waitForSeq(domain, 'vda', seqResumed + 3);
+      expect((await domain.guestExecResult(['cat', '/mnt/vda/marker'])).exitCode).not.toBe(0);
+      expect(await layerFiles(domain, 'maintenance')).toEqual([]);
+      expect(maintenanceStatus(stateDir, domain.name).inMaintenance).toBe(false);
+      const [vda] = await checkDisks(domain);
+      expect(vda?.marker).toBeUndefined();
+    } finally {
+      await rm(memoryDir, { recursive: true, force: true });
+    }
+  });
+
   it('drop on a running domain without memory state refuses unless --force', async () => {
     const domain = await domains.create({ disks: 1 });
     const before = await chains(domain);
