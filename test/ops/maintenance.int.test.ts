@@ -91,7 +91,7 @@ describe('maintenance windows', () => {
     const checks = await checkDisks(domain);
     expect(checks.find((c) => c.target === 'vda')?.marker).toBe('upgraded');
     await domain.start();
-    await domain.waitForAgent();
+    await domain.waitForAgent(180_000);
     await waitForSeq(domain, 'vda', 1);
     expect(await domain.guestExec(['cat', '/mnt/vda/marker'])).toBe('upgraded');
     expect(await chains(domain)).toEqual(before);
@@ -122,7 +122,7 @@ describe('maintenance windows', () => {
       runCliOk(['-a', 'maintenance', '-m', 'enter', domain.name], env),
     );
     await domain.start();
-    await domain.waitForAgent();
+    await domain.waitForAgent(180_000);
     // The agent answers before the data disks are mounted: wait for the writer.
     await waitForSeq(domain, 'vdb', 1);
     await domain.writeMarker('vdb', 'kept');
@@ -235,7 +235,7 @@ describe('maintenance windows', () => {
     );
     expect(await domain.state()).toBe('running');
     expect(await chains(domain)).toEqual(before);
-    await domain.waitForAgent();
+    await domain.waitForAgent(180_000);
     await waitForSeq(domain, 'vda', 1);
     expect((await domain.guestExecResult(['cat', '/mnt/vda/marker'])).exitCode).not.toBe(0);
     const [vda] = await checkDisks(domain);
