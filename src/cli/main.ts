@@ -6,6 +6,9 @@ import { generateCommand } from './commands/generate.js';
 import { maintenanceCommand } from './commands/maintenance.js';
 import { notifyCommand } from './commands/notify.js';
 import { syncCommand } from './commands/sync.js';
+import { restoreCommand } from './commands/restore.js';
+import { runCommand } from './commands/run.js';
+import { verifyCommand } from './commands/verify.js';
 import { isSeedInvocation, translateSeedArgs } from './seed.js';
 
 declare const __VERSION__: string;
@@ -45,6 +48,9 @@ export function buildProgram(): Command {
     .addCommand(notifyCommand())
     .addCommand(generateCommand())
     .addCommand(syncCommand())
+    .addCommand(runCommand())
+    .addCommand(restoreCommand())
+    .addCommand(verifyCommand())
     .addHelpText(
       'after',
       "\nThe original script's form keeps working: unifi-backup -a backup -m incr [-q] [-p] [-d] [-v] DOMAIN\n" +

@@ -1,7 +1,7 @@
-import XMLBuilder from 'fast-xml-builder';
-import { XMLParser } from 'fast-xml-parser';
 import type { DiskDefinition, DiskDevice } from '../chain/model.js';
 import { UserError } from '../errors.js';
+import type { Node } from './xmltree.js';
+import { builder, child, childrenOf, parser, tagOf, textOf } from './xmltree.js';
 
 /** A disk as the domain XML describes it (the chain comes from qemu-img, not from here). */
 export type XmlDisk = DiskDefinition;
@@ -10,46 +10,6 @@ export interface DomainXml {
   readonly name: string;
   readonly uuid: string;
   readonly disks: readonly XmlDisk[];
-}
-
-// preserveOrder keeps the document exactly as libvirt wrote it when we rewrite disk sources.
-type Node = Record<string, unknown> & { ':@'?: Record<string, string> };
-
-const options = {
-  preserveOrder: true,
-  ignoreAttributes: false,
-  attributeNamePrefix: '',
-  parseAttributeValue: false,
-  parseTagValue: false,
-  trimValues: false,
-  processEntities: true,
-  suppressEmptyNode: true,
-} as const;
-
-const parser = new XMLParser(options);
-const builder = new XMLBuilder({ ...options, format: false });
-
-function tagOf(node: Node): string | undefined {
-  return Object.keys(node).find((k) => k !== ':@');
-}
-
-function childrenOf(node: Node): Node[] {
-  const tag = tagOf(node);
-  const value = tag === undefined ? undefined : node[tag];
-  return Array.isArray(value) ? (value as Node[]) : [];
-}
-
-function child(node: Node, tag: string): Node | undefined {
-  return childrenOf(node).find((c) => tagOf(c) === tag);
-}
-
-function textOf(node: Node | undefined): string | undefined {
-  if (!node) return undefined;
-  return childrenOf(node)
-    .map((c) => c['#text'])
-    .filter((t): t is string => typeof t === 'string')
-    .join('')
-    .trim();
 }
 
 function parseDocument(xml: string, what: string): Node {
@@ -147,5 +107,29 @@ export function snapshotXml(name: string, disks: readonly SnapshotDiskSpec[], me
       domainsnapshot: [{ name: [{ '#text': name }] }, ...memory, { disks: diskNodesXml }],
     },
   ];
+  return builder.build(doc);
+}
+
+/**
+ * A copy of a definition that can run beside the original: a new name, no UUID and no MAC
+ * addresses (libvirt generates fresh ones), and file paths of serial/console logs moved by `relocate`.
+ */
+export function renameDomainXml(xml: string, name: string, relocate: (file: string) => string): string {
+  const doc = parser.parse(xml) as Node[];
+  const root = doc.find((n) => tagOf(n) === 'domain');
+  if (!root) throw new UserError('domain XML has no <domain> element');
+  const nameNode = child(root, 'name');
+  if (nameNode) nameNode.name = [{ '#text': name }];
+  root.domain = childrenOf(root).filter((c) => tagOf(c) !== 'uuid');
+  const devices = child(root, 'devices');
+  for (const device of devices ? childrenOf(devices) : []) {
+    const tag = tagOf(device);
+    if (tag === 'interface') device[tag] = childrenOf(device).filter((c) => tagOf(c) !== 'mac');
+    if (tag === 'serial' || tag === 'console') {
+      const source = child(device, 'source');
+      const file = source?.[':@']?.path;
+      if (source && file !== undefined) source[':@'] = { ...source[':@'], path: relocate(file) };
+    }
+  }
   return builder.build(doc);
 }

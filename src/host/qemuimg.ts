@@ -17,6 +17,22 @@ interface RawImageInfo {
   'actual-size'?: number;
   'full-backing-filename'?: string;
   'backing-filename'?: string;
+  'backing-filename-format'?: string;
+}
+
+/** One image's header, its backing as recorded (not opened: it may be missing or elsewhere). */
+export interface LayerHeader {
+  readonly filename: string;
+  readonly format: string;
+  readonly virtualSize: number;
+  readonly backingFilename: string | undefined;
+  readonly backingFormat: string | undefined;
+}
+
+export interface CheckResult {
+  /** 0 clean, 1 check could not complete, 2 corruptions, 3 leaked clusters only (harmless). */
+  readonly exitCode: number;
+  readonly output: string;
 }
 
 /** qemu-img -p prints `    (42.00/100%)`. */
@@ -126,5 +142,28 @@ export class QemuImg {
       },
       `committing ${top} into ${base}`,
     );
+  }
+
+  /** The header of one image, without opening its backing file. */
+  async header(file: string): Promise<LayerHeader> {
+    const { stdout } = await runChecked(
+      this.runner,
+      { argv: ['qemu-img', 'info', '--output=json', '-U', '--', file] },
+      `reading the header of ${file}`,
+    );
+    const raw = JSON.parse(stdout) as RawImageInfo;
+    return {
+      filename: raw.filename,
+      format: raw.format,
+      virtualSize: raw['virtual-size'],
+      backingFilename: raw['backing-filename'],
+      backingFormat: raw['backing-filename-format'],
+    };
+  }
+
+  /** `qemu-img check`: metadata consistency of one layer (read-only; -U as QEMU may hold it open). */
+  async check(file: string, format: string): Promise<CheckResult> {
+    const result = await this.runner({ argv: ['qemu-img', 'check', '-U', '-f', format, '--', file] });
+    return { exitCode: result.exitCode, output: `${result.stdout}${result.stderr}`.trim() };
   }
 }

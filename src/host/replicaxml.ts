@@ -1,34 +1,8 @@
-import XMLBuilder from 'fast-xml-builder';
-import { XMLParser } from 'fast-xml-parser';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import { setDiskSources } from './domainxml.js';
-
-type Node = Record<string, unknown> & { ':@'?: Record<string, string> };
-
-const options = {
-  preserveOrder: true,
-  ignoreAttributes: false,
-  attributeNamePrefix: '',
-  parseAttributeValue: false,
-  parseTagValue: false,
-  trimValues: false,
-  processEntities: true,
-  suppressEmptyNode: true,
-} as const;
-
-const parser = new XMLParser(options);
-const builder = new XMLBuilder({ ...options, format: false });
-
-function tagOf(node: Node): string | undefined {
-  return Object.keys(node).find((k) => k !== ':@');
-}
-
-function childrenOf(node: Node): Node[] {
-  const tag = tagOf(node);
-  const value = tag === undefined ? undefined : node[tag];
-  return Array.isArray(value) ? (value as Node[]) : [];
-}
+import type { Node } from './xmltree.js';
+import { builder, childrenOf, parser, tagOf } from './xmltree.js';
 
 function setChildren(node: Node, children: Node[]): void {
   node[tagOf(node) ?? 'domain'] = children;

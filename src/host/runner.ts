@@ -7,6 +7,8 @@ export interface RunRequest {
   readonly timeoutMs?: number;
   /** Called with stdout and stderr as they arrive (job progress); both are still returned whole. */
   readonly onOutput?: (chunk: string) => void;
+  /** Extra environment (secrets belong here, never in argv, which --debug prints). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface RunResult {
@@ -34,7 +36,7 @@ export class ProcessError extends Error {
   }
 }
 
-export const execaRunner: Runner = async ({ argv, input, timeoutMs, onOutput }) => {
+export const execaRunner: Runner = async ({ argv, input, timeoutMs, onOutput, env }) => {
   const [file, ...args] = argv;
   if (file === undefined) throw new Error('empty argv');
   const subprocess = execa(file, args, {
@@ -42,7 +44,7 @@ export const execaRunner: Runner = async ({ argv, input, timeoutMs, onOutput }) 
     stripFinalNewline: false,
     ...(input === undefined ? { stdin: 'ignore' } : { input }),
     ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
-    env: { LC_ALL: 'C' },
+    env: { ...env, LC_ALL: 'C' },
   });
   if (onOutput) {
     const forward = (chunk: Buffer) => {

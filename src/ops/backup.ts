@@ -141,42 +141,51 @@ export async function backupDomain(
   domain: string,
   request: BackupRequest,
 ): Promise<BackupResult> {
-  const started = Date.now();
   const lock = ctx.dryRun ? undefined : await lockDomain(ctx.lockDir, domain, `backup ${request.level}`);
   try {
-    await faultHoldLock();
-    if (request.force !== true) refuseInMaintenance(ctx.stateDir, domain, `backup ${request.level}`);
-    for (const action of await recoverInterrupted(ctx, domain)) ctx.log(`${domain}: ${action}`);
-    const state = await readDomainState(ctx.host, domain);
-    const { included } = selectDisks(state, request.exclude);
-    const requested = request.level === 'enable' ? 'incr' : request.level;
-    const { level, note } = chooseLevel(included, requested, request.maxIncr);
-    const consolidates = level !== 'incr';
-    if (consolidates && isActive(state)) await refuseRunningBlockJobs(ctx, state, included);
-    if (level === 'full' || level === 'disable') await refuseSharedBases(ctx, state, included);
-    const thePlan = plan(ctx, state, included, level, request);
-    const result = (after: readonly Disk[], notes: readonly string[]): BackupResult => ({
-      domain: state.name,
-      level: level === 'incr' ? request.level : level,
-      dryRun: ctx.dryRun,
-      steps: thePlan.steps.map(describeStep),
-      notes: [...(note === undefined ? [] : [note]), ...thePlan.notes, ...notes],
-      disks: after
-        .filter((d) => thePlan.tops.has(d.target))
-        .map((d) => ({ target: d.target, chain: d.chain.map((l) => l.path) })),
-      durationMs: Date.now() - started,
-    });
-    if (ctx.dryRun) return result(included, []);
-    if (request.quiesce && isActive(state) && !(await ctx.host.virsh.agentResponds(domain)))
-      throw new UserError(
-        `domain '${domain}': the guest agent does not answer, so --quiesce cannot freeze its filesystems. ` +
-          `Nothing was changed. Start qemu-guest-agent in the guest, or run without --quiesce.`,
-      );
-    const { journal, notes } = await executePlan(ctx, thePlan);
-    const verified = await verify(ctx, thePlan);
-    journal.finish();
-    return result(verified.after.disks, [...notes, ...verified.notes]);
+    return await backupLocked(ctx, domain, request);
   } finally {
     lock?.release();
   }
+}
+
+/** The same, for a caller that already holds the domain's lock (`run` keeps it while restic reads). */
+export async function backupLocked(
+  ctx: OpsContext,
+  domain: string,
+  request: BackupRequest,
+): Promise<BackupResult> {
+  const started = Date.now();
+  await faultHoldLock();
+  if (request.force !== true) refuseInMaintenance(ctx.stateDir, domain, `backup ${request.level}`);
+  for (const action of await recoverInterrupted(ctx, domain)) ctx.log(`${domain}: ${action}`);
+  const state = await readDomainState(ctx.host, domain);
+  const { included } = selectDisks(state, request.exclude);
+  const requested = request.level === 'enable' ? 'incr' : request.level;
+  const { level, note } = chooseLevel(included, requested, request.maxIncr);
+  const consolidates = level !== 'incr';
+  if (consolidates && isActive(state)) await refuseRunningBlockJobs(ctx, state, included);
+  if (level === 'full' || level === 'disable') await refuseSharedBases(ctx, state, included);
+  const thePlan = plan(ctx, state, included, level, request);
+  const result = (after: readonly Disk[], notes: readonly string[]): BackupResult => ({
+    domain: state.name,
+    level: level === 'incr' ? request.level : level,
+    dryRun: ctx.dryRun,
+    steps: thePlan.steps.map(describeStep),
+    notes: [...(note === undefined ? [] : [note]), ...thePlan.notes, ...notes],
+    disks: after
+      .filter((d) => thePlan.tops.has(d.target))
+      .map((d) => ({ target: d.target, chain: d.chain.map((l) => l.path) })),
+    durationMs: Date.now() - started,
+  });
+  if (ctx.dryRun) return result(included, []);
+  if (request.quiesce && isActive(state) && !(await ctx.host.virsh.agentResponds(domain)))
+    throw new UserError(
+      `domain '${domain}': the guest agent does not answer, so --quiesce cannot freeze its filesystems. ` +
+        `Nothing was changed. Start qemu-guest-agent in the guest, or run without --quiesce.`,
+    );
+  const { journal, notes } = await executePlan(ctx, thePlan);
+  const verified = await verify(ctx, thePlan);
+  journal.finish();
+  return result(verified.after.disks, [...notes, ...verified.notes]);
 }

@@ -7,7 +7,7 @@ export DEBIAN_FRONTEND=noninteractive LC_ALL=C
 rig=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 project=$(cd "$rig/../.." && pwd)
 packages=(libvirt-daemon-system libvirt-daemon-system-sysv libvirt-clients qemu-system-x86 qemu-utils
-  busybox-static qemu-guest-agent e2fsprogs cpio util-linux restic openssh-server)
+  busybox-static qemu-guest-agent e2fsprogs cpio util-linux restic openssh-server rclone)
 
 say() { echo "prepare: $*"; }
 

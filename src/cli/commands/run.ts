@@ -1,0 +1,110 @@
+import { Command, Option } from 'commander';
+import { UsageError } from '../../errors.js';
+import { forEachDomain } from '../../ops/all.js';
+import type { RunResult } from '../../ops/run.js';
+import { formatBytes, formatDuration, table } from '../format.js';
+import { globalOptions, opsContext } from '../context.js';
+import { report } from '../report.js';
+import { configOption, repository } from '../repository.js';
+import { backupLines } from './backup.js';
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`--max-incr must be a whole number ≥ 1, not '${value}'`);
+  return n;
+}
+
+export function runLines(result: RunResult): string[] {
+  if (result.dryRun) return [...backupLines(result.prepare), '  then: restic backup and retention'];
+  const r = result.restic;
+  const rows = [
+    ['  prepare', formatDuration(result.phases.prepareMs), result.level],
+    [
+      '  restic',
+      formatDuration(result.phases.resticMs),
+      r === undefined
+        ? ''
+        : `${r.filesNew + r.filesChanged + r.filesUnmodified} files (${r.filesNew} new, ${r.filesChanged} changed, ` +
+          `${r.filesUnmodified} unchanged), ${formatBytes(r.bytesRead)} read of ${formatBytes(r.bytesProcessed)}, ` +
+          `${formatBytes(r.bytesAdded)} added, snapshot ${r.snapshotId}`,
+    ],
+    [
+      '  retention',
+      formatDuration(result.phases.retentionMs),
+      result.retention === undefined
+        ? 'no keep rules configured'
+        : `kept ${result.retention.kept}, removed ${result.retention.removed.length}` +
+          (result.retention.removed.length > 0 ? ` (${result.retention.removed.join(', ')})` : ''),
+    ],
+  ];
+  return [
+    `${result.domain}: run ${result.level} done in ${formatDuration(result.durationMs)}`,
+    ...table(rows),
+  ];
+}
+
+interface RunOptions {
+  config?: string;
+  init?: boolean;
+  prune?: boolean;
+  quiesce?: boolean;
+  exclude: string[];
+  maxIncr?: number;
+}
+
+export function runCommand(): Command {
+  return new Command('run')
+    .summary('prepare (as backup LEVEL), back up the frozen layers with restic, apply retention')
+    .description(
+      'Prepares exactly as `backup LEVEL`, runs `restic backup` on exactly the files `files` lists\n' +
+        "(tagged with the domain, 'kvm' and the level), then `restic forget` with the keep rules of\n" +
+        'the config file for this domain. Repository settings: the restic: section of the config file,\n' +
+        'or restic’s own environment (RESTIC_REPOSITORY, RESTIC_PASSWORD_FILE, …).',
+    )
+    .argument('<level>', 'incr, diff or full')
+    .argument('<domain>', "domain name, or 'all'")
+    .addOption(configOption())
+    .option('--init', 'create the repository when there is none')
+    .option('--prune', 'also prune the repository when retention removed snapshots')
+    .option('-q, --quiesce', 'freeze guest filesystems through the guest agent during the snapshot')
+    .addOption(
+      new Option('--exclude <disk>', 'leave a disk (target like vdb, or its file) out; repeatable')
+        .argParser(collect)
+        .default([]),
+    )
+    .addOption(
+      new Option('--max-incr <n>', 'do a diff instead when the chain would hold more than N incr layers')
+        .argParser(positiveInteger)
+        .env('UNIFI_BACKUP_MAX_INCR'),
+    )
+    .action(async (level: string, domain: string, options: RunOptions, command: Command) => {
+      if (level !== 'incr' && level !== 'diff' && level !== 'full')
+        throw new UsageError(`run: level must be incr, diff or full, not '${level}'`);
+      const global = globalOptions(command);
+      const ctx = opsContext(global);
+      const { config, settings, restic } = await repository(options.config, ctx.host.runner);
+      const { openRepository, runDomain } = await import('../../ops/run.js');
+      const { retentionRules } = await import('../../config/restic.js');
+      if (!global.dryRun && (await openRepository(restic, options.init === true)) === 'created')
+        ctx.log(`created restic repository ${restic.repositoryText}`);
+      const outcomes = await forEachDomain(ctx, domain, (name) =>
+        runDomain(ctx, restic, name, {
+          level: level,
+          quiesce: options.quiesce === true,
+          exclude: options.exclude,
+          ...(options.maxIncr === undefined ? {} : { maxIncr: options.maxIncr }),
+          host: settings.host ?? '',
+          retention: retentionRules(config),
+          prune: options.prune === true || config.retention?.prune === true,
+        }),
+      );
+      report(
+        outcomes,
+        { json: global.json, all: domain === 'all', durationOf: (r) => r.durationMs },
+        runLines,
+      );
+    });
+}

@@ -1,0 +1,104 @@
+import { readFile } from 'node:fs/promises';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { UsageError } from '../errors.js';
+
+export const defaultConfigFile = '/etc/unifi-backup/config.yaml';
+
+const count = z.number().int('a whole number').min(1, 'at least 1');
+const duration = z
+  .string()
+  .regex(/^(\d+[ymdh])+$/, 'a duration such as 1y5m7d2h (years, months, days, hours)');
+
+/** Where restic keeps the backups; each key mirrors a restic option or environment variable. */
+export const resticSectionSchema = z.strictObject({
+  repository: z.string().min(1, 'empty; give a path or URL such as sftp:user@host:/srv/restic').optional(),
+  'password-file': z.string().min(1, 'empty; give the path of a file holding the password').optional(),
+  'password-command': z.string().min(1, 'empty; give a command that prints the password').optional(),
+  /** `restic --host`: the snapshots' host name (default: this machine's). */
+  host: z.string().min(1).optional(),
+  /** `restic -o KEY=VALUE` options, such as `sftp.command=ssh -p 2222 backup@nas -s sftp`. */
+  options: z.array(z.string().regex(/^[\w.-]+=/, 'KEY=VALUE, as for restic -o')).optional(),
+  /** Extra environment for restic, such as AWS_ACCESS_KEY_ID; values are treated as secrets. */
+  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a variable name'), z.string()).optional(),
+  'cache-dir': z.string().min(1).optional(),
+});
+
+/** `restic forget` rules, applied per domain after each run. */
+export const retentionSectionSchema = z.strictObject({
+  'keep-last': count.optional(),
+  'keep-hourly': count.optional(),
+  'keep-daily': count.optional(),
+  'keep-weekly': count.optional(),
+  'keep-monthly': count.optional(),
+  'keep-yearly': count.optional(),
+  'keep-within': duration.optional(),
+  /** Also run `restic prune` (as `forget --prune`) when snapshots were removed. */
+  prune: z.boolean().optional(),
+});
+
+/**
+ * config.yaml. Sections belonging to other verbs are let through untouched; each verb validates
+ * its own section strictly.
+ */
+export const configSchema = z.looseObject({
+  restic: resticSectionSchema.optional(),
+  retention: retentionSectionSchema.optional(),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ResticSection = z.infer<typeof resticSectionSchema>;
+export type RetentionSection = z.infer<typeof retentionSectionSchema>;
+
+/** config.yaml has problems; the message lists every one as `path: message`. */
+export class ConfigError extends UsageError {
+  readonly problems: readonly string[];
+  constructor(file: string, problems: readonly string[]) {
+    super(
+      `${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n` +
+        problems.map((p) => `  ${p}`).join('\n'),
+    );
+    this.problems = problems;
+  }
+}
+
+function pathText(path: readonly PropertyKey[]): string {
+  return path.map((p) => String(p)).join('.') || '(top level)';
+}
+
+/** Validates parsed YAML; every problem becomes one `path: message` line. */
+export function validateConfig(file: string, raw: unknown): Config {
+  const result = configSchema.safeParse(raw ?? {});
+  if (result.success) return result.data;
+  throw new ConfigError(
+    file,
+    result.error.issues.map((issue) => `${pathText(issue.path)}: ${issue.message}`),
+  );
+}
+
+/**
+ * Reads the config file. The default file is optional (restic's own environment is enough);
+ * a file named with --config must exist.
+ */
+export async function loadConfig(file: string | undefined): Promise<{ file: string; config: Config }> {
+  const path = file ?? defaultConfigFile;
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && file === undefined) return { file: path, config: {} };
+    throw new UsageError(
+      code === 'ENOENT'
+        ? `${path}: no such file; check the path given with --config`
+        : `${path}: cannot read (${code ?? 'error'})`,
+    );
+  }
+  const document = parseDocument(text, { prettyErrors: false });
+  if (document.errors.length > 0)
+    throw new ConfigError(
+      path,
+      document.errors.map((e) => `line ${e.linePos?.[0].line ?? 0}: ${e.message.split('\n')[0] ?? ''}`),
+    );
+  return { file: path, config: validateConfig(path, document.toJS()) };
+}

@@ -1,0 +1,163 @@
+import { UserError } from '../errors.js';
+import type { ForgetResult, Restic, ResticBackupSummary, RetentionRules } from '../host/restic.js';
+import { ResticError } from '../host/restic.js';
+import { lockDomain } from '../lock/lock.js';
+import type { BackupResult } from './backup.js';
+import { backupLocked } from './backup.js';
+import type { OpsContext } from './context.js';
+import { backupFiles } from './inspect.js';
+
+export type RunLevel = 'incr' | 'diff' | 'full';
+
+export interface RunRequest {
+  readonly level: RunLevel;
+  readonly quiesce: boolean;
+  readonly exclude: readonly string[];
+  readonly maxIncr?: number;
+  /** The snapshots' host name: the parent and the retention group are looked up under it. */
+  readonly host: string;
+  /** undefined: no keep rules configured, nothing is forgotten. */
+  readonly retention: RetentionRules | undefined;
+  readonly prune: boolean;
+}
+
+export interface RunResult {
+  readonly domain: string;
+  readonly level: string;
+  readonly dryRun: boolean;
+  readonly prepare: BackupResult;
+  readonly files: readonly string[];
+  readonly tags: readonly string[];
+  readonly parent?: string;
+  readonly restic?: ResticBackupSummary;
+  readonly retention?: ForgetResult;
+  readonly phases: { readonly prepareMs: number; readonly resticMs: number; readonly retentionMs: number };
+  readonly durationMs: number;
+}
+
+/** Opens the repository once per invocation, before any domain is touched; `--init` creates it. */
+export async function openRepository(restic: Restic, init: boolean): Promise<'found' | 'created'> {
+  if (await restic.exists()) return 'found';
+  if (!init)
+    throw new UserError(
+      `there is no restic repository at ${restic.repositoryText}. Nothing was changed. ` +
+        'Create it with: unifi-backup run --init …, or check restic.repository / RESTIC_REPOSITORY.',
+    );
+  await restic.init();
+  return 'created';
+}
+
+/** restic splits `--tag a,b` at commas, so a domain name holding one cannot be its tag. */
+export function snapshotTags(domain: string, level: string): string[] {
+  if (domain.includes(','))
+    throw new UserError(
+      `domain '${domain}': its name holds a comma, which restic tags cannot hold. Nothing was changed. ` +
+        'Rename the domain (virsh domrename) or back it up with backup + restic by hand.',
+    );
+  return [domain, 'kvm', level];
+}
+
+async function timed<T>(work: () => Promise<T>): Promise<{ value: T; ms: number }> {
+  const started = Date.now();
+  const value = await work();
+  return { value, ms: Date.now() - started };
+}
+
+/**
+ * `run LEVEL DOMAIN`: prepare exactly as `backup LEVEL`, hand restic exactly the frozen layers and
+ * config dumps, then apply retention to this domain's snapshots. A restic failure leaves the chain
+ * as `backup` left it (valid, running); nothing is forgotten after a failed backup.
+ */
+export async function runDomain(
+  ctx: OpsContext,
+  restic: Restic,
+  domain: string,
+  request: RunRequest,
+): Promise<RunResult> {
+  const started = Date.now();
+  snapshotTags(domain, request.level);
+  // One lock for prepare and restic: no other verb may change the chain while restic reads it.
+  const lock = ctx.dryRun ? undefined : await lockDomain(ctx.lockDir, domain, `run ${request.level}`);
+  try {
+    return await prepareAndBackUp(ctx, restic, domain, request, started);
+  } finally {
+    lock?.release();
+  }
+}
+
+async function prepareAndBackUp(
+  ctx: OpsContext,
+  restic: Restic,
+  domain: string,
+  request: RunRequest,
+  started: number,
+): Promise<RunResult> {
+  const prepare = await timed(() =>
+    backupLocked(ctx, domain, {
+      level: request.level,
+      quiesce: request.quiesce,
+      exclude: request.exclude,
+      ...(request.maxIncr === undefined ? {} : { maxIncr: request.maxIncr }),
+    }),
+  );
+  const tags = snapshotTags(prepare.value.domain, prepare.value.level);
+  const base = {
+    domain: prepare.value.domain,
+    level: prepare.value.level,
+    dryRun: ctx.dryRun,
+    prepare: prepare.value,
+    tags,
+  };
+  if (ctx.dryRun)
+    return {
+      ...base,
+      files: [],
+      phases: { prepareMs: prepare.ms, resticMs: 0, retentionMs: 0 },
+      durationMs: Date.now() - started,
+    };
+
+  const { files } = await backupFiles(ctx, base.domain, request.exclude);
+  if (files.length === 0)
+    throw new UserError(`domain '${base.domain}': nothing to back up after ${base.level}; check 'files'.`);
+  const previous = await restic.snapshots({ tags: [base.domain], host: request.host });
+  const parent = previous.at(-1)?.id;
+  const backup = await timed(async () => {
+    try {
+      return await restic.backup(files, {
+        tags,
+        ...(parent === undefined ? {} : { parent }),
+        onProgress: (percent) => {
+          ctx.progress({ domain: base.domain, target: 'restic', job: 'backup', percent });
+        },
+      });
+    } catch (error) {
+      if (error instanceof ResticError)
+        throw new UserError(
+          `domain '${base.domain}': ${error.message}\nThe ${base.level} snapshot stays in place and the domain ` +
+            'keeps running; the next run backs up everything frozen so far.',
+          { cause: error },
+        );
+      throw error;
+    }
+  });
+  const retention =
+    request.retention === undefined
+      ? undefined
+      : await timed(() =>
+          restic.forget({
+            tag: base.domain,
+            host: request.host,
+            rules: request.retention ?? {},
+            prune: request.prune,
+          }),
+        );
+  return {
+    ...base,
+    files,
+    ...(parent === undefined ? {} : { parent }),
+    restic: backup.value,
+    ...(retention === undefined ? {} : { retention: retention.value }),
+    phases: { prepareMs: prepare.ms, resticMs: backup.ms, retentionMs: retention?.ms ?? 0 },
+    durationMs: Date.now() - started,
+  };
+}
