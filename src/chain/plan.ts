@@ -46,7 +46,17 @@ export type Step =
   | { readonly kind: 'commit'; readonly merge: Merge }
   | { readonly kind: 'redefine'; readonly sources: readonly { target: string; file: string }[] }
   /** Delete layers that left every chain — each re-checked against every domain first (invariant 1). */
-  | { readonly kind: 'purge'; readonly files: readonly string[] };
+  | { readonly kind: 'purge'; readonly files: readonly string[] }
+  /** Running: `virsh destroy`, so the disks can be reverted underneath a stopped VM. */
+  | { readonly kind: 'destroy' }
+  /** Shut off: `virsh start`. */
+  | { readonly kind: 'start' }
+  /** Shut off: `virsh restore` of a memory state, its disks pointed at the given files. */
+  | {
+      readonly kind: 'restore';
+      readonly memoryFile: string;
+      readonly sources: readonly { target: string; file: string }[];
+    };
 
 export interface Plan {
   readonly domain: string;
@@ -95,5 +105,14 @@ export function describeStep(step: Step): string {
       return `redefine with ${step.sources.map((s) => `${s.target}=${s.file}`).join(', ')}`;
     case 'purge':
       return `remove merged layers ${step.files.join(', ')}`;
+    case 'destroy':
+      return 'stop the domain (virsh destroy)';
+    case 'start':
+      return 'start the domain';
+    case 'restore':
+      return (
+        `restore the memory state ${step.memoryFile} with ` +
+        step.sources.map((s) => `${s.target}=${s.file}`).join(', ')
+      );
   }
 }

@@ -3,6 +3,7 @@ import { ExitCode, UsageError, UserError } from '../errors.js';
 import { ProcessError } from '../host/runner.js';
 import { backupCommand, filesCommand, showChainCommand } from './commands/backup.js';
 import { generateCommand } from './commands/generate.js';
+import { maintenanceCommand } from './commands/maintenance.js';
 import { notifyCommand } from './commands/notify.js';
 import { syncCommand } from './commands/sync.js';
 import { repairCommand } from './commands/repair.js';
@@ -70,6 +71,7 @@ export function buildProgram(): Command {
     .addCommand(backupCommand())
     .addCommand(showChainCommand('chain'))
     .addCommand(filesCommand())
+    .addCommand(maintenanceCommand())
     .addCommand(notifyCommand())
     .addCommand(generateCommand())
     .addCommand(syncCommand())

@@ -92,6 +92,26 @@ export class Virsh {
     await this.run(['start', '--domain', domain], `starting domain '${domain}'`);
   }
 
+  /** Stops the VM at once, like pulling the plug; a persistent definition stays. */
+  async destroy(domain: string): Promise<void> {
+    await this.run(['destroy', '--domain', domain], `stopping domain '${domain}'`);
+  }
+
+  /** The domain XML a memory state file (a libvirt save image) was taken with. */
+  saveImageXml(file: string): Promise<string> {
+    return this.run(['save-image-dumpxml', '--file', file], `reading the memory state ${file}`);
+  }
+
+  /** Resumes a VM from a memory state file, running the given domain XML (its disks may be edited). */
+  async restore(file: string, xml: string, domain: string): Promise<void> {
+    await withTempFile('domain.xml', xml, (xmlFile) =>
+      this.run(
+        ['restore', '--file', file, '--xml', xmlFile, '--running'],
+        `restoring domain '${domain}' from ${file}`,
+      ),
+    );
+  }
+
   /**
    * One external snapshot of the given disks, atomic across them, with no libvirt metadata:
    * the chain itself is the record (DESIGN §3).

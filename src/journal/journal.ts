@@ -45,7 +45,7 @@ function refuseSymlink(file: string): void {
 }
 
 // temp file + fsync + rename: a crash leaves either the old record or the new one, never half of one.
-function writeAtomically(file: string, content: string): void {
+export function writeAtomically(file: string, content: string): void {
   try {
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   } catch (error) {

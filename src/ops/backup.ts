@@ -15,6 +15,7 @@ import type { OpsContext } from './context.js';
 import { executePlan } from './execute.js';
 import { faultHoldLock } from './fault.js';
 import { recoverInterrupted } from './recover.js';
+import { refuseInMaintenance } from './maintenance-record.js';
 import { fileReferences, topReferences } from './references.js';
 import { readDomainStateWithDefinitions } from './state.js';
 
@@ -25,6 +26,8 @@ export interface BackupRequest {
   readonly exclude: readonly string[];
   readonly memoryDir?: string;
   readonly maxIncr?: number;
+  /** Run even while the domain is in maintenance. */
+  readonly force?: boolean;
 }
 
 export interface BackupResult {
@@ -39,7 +42,7 @@ export interface BackupResult {
   readonly durationMs: number;
 }
 
-function takenNames(state: DomainState): Set<string> {
+export function takenNames(state: DomainState): Set<string> {
   const folders = new Set(state.disks.flatMap((d) => d.chain.map((l) => path.dirname(l.path))));
   return new Set(
     [...folders].flatMap((folder) => readdirSync(folder).map((name) => path.join(folder, name))),
@@ -72,7 +75,7 @@ function plan(
 }
 
 /** A disk with a block job already running (a crashed earlier run, another tool) stops the verb. */
-async function refuseRunningBlockJobs(
+export async function refuseRunningBlockJobs(
   ctx: OpsContext,
   state: DomainState,
   disks: readonly Disk[],
@@ -89,7 +92,11 @@ async function refuseRunningBlockJobs(
 }
 
 /** Committing into a base another domain also builds on (a linked clone) would corrupt that domain. */
-async function refuseSharedBases(ctx: OpsContext, state: DomainState, disks: readonly Disk[]): Promise<void> {
+export async function refuseSharedBases(
+  ctx: OpsContext,
+  state: DomainState,
+  disks: readonly Disk[],
+): Promise<void> {
   const references = await fileReferences(ctx.host);
   for (const disk of disks) {
     const base = baseLayer(disk);
@@ -128,12 +135,13 @@ async function refuseSharedActiveLayers(
  * definition match the running disks (DESIGN §4, invariant 6). The run state and persistence are
  * those read before: a verb changes neither.
  */
-async function verify(
+export async function verify(
   ctx: OpsContext,
   plan: Plan,
-  before: DomainState,
+  /** The state the plan was made from, when the plan does not change the run state (saves a dominfo). */
+  before?: DomainState,
 ): Promise<{ after: DomainState; notes: string[] }> {
-  const known = {
+  const known = before && {
     name: before.name,
     uuid: before.uuid,
     runState: before.runState,
@@ -181,6 +189,7 @@ export async function backupLocked(
 ): Promise<BackupResult> {
   const started = Date.now();
   await faultHoldLock();
+  if (request.force !== true) refuseInMaintenance(ctx.stateDir, domain, `backup ${request.level}`);
   for (const action of await recoverInterrupted(ctx, domain)) ctx.log(`${domain}: ${action}`);
   const { state, definitions } = await readDomainStateWithDefinitions(ctx.host, domain);
   const { included } = selectDisks(state, request.exclude);

@@ -58,6 +58,32 @@ async function createOverlays(ctx: OpsContext, domain: string, layers: readonly 
   }
 }
 
+/** A failed restore still leaves the VM running (invariant 7): booted fresh from the restored disks. */
+async function restoreMemory(
+  ctx: OpsContext,
+  domain: string,
+  step: Extract<Step, { kind: 'restore' }>,
+): Promise<void> {
+  try {
+    const xml = await ctx.host.virsh.saveImageXml(step.memoryFile);
+    const sources = new Map(step.sources.map((s) => [s.target, s.file]));
+    await ctx.host.virsh.restore(step.memoryFile, setDiskSources(xml, sources), domain);
+  } catch (error) {
+    const started = await ctx.host.virsh.start(domain).then(
+      () => 'it was started fresh (booted) from those disks instead',
+      (startError: unknown) =>
+        `starting it failed too (${startError instanceof Error ? startError.message : String(startError)}); ` +
+        `start it with: virsh start '${domain}'`,
+    );
+    throw new UserError(
+      `domain '${domain}': its disks are back at their state of 'maintenance enter', but its memory state ` +
+        `${step.memoryFile} could not be restored (${error instanceof Error ? error.message : String(error)}); ` +
+        `${started}. The memory state file was kept.`,
+      { cause: error },
+    );
+  }
+}
+
 async function executeStep(
   ctx: OpsContext,
   plan: Plan,
@@ -126,6 +152,15 @@ async function executeStep(
       const { kept } = await purgeLayers(ctx, step.files);
       return kept.map((k) => `kept ${k.file}: ${k.reason}`);
     }
+    case 'destroy':
+      await ctx.host.virsh.destroy(domain);
+      return [];
+    case 'start':
+      await ctx.host.virsh.start(domain);
+      return [];
+    case 'restore':
+      await restoreMemory(ctx, domain, step);
+      return [`domain resumed from the memory state ${step.memoryFile}`];
   }
 }
 

@@ -29,6 +29,7 @@ import { interfaceCount, replicaXml } from '../host/replicaxml.js';
 import { NoSuchDomainError } from '../host/virsh.js';
 import { lockDomain } from '../lock/lock.js';
 import type { OpsContext } from './context.js';
+import { refuseInMaintenance } from './maintenance-record.js';
 import { recoverInterrupted } from './recover.js';
 import { fileReferences, unreadableChain } from './references.js';
 import {
@@ -49,6 +50,8 @@ export interface SyncRequest {
   readonly as?: string;
   readonly define: boolean;
   readonly exclude: readonly string[];
+  /** Run even while the domain is in maintenance. */
+  readonly force?: boolean;
 }
 
 export interface SyncResult {
@@ -228,6 +231,7 @@ export async function syncDomain(ctx: OpsContext, domain: string, request: SyncR
   const dir = path.resolve(request.target);
   const lock = ctx.dryRun ? undefined : await lockDomain(ctx.lockDir, domain, `sync ${request.mode}`);
   try {
+    if (request.force !== true) refuseInMaintenance(ctx.stateDir, domain, `sync ${request.mode}`);
     if (!ctx.dryRun)
       for (const action of await recoverInterrupted(ctx, domain)) ctx.log(`${domain}: ${action}`);
     const state = await readDomainState(ctx.host, domain);

@@ -64,6 +64,7 @@ interface LevelOptions {
   printFiles?: boolean;
   maxIncr?: number;
   yes?: boolean;
+  force?: boolean;
 }
 
 const summaries: Record<Level | 'enable', string> = {
@@ -90,6 +91,7 @@ function levelCommand(level: Level | 'enable'): Command {
   if (level === 'disable') command.option('-y, --yes', 'do not ask for confirmation');
   return command
     .addOption(excludeOption())
+    .option('--force', 'run even while the domain is in maintenance (see: maintenance)')
     .action(async (domain: string, options: LevelOptions, cmd: Command) => {
       const global = globalOptions(cmd);
       if (level === 'disable' && options.yes !== true && !global.dryRun) {
@@ -109,6 +111,7 @@ function levelCommand(level: Level | 'enable'): Command {
             exclude: options.exclude,
             ...(options.memoryState === undefined ? {} : { memoryDir: options.memoryState }),
             ...(options.maxIncr === undefined ? {} : { maxIncr: options.maxIncr }),
+            force: options.force === true,
           });
           const files: readonly string[] =
             options.printFiles === true && !global.dryRun

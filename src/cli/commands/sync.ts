@@ -16,6 +16,7 @@ interface SyncOptions {
   as?: string;
   define?: boolean;
   exclude: string[];
+  force?: boolean;
 }
 
 const summaries: Record<SyncMode, string> = {
@@ -50,6 +51,7 @@ function modeCommand(mode: SyncMode): Command {
     .addOption(new Option('-b, --backup-dir <dir>', 'the same as --target (seed: -b)').hideHelp())
     .option('--as <name>', 'name of the replica domain (default: <domain>-replica)')
     .option('--define', 'define (or redefine) the replica domain in libvirt')
+    .option('--force', 'run even while the domain is in maintenance (see: maintenance)')
     .addOption(
       new Option('--exclude <disk>', 'leave a disk (target like vdb, or its file) out; repeatable')
         .argParser(collect)
@@ -74,6 +76,7 @@ function modeCommand(mode: SyncMode): Command {
             target,
             define: options.define === true,
             exclude: options.exclude,
+            force: options.force === true,
             ...(options.as === undefined
               ? {}
               : { as: domain === 'all' ? `${name}-${options.as}` : options.as }),

@@ -1,0 +1,308 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { planCommit } from '../chain/consolidate.js';
+import { selectDisks } from '../chain/eligibility.js';
+import type { MaintenanceDisk } from '../chain/maintenance.js';
+import { maintenancePosition, planDrop, planEnter, planSave } from '../chain/maintenance.js';
+import type { Disk, DomainState } from '../chain/model.js';
+import { isActive } from '../chain/model.js';
+import type { Plan, Step } from '../chain/plan.js';
+import { describeStep } from '../chain/plan.js';
+import { DomainBusyError, UserError } from '../errors.js';
+import { readJournal } from '../journal/journal.js';
+import { lockDomain } from '../lock/lock.js';
+import { refuseRunningBlockJobs, refuseSharedBases, takenNames, verify } from './backup.js';
+import type { OpsContext } from './context.js';
+import { executePlan } from './execute.js';
+import type { MaintenanceRecord } from './maintenance-record.js';
+import { clearMaintenance, readMaintenance, writeMaintenance } from './maintenance-record.js';
+import { purgeLayers } from './purge.js';
+import { recoverInterrupted } from './recover.js';
+import { fileReferences } from './references.js';
+import { readDomainState } from './state.js';
+
+export type MaintenanceAction = 'enter' | 'save' | 'drop';
+
+export interface MaintenanceResult {
+  readonly domain: string;
+  readonly action: MaintenanceAction;
+  readonly dryRun: boolean;
+  readonly steps: readonly string[];
+  readonly notes: readonly string[];
+  /** Per disk, the chain afterwards, top (active) first. */
+  readonly disks: readonly { target: string; chain: readonly string[] }[];
+  /** ISO time of enter: when the window began. */
+  readonly since?: string;
+  readonly memoryFile?: string;
+  readonly durationMs: number;
+}
+
+export interface EnterRequest {
+  readonly quiesce: boolean;
+  readonly memoryDir?: string;
+}
+
+/** Runs under the domain's lock after recovery, telling the operation what an interrupted run left undone. */
+async function underLock<T>(
+  ctx: OpsContext,
+  domain: string,
+  verb: string,
+  operation: (undone: readonly Step[]) => Promise<T>,
+): Promise<T> {
+  const lock = ctx.dryRun ? undefined : await lockDomain(ctx.lockDir, domain, verb);
+  try {
+    const journal = readJournal(ctx.stateDir, domain);
+    for (const action of await recoverInterrupted(ctx, domain)) ctx.log(`${domain}: ${action}`);
+    return await operation(journal?.steps.slice(journal.done) ?? []);
+  } finally {
+    lock?.release();
+  }
+}
+
+function requireRecord(ctx: OpsContext, domain: string, action: MaintenanceAction): MaintenanceRecord {
+  const record = readMaintenance(ctx.stateDir, domain);
+  if (record === undefined)
+    throw new UserError(
+      `domain '${domain}' is not in maintenance, so there is nothing to ${action}. ` +
+        `Start a window with: unifi-backup maintenance enter '${domain}'`,
+    );
+  return record;
+}
+
+function chainsOf(disks: readonly Disk[], plan: Plan) {
+  return disks
+    .filter((d) => plan.tops.has(d.target))
+    .map((d) => ({ target: d.target, chain: d.chain.map((l) => l.path) }));
+}
+
+/** Runs a plan, checks each disk runs from its planned top and the persistent definition matches. */
+async function run(
+  ctx: OpsContext,
+  plan: Plan,
+): Promise<{ after: DomainState; notes: string[]; finish: () => void }> {
+  const { journal, notes } = await executePlan(ctx, plan);
+  const verified = await verify(ctx, plan);
+  return {
+    after: verified.after,
+    notes: [...notes, ...verified.notes],
+    finish: () => {
+      journal.finish();
+    },
+  };
+}
+
+/** A memory state is not in any chain: it goes through purgeLayers all the same (invariant 1). */
+async function removeMemoryState(ctx: OpsContext, record: MaintenanceRecord): Promise<string[]> {
+  if (record.memoryFile === undefined || !existsSync(record.memoryFile)) return [];
+  const { removed, kept } = await purgeLayers(ctx, [record.memoryFile]);
+  return [
+    ...removed.map((f) => `removed the memory state ${f}`),
+    ...kept.map((k) => `kept ${k.file}: ${k.reason}`),
+  ];
+}
+
+/** `maintenance enter`: a maintenance layer on every disk, atomically; the domain is recorded as in maintenance. */
+export async function enterMaintenance(
+  ctx: OpsContext,
+  domain: string,
+  request: EnterRequest,
+): Promise<MaintenanceResult> {
+  const started = Date.now();
+  return underLock(ctx, domain, 'maintenance enter', async () => {
+    const existing = readMaintenance(ctx.stateDir, domain);
+    if (existing !== undefined)
+      throw new DomainBusyError(
+        `domain '${domain}' is already in maintenance since ${existing.since}; nothing was changed. ` +
+          `End that window first: 'unifi-backup maintenance save ${domain}' keeps its changes, ` +
+          `'unifi-backup maintenance drop ${domain}' throws them away.`,
+      );
+    const state = await readDomainState(ctx.host, domain);
+    const { included } = selectDisks(state);
+    const { plan, disks } = planEnter(state, included, {
+      now: ctx.now(),
+      quiesce: request.quiesce,
+      taken: takenNames(state),
+      ...(request.memoryDir === undefined ? {} : { memoryDir: path.resolve(request.memoryDir) }),
+    });
+    const snapshot = plan.steps.find((s) => s.kind === 'snapshot');
+    const memoryFile = snapshot?.kind === 'snapshot' ? snapshot.memoryFile : undefined;
+    const since = ctx.now().toISOString();
+    const result = (after: readonly Disk[], notes: readonly string[]): MaintenanceResult => ({
+      domain: state.name,
+      action: 'enter',
+      dryRun: ctx.dryRun,
+      steps: plan.steps.map(describeStep),
+      notes: [...plan.notes, ...notes],
+      disks: chainsOf(after, plan),
+      since,
+      ...(memoryFile === undefined ? {} : { memoryFile }),
+      durationMs: Date.now() - started,
+    });
+    if (ctx.dryRun) return result(included, []);
+    if (request.quiesce && memoryFile === undefined && isActive(state)) {
+      if (!(await ctx.host.virsh.agentResponds(domain)))
+        throw new UserError(
+          `domain '${domain}': the guest agent does not answer, so --quiesce cannot freeze its filesystems. ` +
+            `Nothing was changed. Start qemu-guest-agent in the guest, or run without --quiesce.`,
+        );
+    }
+    if (memoryFile !== undefined && existsSync(memoryFile))
+      throw new UserError(`${memoryFile} already exists; refusing to overwrite it. Nothing was changed.`);
+    // Written first: a crash after the snapshot must still leave the domain known to be in maintenance.
+    writeMaintenance(ctx.stateDir, {
+      domain: state.name,
+      uuid: state.uuid,
+      since,
+      runState: state.runState,
+      disks,
+      ...(memoryFile === undefined ? {} : { memoryFile }),
+      ...(state.persistent ? { persistentXml: await ctx.host.virsh.dumpXml(domain, 'inactive') } : {}),
+    });
+    try {
+      const done = await run(ctx, plan);
+      done.finish();
+      return result(done.after.disks, done.notes);
+    } catch (error) {
+      await forgetIfNeverEntered(ctx, domain, disks);
+      throw error;
+    }
+  });
+}
+
+/** After a failed enter: when no disk got its maintenance layer, the domain is not in maintenance. */
+async function forgetIfNeverEntered(
+  ctx: OpsContext,
+  domain: string,
+  disks: readonly MaintenanceDisk[],
+): Promise<void> {
+  const state = await readDomainState(ctx.host, domain).catch(() => undefined);
+  if (state === undefined) return;
+  const entered = disks.some(
+    (m) =>
+      maintenancePosition(
+        state.disks.find((d) => d.target === m.target),
+        m,
+      ) !== 'reverted',
+  );
+  if (!entered) clearMaintenance(ctx.stateDir, domain);
+}
+
+/** Committing into a parent another domain also builds on (a linked clone) would corrupt that domain. */
+async function refuseSharedParents(
+  ctx: OpsContext,
+  domain: string,
+  record: MaintenanceRecord,
+): Promise<void> {
+  const references = await fileReferences(ctx.host);
+  for (const m of record.disks) {
+    const others = [...(references.get(m.parent) ?? [])].filter((d) => d !== domain);
+    if (others.length > 0)
+      throw new UserError(
+        `disk ${m.target} of domain '${domain}': the layer under its maintenance layer, ${m.parent}, is ` +
+          `shared with ${others.map((d) => `'${d}'`).join(', ')} (a linked clone); merging into it would ` +
+          `corrupt ${others.length > 1 ? 'them' : 'it'}. Nothing was changed. Throw the changes away with ` +
+          `'unifi-backup maintenance drop ${domain}' instead.`,
+      );
+  }
+}
+
+export interface SaveRequest {
+  /** As the original script: commit the whole chain into the base, ending the backup chain. */
+  readonly consolidate: boolean;
+}
+
+/** `maintenance save`: keep the changes; the chain is as it was before enter (or, consolidated, the base alone). */
+export async function saveMaintenance(
+  ctx: OpsContext,
+  domain: string,
+  request: SaveRequest,
+): Promise<MaintenanceResult> {
+  const started = Date.now();
+  return underLock(ctx, domain, 'maintenance save', async () => {
+    const record = requireRecord(ctx, domain, 'save');
+    const state = await readDomainState(ctx.host, domain);
+    let plan: Plan;
+    let disks: readonly Disk[];
+    if (request.consolidate) {
+      disks = selectDisks(state).included;
+      plan = {
+        ...planCommit(state, disks, 'disable', {
+          kind: 'incr',
+          now: ctx.now(),
+          quiesce: false,
+          taken: new Set(),
+        }),
+        verb: 'maintenance-save',
+      };
+    } else {
+      plan = planSave(state, record.disks);
+      disks = state.disks;
+    }
+    const result = (after: readonly Disk[], notes: readonly string[]): MaintenanceResult => ({
+      domain: state.name,
+      action: 'save',
+      dryRun: ctx.dryRun,
+      steps: plan.steps.map(describeStep),
+      notes: [...plan.notes, ...notes],
+      disks: chainsOf(after, plan),
+      since: record.since,
+      durationMs: Date.now() - started,
+    });
+    if (ctx.dryRun) return result(disks, []);
+    if (isActive(state))
+      await refuseRunningBlockJobs(
+        ctx,
+        state,
+        disks.filter((d) => plan.tops.has(d.target)),
+      );
+    if (request.consolidate) await refuseSharedBases(ctx, state, disks);
+    else await refuseSharedParents(ctx, domain, record);
+    const done = await run(ctx, plan);
+    const memory = await removeMemoryState(ctx, record);
+    clearMaintenance(ctx.stateDir, domain);
+    done.finish();
+    return result(done.after.disks, [...done.notes, ...memory]);
+  });
+}
+
+export interface DropRequest {
+  /** Running without memory state: stop the VM, revert, start it. */
+  readonly force: boolean;
+}
+
+/** `maintenance drop`: throw the changes away; every disk back at its state of enter. */
+export async function dropMaintenance(
+  ctx: OpsContext,
+  domain: string,
+  request: DropRequest,
+): Promise<MaintenanceResult> {
+  const started = Date.now();
+  return underLock(ctx, domain, 'maintenance drop', async (undone) => {
+    const record = requireRecord(ctx, domain, 'drop');
+    const state = await readDomainState(ctx.host, domain);
+    const memoryFile =
+      record.memoryFile !== undefined && existsSync(record.memoryFile) ? record.memoryFile : undefined;
+    const interrupted = undone.find((s) => s.kind === 'restore' || s.kind === 'start')?.kind;
+    const plan = planDrop(state, record.disks, {
+      force: request.force,
+      ...(memoryFile === undefined ? {} : { memoryFile }),
+      ...(interrupted === undefined ? {} : { interrupted }),
+    });
+    const result = (after: readonly Disk[], notes: readonly string[]): MaintenanceResult => ({
+      domain: state.name,
+      action: 'drop',
+      dryRun: ctx.dryRun,
+      steps: plan.steps.map(describeStep),
+      notes: [...plan.notes, ...notes],
+      disks: chainsOf(after, plan),
+      since: record.since,
+      durationMs: Date.now() - started,
+    });
+    if (ctx.dryRun) return result(state.disks, []);
+    const done = await run(ctx, plan);
+    const memory = await removeMemoryState(ctx, record);
+    clearMaintenance(ctx.stateDir, domain);
+    done.finish();
+    return result(done.after.disks, [...done.notes, ...memory]);
+  });
+}
