@@ -1,6 +1,7 @@
 import type { DomainState } from '../chain/model.js';
 import { isActive } from '../chain/model.js';
 import type { LayerKind } from '../chain/layername.js';
+import { maintenanceStatus } from './maintenance-record.js';
 import { readJournal } from '../journal/journal.js';
 import type { OpsContext } from './context.js';
 import { readDomainState } from './state.js';
@@ -45,15 +46,6 @@ function lastBackups(state: DomainState): Partial<Record<LayerKind, string>> {
 }
 
 /**
- * Hook for the maintenance verb: today a domain is taken to be in maintenance while an active layer
- * is a maintenance layer. When src/ops/maintenance.ts lands, let it answer here.
- */
-export function maintenanceOf(state: DomainState): string | undefined {
-  const top = state.disks.map((d) => d.chain[0]).find((l) => l?.kind === 'maintenance');
-  return top?.time?.toISOString();
-}
-
-/**
  * `status` of one domain: one dominfo, one definition read, one chain query per disk and, when it
  * runs, one block-job query per disk. Read-only: no lock, no recovery.
  */
@@ -76,7 +68,8 @@ export async function domainStatus(ctx: OpsContext, domain: string): Promise<Dom
     });
   }
   const record = readJournal(ctx.stateDir, domain);
-  const maintenance = maintenanceOf(state);
+  const window = maintenanceStatus(ctx.stateDir, state.name);
+  const maintenance = window.inMaintenance ? window.since : undefined;
   return {
     domain: state.name,
     runState: state.runState,

@@ -267,6 +267,11 @@ describe('maintenance windows', () => {
     await runCliOk(['backup', 'enable', domain.name], env);
     await runCliOk(['maintenance', 'enter', domain.name], env);
     const during = await chains(domain);
+    const status = JSON.parse((await runCliOk(['--json', 'status', domain.name], env)).stdout) as {
+      maintenance?: string;
+    };
+    expect(Date.parse(status.maintenance ?? '')).toBeGreaterThan(Date.now() - 600_000);
+    expect((await runCliOk(['status', domain.name], env)).stdout).toMatch(/maintenance/);
 
     const refused = await runCli(['backup', 'incr', domain.name], env);
     expect(refused.exitCode).toBe(3);
