@@ -128,8 +128,10 @@ export class TestDomain {
   async cleanup(): Promise<void> {
     registry.delete(this);
     await this.destroy();
-    const undefine = await tryVirsh('undefine', '--domain', this.name, '--nvram');
-    if (undefine.exitCode !== 0) await tryVirsh('undefine', '--domain', this.name);
+    // Metadata other tools leave (checkpoints of virtnbdbackup, snapshots) would block the undefine.
+    const metadata = ['--checkpoints-metadata', '--snapshots-metadata'];
+    const undefine = await tryVirsh('undefine', '--domain', this.name, '--nvram', ...metadata);
+    if (undefine.exitCode !== 0) await tryVirsh('undefine', '--domain', this.name, ...metadata);
     await rm(this.dir, { recursive: true, force: true });
   }
 }

@@ -38,6 +38,17 @@ for _ in $(seq 100); do
 done
 virsh -c qemu:///system version >/dev/null || { echo "prepare: libvirtd does not answer" >&2; exit 1; }
 
+# CI owns its machine: throwaway domains an earlier, killed run left behind would otherwise make
+# every purge keep its files (a chain that cannot be read may reference anything).
+if [[ ${CI:-} == true ]]; then
+  for domain in $(virsh -c qemu:///system list --all --name | grep -E '^(ubt-|unifi-demo-)' || true); do
+    say "removing leftover test domain $domain"
+    virsh -c qemu:///system destroy "$domain" >/dev/null 2>&1 || true
+    virsh -c qemu:///system undefine "$domain" --nvram --checkpoints-metadata --snapshots-metadata >/dev/null 2>&1 ||
+      virsh -c qemu:///system undefine "$domain" --checkpoints-metadata --snapshots-metadata >/dev/null 2>&1 || true
+  done
+fi
+
 if [[ ! -d $project/node_modules ]]; then
   say "npm ci"
   (cd "$project" && npm ci --no-audit --no-fund)
