@@ -51,6 +51,8 @@ export function translateSeedArgs(argv: readonly string[]): string[] {
       `expected exactly one domain name (or 'all'), got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`,
     );
   const out = [action, values.m];
+  // The original's `maintenance save` committed the whole chain into the base: keep that result.
+  if (action === 'maintenance' && values.m === 'save') out.push('--consolidate');
   if (values.q === true) out.push('--quiesce');
   if (values.s !== undefined) out.push('--memory-state', values.s);
   if (values.b !== undefined) out.push('--backup-dir', values.b);

@@ -38,6 +38,22 @@ describe('seed-compatible invocation', () => {
     ]);
   });
 
+  it("keeps the original's maintenance save: the whole chain committed into the base", () => {
+    expect(translateSeedArgs(['-a', 'maintenance', '-m', 'save', 'vm'])).toEqual([
+      'maintenance',
+      'save',
+      '--consolidate',
+      '--',
+      'vm',
+    ]);
+    expect(translateSeedArgs(['-a', 'maintenance', '-m', 'drop', 'vm'])).toEqual([
+      'maintenance',
+      'drop',
+      '--',
+      'vm',
+    ]);
+  });
+
   it('keeps a domain whose name looks like a flag a domain', () => {
     expect(translateSeedArgs(['-a', 'backup', '-m', 'incr', '--', '-odd'])).toEqual([
       'backup',

@@ -147,7 +147,7 @@ describe('maintenance windows', () => {
     await domain.writeMarker('vdb', 'kept');
     await domain.shutdown();
     const saved = await timed('save (shut off, 2 disks)', () =>
-      runCliOk(['-a', 'maintenance', '-m', 'save', domain.name], env),
+      runCliOk(['maintenance', 'save', domain.name], env),
     );
     expect(await chains(domain)).toEqual(before);
     // Layers the earlier drop had to keep are listed in its output.
