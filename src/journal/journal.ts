@@ -13,6 +13,7 @@ import {
 import path from 'node:path';
 import type { Plan, Step } from '../chain/plan.js';
 import { UserError } from '../errors.js';
+import { domainFileName } from '../lock/filename.js';
 
 /** What an interrupted run was doing: written before its first change, updated after each step. */
 export interface JournalRecord {
@@ -26,7 +27,7 @@ export interface JournalRecord {
 }
 
 export function journalFile(stateDir: string, domain: string): string {
-  return path.join(stateDir, 'journal', `${encodeURIComponent(domain).replace(/^\./, '%2E')}.json`);
+  return path.join(stateDir, 'journal', domainFileName(domain, '.json'));
 }
 
 /** A symlink planted where the journal lives would make root read or replace whatever it points at. */

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { DomainBusyError, UserError } from '../errors.js';
+import { domainFileName } from './filename.js';
 
 export interface DomainLock {
   release(): void;
@@ -18,8 +19,7 @@ interface Holder {
 const conflictExit = 75;
 
 export function lockFile(lockDir: string, domain: string): string {
-  // Domain names may hold any character but '/'; keep the file name plain and unique per domain.
-  return path.join(lockDir, `${encodeURIComponent(domain).replace(/^\./, '%2E')}.lock`);
+  return path.join(lockDir, domainFileName(domain, '.lock'));
 }
 
 /**

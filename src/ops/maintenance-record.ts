@@ -4,6 +4,7 @@ import type { MaintenanceDisk } from '../chain/maintenance.js';
 import type { RunState } from '../chain/model.js';
 import { DomainBusyError, UserError } from '../errors.js';
 import { writeAtomically } from '../journal/journal.js';
+import { domainFileName } from '../lock/filename.js';
 
 /** What `maintenance enter` recorded: enough to save or drop later, from any process. */
 export interface MaintenanceRecord {
@@ -21,7 +22,7 @@ export interface MaintenanceRecord {
 }
 
 export function maintenanceFile(stateDir: string, domain: string): string {
-  return path.join(stateDir, 'maintenance', `${encodeURIComponent(domain).replace(/^\./, '%2E')}.json`);
+  return path.join(stateDir, 'maintenance', domainFileName(domain, '.json'));
 }
 
 export function readMaintenance(stateDir: string, domain: string): MaintenanceRecord | undefined {
