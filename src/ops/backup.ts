@@ -16,7 +16,7 @@ import { executePlan } from './execute.js';
 import { faultHoldLock } from './fault.js';
 import { recoverInterrupted } from './recover.js';
 import { refuseInMaintenance } from './maintenance-record.js';
-import { fileReferences, topReferences } from './references.js';
+import { fileReferences, topReferencesOnce } from './references.js';
 import { readDomainStateWithDefinitions } from './state.js';
 
 export interface BackupRequest {
@@ -117,7 +117,7 @@ async function refuseSharedActiveLayers(
   state: DomainState,
   disks: readonly Disk[],
 ): Promise<void> {
-  const references = await topReferences(ctx.host);
+  const references = await topReferencesOnce(ctx.host);
   for (const disk of disks) {
     const top = disk.chain[0]?.path;
     const others = [...(references.get(top ?? '') ?? [])].filter((d) => d !== state.name);

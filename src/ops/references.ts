@@ -43,7 +43,7 @@ export const unreadableChain = '\0unreadable-chain';
  * Which domains run from (or are defined on) each file as a disk's top, from their definitions only:
  * cheap enough for every verb, which must not freeze a layer another domain writes to.
  */
-export async function topReferences(host: Host): Promise<Map<string, Set<string>>> {
+async function topReferences(host: Host): Promise<Map<string, Set<string>>> {
   const references = new Map<string, Set<string>>();
   for (const domain of await host.virsh.listDomains()) {
     let xmls: string[];
@@ -57,6 +57,23 @@ export async function topReferences(host: Host): Promise<Map<string, Set<string>
       if (disk.source === undefined || disk.device !== 'disk') continue;
       references.set(disk.source, (references.get(disk.source) ?? new Set<string>()).add(domain));
     }
+  }
+  return references;
+}
+
+const topsByHost = new WeakMap<Host, Promise<Map<string, Set<string>>>>();
+
+/**
+ * topReferences read once per invocation (one Host), so `backup … all` does not re-read every
+ * domain's definitions for every domain. Staleness is harmless here: the only files that appear
+ * during the run are new layers, named after their own domain's base and stamp, which no other
+ * domain can already use.
+ */
+export function topReferencesOnce(host: Host): Promise<Map<string, Set<string>>> {
+  let references = topsByHost.get(host);
+  if (references === undefined) {
+    references = topReferences(host);
+    topsByHost.set(host, references);
   }
   return references;
 }
