@@ -49,7 +49,7 @@ function unitText(text: string): string {
 
 /**
  * One ExecStart= word. systemd splits the line itself (no shell): double quotes group, backslash
- * escapes as in C, `$` expands environment variables unless doubled, `%` expands specifiers.
+ * escapes as in C, a dollar sign expands environment variables unless doubled, a percent sign expands specifiers.
  */
 export function execWord(word: string): string {
   if (/^[A-Za-z0-9_@+=:,./-]+$/.test(word)) return word;
