@@ -69,10 +69,26 @@ function requireRecord(ctx: OpsContext, domain: string, action: MaintenanceActio
   return record;
 }
 
-function chainsOf(disks: readonly Disk[], plan: Plan) {
-  return disks
-    .filter((d) => plan.tops.has(d.target))
-    .map((d) => ({ target: d.target, chain: d.chain.map((l) => l.path) }));
+/** The result of one sub-verb, built from the chains after it (or before, for a dry run). */
+function resultOf(
+  ctx: OpsContext,
+  state: DomainState,
+  plan: Plan,
+  window: { action: MaintenanceAction; since: string; memoryFile?: string; started: number },
+): (after: readonly Disk[], notes: readonly string[]) => MaintenanceResult {
+  return (after, notes) => ({
+    domain: state.name,
+    action: window.action,
+    dryRun: ctx.dryRun,
+    steps: plan.steps.map(describeStep),
+    notes: [...plan.notes, ...notes],
+    disks: after
+      .filter((d) => plan.tops.has(d.target))
+      .map((d) => ({ target: d.target, chain: d.chain.map((l) => l.path) })),
+    since: window.since,
+    ...(window.memoryFile === undefined ? {} : { memoryFile: window.memoryFile }),
+    durationMs: Date.now() - window.started,
+  });
 }
 
 /** Runs a plan, checks each disk runs from its planned top and the persistent definition matches. */
@@ -127,16 +143,11 @@ export async function enterMaintenance(
     const snapshot = plan.steps.find((s) => s.kind === 'snapshot');
     const memoryFile = snapshot?.kind === 'snapshot' ? snapshot.memoryFile : undefined;
     const since = ctx.now().toISOString();
-    const result = (after: readonly Disk[], notes: readonly string[]): MaintenanceResult => ({
-      domain: state.name,
+    const result = resultOf(ctx, state, plan, {
       action: 'enter',
-      dryRun: ctx.dryRun,
-      steps: plan.steps.map(describeStep),
-      notes: [...plan.notes, ...notes],
-      disks: chainsOf(after, plan),
       since,
       ...(memoryFile === undefined ? {} : { memoryFile }),
-      durationMs: Date.now() - started,
+      started,
     });
     if (ctx.dryRun) return result(included, []);
     if (request.quiesce && memoryFile === undefined && isActive(state)) {
@@ -238,16 +249,7 @@ export async function saveMaintenance(
       plan = planSave(state, record.disks);
       disks = state.disks;
     }
-    const result = (after: readonly Disk[], notes: readonly string[]): MaintenanceResult => ({
-      domain: state.name,
-      action: 'save',
-      dryRun: ctx.dryRun,
-      steps: plan.steps.map(describeStep),
-      notes: [...plan.notes, ...notes],
-      disks: chainsOf(after, plan),
-      since: record.since,
-      durationMs: Date.now() - started,
-    });
+    const result = resultOf(ctx, state, plan, { action: 'save', since: record.since, started });
     if (ctx.dryRun) return result(disks, []);
     if (isActive(state))
       await refuseRunningBlockJobs(
@@ -288,16 +290,7 @@ export async function dropMaintenance(
       ...(memoryFile === undefined ? {} : { memoryFile }),
       ...(interrupted === undefined ? {} : { interrupted }),
     });
-    const result = (after: readonly Disk[], notes: readonly string[]): MaintenanceResult => ({
-      domain: state.name,
-      action: 'drop',
-      dryRun: ctx.dryRun,
-      steps: plan.steps.map(describeStep),
-      notes: [...plan.notes, ...notes],
-      disks: chainsOf(after, plan),
-      since: record.since,
-      durationMs: Date.now() - started,
-    });
+    const result = resultOf(ctx, state, plan, { action: 'drop', since: record.since, started });
     if (ctx.dryRun) return result(state.disks, []);
     const done = await run(ctx, plan);
     const memory = await removeMemoryState(ctx, record);
