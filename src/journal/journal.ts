@@ -72,8 +72,11 @@ export function writeAtomically(file: string, content: string): void {
   renameSync(temp, file);
 }
 
-export function readJournal(stateDir: string, domain: string): JournalRecord | undefined {
-  const file = journalFile(stateDir, domain);
+/**
+ * Reads a state file (journal, maintenance record) never through a symlink; undefined when there is
+ * none. `what` names it in the error.
+ */
+export function readStateFile(file: string, what: string): string | undefined {
   let fd: number;
   try {
     fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -82,16 +85,21 @@ export function readJournal(stateDir: string, domain: string): JournalRecord | u
     if (code === 'ENOENT') return undefined;
     if (code === 'ELOOP') refuseSymlink(file);
     throw new UserError(
-      `cannot read the journal ${file} (${code ?? String(error)}). Nothing was changed. ` +
+      `cannot read the ${what} ${file} (${code ?? String(error)}). Nothing was changed. ` +
         `Give a state folder with --state-dir or UNIFI_BACKUP_STATE_DIR.`,
       { cause: error },
     );
   }
   try {
-    return JSON.parse(readFileSync(fd, 'utf8')) as JournalRecord;
+    return readFileSync(fd, 'utf8');
   } finally {
     closeSync(fd);
   }
+}
+
+export function readJournal(stateDir: string, domain: string): JournalRecord | undefined {
+  const text = readStateFile(journalFile(stateDir, domain), 'journal');
+  return text === undefined ? undefined : (JSON.parse(text) as JournalRecord);
 }
 
 export class Journal {

@@ -1,9 +1,9 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import type { MaintenanceDisk } from '../chain/maintenance.js';
 import type { RunState } from '../chain/model.js';
 import { DomainBusyError, UserError } from '../errors.js';
-import { writeAtomically } from '../journal/journal.js';
+import { readStateFile, writeAtomically } from '../journal/journal.js';
 import { domainFileName } from '../lock/filename.js';
 
 /** What `maintenance enter` recorded: enough to save or drop later, from any process. */
@@ -27,13 +27,8 @@ export function maintenanceFile(stateDir: string, domain: string): string {
 
 export function readMaintenance(stateDir: string, domain: string): MaintenanceRecord | undefined {
   const file = maintenanceFile(stateDir, domain);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  const text = readStateFile(file, 'maintenance record');
+  if (text === undefined) return undefined;
   try {
     return JSON.parse(text) as MaintenanceRecord;
   } catch (error) {
