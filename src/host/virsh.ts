@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +14,24 @@ export interface DomainInfo {
   readonly runState: RunState;
   readonly persistent: boolean;
 }
+
+/** What one batched read learned about a domain; read one at a time instead when absent. */
+export interface DomainDefinitions {
+  readonly info: DomainInfo;
+  readonly live: string;
+  /** `dumpxml --inactive`: the persistent definition (the live one again for a transient domain). */
+  readonly inactive: string;
+}
+
+export interface ListedDomain {
+  readonly name: string;
+  /** Undefined when the batched read of this domain failed (it vanished, or virsh said no). */
+  readonly definitions: DomainDefinitions | undefined;
+}
+
+const uuidPattern = /^[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}$/;
+/** How many domains one batched virsh run reads: keeps its single argument far below 128 KiB. */
+const batchSize = 100;
 
 /** The domain does not exist on this connection. */
 export class NoSuchDomainError extends UserError {}
@@ -58,19 +77,55 @@ export class Virsh {
   }
 
   async info(domain: string): Promise<DomainInfo> {
-    const out = await this.run(['dominfo', '--domain', domain], `domain '${domain}'`);
-    const fields = new Map<string, string>();
-    for (const line of out.split('\n')) {
-      const colon = line.indexOf(':');
-      if (colon > 0) fields.set(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+    return parseDomInfo(await this.run(['dominfo', '--domain', domain], `domain '${domain}'`), domain);
+  }
+
+  /**
+   * Every domain of the connection, in `virsh list` order, with its run state and both definitions,
+   * read by one `virsh` run per 100 domains instead of three per domain. virsh runs a single
+   * argument holding `;`-separated commands; the only words put into it are fixed ones, UUIDs that
+   * libvirt printed (checked against the UUID pattern) and a random marker, so nothing from a
+   * definition or a user is ever parsed by virsh's command language. A domain whose batched read
+   * failed comes back without definitions, for the caller to read alone and report properly.
+   */
+  async readAll(): Promise<ListedDomain[]> {
+    const out = await this.run(['list', '--all', '--uuid', '--name'], 'listing domains');
+    const listed = out
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => {
+        const space = line.indexOf(' ');
+        return { uuid: line.slice(0, space), name: line.slice(space + 1) };
+      });
+    const result: ListedDomain[] = [];
+    for (let start = 0; start < listed.length; start += batchSize) {
+      const batch = listed.slice(start, start + batchSize);
+      const safe = batch.filter((d) => uuidPattern.test(d.uuid));
+      const read = safe.length > 0 ? await this.readBatch(safe.map((d) => d.uuid)) : [];
+      for (const domain of batch) {
+        const sections = read[safe.indexOf(domain)];
+        result.push({ name: domain.name, definitions: sections && definitionsOf(domain.name, sections) });
+      }
     }
-    const state = fields.get('State') ?? '';
-    return {
-      name: fields.get('Name') ?? domain,
-      uuid: fields.get('UUID') ?? '',
-      runState: state === 'running' || state === 'paused' || state === 'shut off' ? state : 'other',
-      persistent: fields.get('Persistent') === 'yes',
-    };
+    return result;
+  }
+
+  /** dominfo, dumpxml and dumpxml --inactive of each UUID in one virsh run, split at the markers. */
+  private async readBatch(uuids: readonly string[]): Promise<(readonly string[])[]> {
+    const marker = `@@unifi-backup-${randomBytes(8).toString('hex')}`;
+    const reads = ['dominfo', 'dumpxml', 'dumpxml --inactive'];
+    const commands = uuids.flatMap((uuid, i) =>
+      reads.flatMap((read, k) => [`echo ${marker}-${i}-${k}@@`, `${read} --domain ${uuid}`]),
+    );
+    // Exit status is the last command's; failures show as empty sections, read again one by one.
+    const result = await this.runner({ argv: this.argv([commands.join('; ')]) });
+    const sections = result.stdout.split(new RegExp(`${marker}-(\\d+)-(\\d+)@@\\n?`));
+    const byDomain = uuids.map(() => reads.map(() => ''));
+    for (let j = 1; j + 2 < sections.length; j += 3) {
+      const row = byDomain[Number(sections[j])];
+      if (row !== undefined) row[Number(sections[j + 1])] = sections[j + 2] ?? '';
+    }
+    return byDomain;
   }
 
   dumpXml(domain: string, flavour: XmlFlavour = 'live'): Promise<string> {
@@ -226,6 +281,29 @@ export class Virsh {
   async resume(domain: string): Promise<void> {
     await this.run(['resume', '--domain', domain], `resuming domain '${domain}'`);
   }
+}
+
+function parseDomInfo(out: string, domain: string): DomainInfo {
+  const fields = new Map<string, string>();
+  for (const line of out.split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon > 0) fields.set(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+  }
+  const state = fields.get('State') ?? '';
+  return {
+    name: fields.get('Name') ?? domain,
+    uuid: fields.get('UUID') ?? '',
+    runState: state === 'running' || state === 'paused' || state === 'shut off' ? state : 'other',
+    persistent: fields.get('Persistent') === 'yes',
+  };
+}
+
+/** One domain's batched sections, or undefined unless every read succeeded and names this domain. */
+function definitionsOf(name: string, [info, live, inactive]: readonly string[]): DomainDefinitions | undefined {
+  const isXml = (xml: string | undefined): xml is string => xml?.trimStart().startsWith('<domain') === true;
+  if (info === undefined || !isXml(live) || !isXml(inactive)) return undefined;
+  const parsed = parseDomInfo(info, name);
+  return parsed.name === name ? { info: parsed, live, inactive } : undefined;
 }
 
 export interface BlockJobInfo {

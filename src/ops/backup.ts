@@ -191,7 +191,12 @@ export async function backupLocked(
   await faultHoldLock();
   if (request.force !== true) refuseInMaintenance(ctx.stateDir, domain, `backup ${request.level}`);
   for (const action of await recoverInterrupted(ctx, domain)) ctx.log(`${domain}: ${action}`);
-  const { state, definitions } = await readDomainStateWithDefinitions(ctx.host, domain);
+  // Started now, awaited by refuseSharedActiveLayers: every domain's disks are read (one batched
+  // virsh run) while this domain's state is.
+  void topReferencesOnce(ctx.host).catch(() => undefined);
+  const { state, definitions } = await readDomainStateWithDefinitions(ctx.host, domain, undefined, {
+    migratable: !ctx.dryRun,
+  });
   const { included } = selectDisks(state, request.exclude);
   const requested = request.level === 'enable' ? 'incr' : request.level;
   const { level, note } = chooseLevel(included, requested, request.maxIncr);

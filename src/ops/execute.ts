@@ -17,9 +17,7 @@ async function writeConfigDumps(
   known: Partial<Definitions>,
 ) {
   for (const dump of step.dumps) {
-    const reused =
-      dump.flavour === 'live' ? known.live : dump.flavour === 'inactive' ? known.inactive : undefined;
-    const xml = reused ?? (await ctx.host.virsh.dumpXml(domain, dump.flavour));
+    const xml = known[dump.flavour] ?? (await ctx.host.virsh.dumpXml(domain, dump.flavour));
     const temp = `${dump.file}.tmp`;
     try {
       await writeFile(temp, xml, { mode: 0o600 });
@@ -141,7 +139,7 @@ async function executeStep(
       await ctx.host.qemuImg.commit(step.merge.top, step.merge.base, progress(step.merge.target, 'commit'));
       return [];
     case 'redefine': {
-      const xml = await ctx.host.virsh.dumpXml(domain, 'inactive');
+      const xml = known.inactive ?? (await ctx.host.virsh.dumpXml(domain, 'inactive'));
       await ctx.host.virsh.define(
         setDiskSources(xml, new Map(step.sources.map((s) => [s.target, s.file]))),
         domain,
@@ -164,6 +162,9 @@ async function executeStep(
   }
 }
 
+/** Steps that change neither definition: the ones read before them still hold afterwards. */
+const keepsDefinitions: ReadonlySet<Step['kind']> = new Set(['dump-config', 'create-overlays']);
+
 /**
  * Runs a plan step by step; `known` holds the definitions the plan was made from. The journal records the plan before the first change and each step as
  * it finishes, so an interrupted run can be finished or rolled back (DESIGN §4, invariant 2).
@@ -175,10 +176,12 @@ export async function executePlan(
 ): Promise<{ journal: Journal; notes: string[] }> {
   const journal = Journal.begin(ctx.stateDir, plan);
   const notes: string[] = [];
-  for (const [index, step] of plan.steps.entries()) {
+  let current = known;
+  for (const step of plan.steps) {
     try {
-      // Definitions read with the state (under the lock) still hold only until the first change.
-      notes.push(...(await executeStep(ctx, plan, step, index === 0 ? known : {})));
+      notes.push(...(await executeStep(ctx, plan, step, current)));
+      // Definitions read with the state (under the lock) hold until a step that can change them.
+      if (!keepsDefinitions.has(step.kind)) current = {};
     } catch (error) {
       // Every first step either completes or undoes itself: nothing is left for recovery to finish.
       if (journal.done === 0) journal.finish();

@@ -3,6 +3,7 @@ import { selectDisks } from '../chain/eligibility.js';
 import type { Layer } from '../chain/model.js';
 import { frozenLayers } from '../chain/model.js';
 import { configDumps } from '../chain/plan.js';
+import type { DomainDefinitions } from '../host/virsh.js';
 import type { OpsContext } from './context.js';
 import { domainFolder, readDomainState } from './state.js';
 
@@ -21,8 +22,9 @@ export async function showChain(
   ctx: OpsContext,
   domain: string,
   exclude: readonly string[],
+  prefetched?: DomainDefinitions,
 ): Promise<ChainReport> {
-  const state = await readDomainState(ctx.host, domain);
+  const state = await readDomainState(ctx.host, domain, { prefetched });
   const { included } = selectDisks(state, exclude);
   return {
     domain: state.name,
@@ -45,8 +47,9 @@ export async function backupFiles(
   ctx: OpsContext,
   domain: string,
   exclude: readonly string[],
+  prefetched?: DomainDefinitions,
 ): Promise<FilesReport> {
-  const state = await readDomainState(ctx.host, domain);
+  const state = await readDomainState(ctx.host, domain, { prefetched });
   const { included } = selectDisks(state, exclude);
   const layers = included.flatMap((disk) => frozenLayers(disk).map((l) => l.path));
   const folder = domainFolder(state);

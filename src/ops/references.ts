@@ -1,6 +1,34 @@
 import type { Host } from '../host/host.js';
 import { parseDomainXml } from '../host/domainxml.js';
 import { NoSuchDomainError } from '../host/virsh.js';
+import { mapConcurrently } from './concurrency.js';
+
+/** How many chains are read at once: each is a qemu-img run that mostly waits on the disk. */
+const chainReaders = 4;
+
+/**
+ * Both definitions (live and persistent) of every domain of the connection, from one batched read;
+ * a domain the batch could not read is read alone, and skipped if it was undefined meanwhile.
+ */
+async function everyDefinition(host: Host): Promise<{ domain: string; xmls: string[] }[]> {
+  const result: { domain: string; xmls: string[] }[] = [];
+  for (const { name, definitions } of await host.virsh.readAll()) {
+    if (definitions !== undefined) {
+      result.push({ domain: name, xmls: [definitions.live, definitions.inactive] });
+      continue;
+    }
+    try {
+      result.push({
+        domain: name,
+        xmls: [await host.virsh.dumpXml(name), await host.virsh.dumpXml(name, 'inactive')],
+      });
+    } catch (error) {
+      if (error instanceof NoSuchDomainError) continue; // undefined while we looked
+      throw error;
+    }
+  }
+  return result;
+}
 
 /**
  * Which domains reference each file, through the chains of their live and persistent definitions
@@ -14,25 +42,21 @@ export async function fileReferences(host: Host): Promise<Map<string, Set<string
     domains.add(domain);
     references.set(file, domains);
   };
-  for (const domain of await host.virsh.listDomains()) {
-    let xmls: string[];
-    try {
-      xmls = [await host.virsh.dumpXml(domain), await host.virsh.dumpXml(domain, 'inactive')];
-    } catch (error) {
-      if (error instanceof NoSuchDomainError) continue; // undefined while we looked
-      throw error;
-    }
-    const tops = new Set(xmls.flatMap((xml) => parseDomainXml(xml).disks.map((d) => d.source)));
-    for (const top of tops) {
-      if (top === undefined) continue;
-      add(top, domain);
-      // A chain we cannot read still references its top; its lower layers stay unknown, so a purge
-      // of this host keeps them too (see purgeLayers).
-      const chain = await host.qemuImg.chain(top).catch(() => undefined);
-      if (chain === undefined) add(unreadableChain, domain);
-      for (const layer of chain ?? []) add(layer.filename, domain);
-    }
-  }
+  const tops = (await everyDefinition(host)).flatMap(({ domain, xmls }) =>
+    [...new Set(xmls.flatMap((xml) => parseDomainXml(xml).disks.map((d) => d.source)))].map((top) => ({
+      domain,
+      top,
+    })),
+  );
+  await mapConcurrently(tops, chainReaders, async ({ domain, top }) => {
+    if (top === undefined) return;
+    add(top, domain);
+    // A chain we cannot read still references its top; its lower layers stay unknown, so a purge
+    // of this host keeps them too (see purgeLayers).
+    const chain = await host.qemuImg.chain(top).catch(() => undefined);
+    if (chain === undefined) add(unreadableChain, domain);
+    for (const layer of chain ?? []) add(layer.filename, domain);
+  });
   return references;
 }
 
@@ -45,14 +69,7 @@ export const unreadableChain = '\0unreadable-chain';
  */
 async function topReferences(host: Host): Promise<Map<string, Set<string>>> {
   const references = new Map<string, Set<string>>();
-  for (const domain of await host.virsh.listDomains()) {
-    let xmls: string[];
-    try {
-      xmls = [await host.virsh.dumpXml(domain), await host.virsh.dumpXml(domain, 'inactive')];
-    } catch (error) {
-      if (error instanceof NoSuchDomainError) continue;
-      throw error;
-    }
+  for (const { domain, xmls } of await everyDefinition(host)) {
     for (const disk of xmls.flatMap((xml) => parseDomainXml(xml).disks)) {
       if (disk.source === undefined || disk.device !== 'disk') continue;
       references.set(disk.source, (references.get(disk.source) ?? new Set<string>()).add(domain));

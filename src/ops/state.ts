@@ -8,7 +8,7 @@ import type { Host } from '../host/host.js';
 import type { XmlDisk } from '../host/domainxml.js';
 import { parseDomainXml } from '../host/domainxml.js';
 import type { ImageInfo } from '../host/qemuimg.js';
-import type { DomainInfo } from '../host/virsh.js';
+import type { DomainDefinitions, DomainInfo } from '../host/virsh.js';
 import { ProcessError } from '../host/runner.js';
 
 function toLayer(info: ImageInfo, isBase: boolean): Layer {
@@ -47,6 +47,8 @@ export interface Definitions {
   readonly live: string;
   /** Present for a persistent domain (the same text as `live` when it is shut off). */
   readonly inactive?: string;
+  /** `dumpxml --migratable`, when asked for (a verb that writes the config dumps). */
+  readonly migratable?: string;
 }
 
 /**
@@ -60,13 +62,14 @@ export async function readDomainStateWithDefinitions(
   known?: DomainInfo,
   options: StateOptions = {},
 ): Promise<{ state: DomainState; definitions: Definitions }> {
-  const info = known ?? (await host.virsh.info(domain));
+  const read = options.prefetched;
+  const info = known ?? read?.info ?? (await host.virsh.info(domain));
   const running = info.runState !== 'shut off';
-  const [live, inactive] = await Promise.all([
-    host.virsh.dumpXml(domain),
-    info.persistent && running && options.persistent !== false
-      ? host.virsh.dumpXml(domain, 'inactive')
-      : undefined,
+  const wantInactive = info.persistent && running && options.persistent !== false;
+  const [live, inactive, migratable] = await Promise.all([
+    read?.live ?? host.virsh.dumpXml(domain),
+    wantInactive ? (read?.inactive ?? host.virsh.dumpXml(domain, 'inactive')) : undefined,
+    options.migratable === true ? host.virsh.dumpXml(domain, 'migratable') : undefined,
   ]);
   const liveXml = parseDomainXml(live, `definition of domain '${domain}'`);
   const persistentXml =
@@ -84,12 +87,23 @@ export async function readDomainStateWithDefinitions(
     disks,
     persistentSources: new Map((persistentXml?.disks ?? []).map((d) => [d.target, d.source])),
   };
-  return { state, definitions: { live, ...(info.persistent ? { inactive: inactive ?? live } : {}) } };
+  return {
+    state,
+    definitions: {
+      live,
+      ...(info.persistent ? { inactive: inactive ?? live } : {}),
+      ...(migratable === undefined ? {} : { migratable }),
+    },
+  };
 }
 
 export interface StateOptions {
   /** false: skip the persistent definition (persistentSources stays empty), for readers that only report. */
   readonly persistent?: boolean;
+  /** Also read the migratable definition, beside the others (for the config dumps). */
+  readonly migratable?: boolean;
+  /** Run state and definitions already read (a batched read of `all`): no virsh run is needed. */
+  readonly prefetched?: DomainDefinitions | undefined;
 }
 
 /** Reads everything the planner needs about one domain: definition(s) and one chain query per disk. */

@@ -3,6 +3,7 @@ import { isActive } from '../chain/model.js';
 import type { LayerKind } from '../chain/layername.js';
 import { maintenanceStatus } from './maintenance-record.js';
 import { readJournal } from '../journal/journal.js';
+import type { DomainDefinitions } from '../host/virsh.js';
 import type { OpsContext } from './context.js';
 import { readDomainState } from './state.js';
 
@@ -49,8 +50,12 @@ function lastBackups(state: DomainState): Partial<Record<LayerKind, string>> {
  * `status` of one domain: one dominfo, one definition read, one chain query per disk and, when it
  * runs, one block-job query per disk. Read-only: no lock, no recovery.
  */
-export async function domainStatus(ctx: OpsContext, domain: string): Promise<DomainStatus> {
-  const state = await readDomainState(ctx.host, domain, { persistent: false });
+export async function domainStatus(
+  ctx: OpsContext,
+  domain: string,
+  prefetched?: DomainDefinitions,
+): Promise<DomainStatus> {
+  const state = await readDomainState(ctx.host, domain, { persistent: false, prefetched });
   const running = isActive(state);
   const disks: DiskStatus[] = [];
   for (const disk of state.disks.filter((d) => d.device === 'disk')) {

@@ -277,6 +277,12 @@ describe('bad input with a domain', () => {
     };
     expect(status.domain).toBe(name);
     expect(status.disks[0]?.chainLength).toBe(2);
+    // `all` reads every domain in one batched virsh run, naming them by UUID: this one too.
+    const every = JSON.parse((await runCli(['--json', 'status', 'all'], env)).stdout) as {
+      domain: string;
+      result?: { domain: string; disks: { chainLength: number }[] };
+    }[];
+    expect(every.find((e) => e.domain === name)?.result?.disks[0]?.chainLength).toBe(2);
     expect(existsSync(path.join(domain.dir, `${name}.xml`))).toBe(true);
     expect(canaryMade()).toBe(false);
   });

@@ -257,5 +257,30 @@ describe('all', () => {
     expect(result.stderr).toContain(
       `${broken.name}: disk vda of domain '${broken.name}': cannot read its chain`,
     );
+
+    // Reports over all read every domain in one batched virsh run: each entry is what the domain's
+    // own report says, and the broken domain fails alone with its own message.
+    for (const verb of [['status'], ['files'], ['backup', 'showchain']]) {
+      const every = JSON.parse((await runCli(['--json', ...verb, 'all'])).stdout) as {
+        domain: string;
+        status: string;
+        result?: unknown;
+        error?: string;
+      }[];
+      for (const domain of good) {
+        const alone: unknown = JSON.parse((await runCliOk(['--json', ...verb, domain.name])).stdout);
+        expect(
+          every.find((e) => e.domain === domain.name),
+          verb.join(' '),
+        ).toEqual({
+          domain: domain.name,
+          status: 'ok',
+          result: alone,
+        });
+      }
+      const failed = every.find((e) => e.domain === broken.name);
+      expect(failed?.status, verb.join(' ')).toBe('failed');
+      expect(failed?.error).toContain(`disk vda of domain '${broken.name}': cannot read its chain`);
+    }
   });
 });

@@ -136,7 +136,12 @@ export function showChainCommand(name: string): Command {
       const global = globalOptions(command);
       const ctx = opsContext(global);
       const { showChain } = await import('../../ops/inspect.js');
-      const outcomes = await forEachDomain(ctx, domain, (name) => showChain(ctx, name, options.exclude));
+      const outcomes = await forEachDomain(
+        ctx,
+        domain,
+        (name, read) => showChain(ctx, name, options.exclude, read),
+        { readOnly: true },
+      );
       report(outcomes, { json: global.json, all: domain === 'all' }, chainLines);
     });
 }
@@ -165,7 +170,12 @@ export function filesCommand(): Command {
       const global = globalOptions(command);
       const ctx = opsContext(global);
       const { backupFiles } = await import('../../ops/inspect.js');
-      const outcomes = await forEachDomain(ctx, domain, (name) => backupFiles(ctx, name, options.exclude));
+      const outcomes = await forEachDomain(
+        ctx,
+        domain,
+        (name, read) => backupFiles(ctx, name, options.exclude, read),
+        { readOnly: true },
+      );
       report(outcomes, { json: global.json, all: domain === 'all', summary: false }, (r) => [...r.files]);
     });
 }

@@ -43,7 +43,10 @@ export function statusCommand(): Command {
       const { domainStatus } = await import('../../ops/status.js');
       const all = names.length === 0 || (names.length === 1 && names[0] === 'all');
       let outcomes: DomainOutcome<DomainStatus>[];
-      if (all) outcomes = await forEachDomain(ctx, 'all', (name) => domainStatus(ctx, name));
+      if (all)
+        outcomes = await forEachDomain(ctx, 'all', (name, read) => domainStatus(ctx, name, read), {
+          readOnly: true,
+        });
       else if (names.length === 1)
         outcomes = await forEachDomain(ctx, names[0] ?? '', (n) => domainStatus(ctx, n));
       else {

@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import type { RunRequest, RunResult } from '../../src/host/runner.js';
+import { Virsh } from '../../src/host/virsh.js';
+
+const uuids = ['7073dfbe-8e20-4afe-9722-5490b8dcf432', '5bc753a7-447d-4ffc-9b73-bc097d9f67da'];
+const xml = (name: string, flavour: string) =>
+  `<domain type='qemu'>\n  <name>${name}</name> <!-- ${flavour} -->\n</domain>\n`;
+const dominfo = (name: string, uuid: string, state: string) =>
+  `Id:             -\nName:           ${name}\nUUID:           ${uuid}\nState:          ${state}\nPersistent:     yes\n\n`;
+
+/**
+ * A stand-in for virsh (pure parsing is under test): answers `list` with the given lines, and a
+ * batched argument with each command's output after its echoed marker, as virsh --quiet does (no
+ * newline after an echo), leaving out what `fail` names.
+ */
+function fakeVirsh(listing: string, domains: Record<string, { name: string; state: string }>, fail = '') {
+  const seen: (readonly string[])[] = [];
+  const runner = (request: RunRequest): Promise<RunResult> => {
+    seen.push(request.argv);
+    const args = request.argv.slice(4);
+    let stdout = '';
+    if (args[0] === 'list') stdout = listing;
+    else
+      for (const command of (args[0] ?? '').split('; ')) {
+        const words = command.split(' ');
+        const uuid = words.at(-1) ?? '';
+        const domain = domains[uuid];
+        if (words[0] === 'echo') stdout += words[1];
+        else if (domain === undefined || command === fail) continue;
+        else if (words[0] === 'dominfo') stdout += dominfo(domain.name, uuid, domain.state);
+        else stdout += xml(domain.name, words[1] === '--inactive' ? 'inactive' : 'live');
+      }
+    return Promise.resolve({ argv: request.argv, exitCode: 0, stdout, stderr: '' });
+  };
+  return { virsh: new Virsh(runner, 'qemu:///system'), seen };
+}
+
+describe('Virsh.readAll: every domain in one batched run', () => {
+  const [a = '', b = ''] = uuids;
+  const domains = {
+    [a]: { name: 'web 1; $(x)', state: 'running' },
+    [b]: { name: 'db', state: 'shut off' },
+  };
+
+  it('reads run state and both definitions of each listed domain, by UUID, in list order', async () => {
+    const { virsh, seen } = fakeVirsh(`${a} web 1; $(x)\n${b} db\n`, domains);
+    const listed = await virsh.readAll();
+    expect(listed.map((d) => d.name)).toEqual(['web 1; $(x)', 'db']);
+    expect(listed[0]?.definitions?.info.runState).toBe('running');
+    expect(listed[0]?.definitions?.live).toBe(xml('web 1; $(x)', 'live'));
+    expect(listed[0]?.definitions?.inactive).toBe(xml('web 1; $(x)', 'inactive'));
+    expect(listed[1]?.definitions?.info).toEqual({
+      name: 'db',
+      uuid: b,
+      runState: 'shut off',
+      persistent: true,
+    });
+    expect(seen).toHaveLength(2);
+    // Names never reach virsh's command language: only fixed words, markers and UUIDs.
+    const batch = seen[1]?.at(-1) ?? '';
+    expect(batch).not.toContain('web');
+    for (const command of batch.split('; '))
+      expect(command).toMatch(
+        /^(echo @@unifi-backup-[0-9a-f]{16}-\d+-\d@@|(dominfo|dumpxml( --inactive)?) --domain [0-9a-f-]{36})$/,
+      );
+  });
+
+  it('leaves a domain whose read failed, or whose UUID is not one, to be read alone', async () => {
+    const { virsh } = fakeVirsh(
+      `${a} web 1; $(x)\n${b} db\nnot-a-uuid odd\n`,
+      domains,
+      `dumpxml --inactive --domain ${b}`,
+    );
+    const listed = await virsh.readAll();
+    expect(listed.map((d) => d.name)).toEqual(['web 1; $(x)', 'db', 'odd']);
+    expect(listed[0]?.definitions).toBeDefined();
+    expect(listed[1]?.definitions).toBeUndefined();
+    expect(listed[2]?.definitions).toBeUndefined();
+  });
+
+  it('a dominfo naming another domain is not trusted', async () => {
+    const { virsh } = fakeVirsh(`${a} other\n`, domains);
+    expect((await virsh.readAll())[0]?.definitions).toBeUndefined();
+  });
+
+  it('reads many domains in runs of at most 100', async () => {
+    const many = Array.from(
+      { length: 250 },
+      (_, i) => `${String(i).padStart(8, '0')}-0000-0000-0000-000000000000`,
+    );
+    const { virsh, seen } = fakeVirsh(
+      many.map((u, i) => `${u} d${i}`).join('\n'),
+      Object.fromEntries(many.map((u, i) => [u, { name: `d${i}`, state: 'shut off' }])),
+    );
+    const listed = await virsh.readAll();
+    expect(listed).toHaveLength(250);
+    expect(listed.every((d, i) => d.definitions?.info.name === `d${i}`)).toBe(true);
+    expect(seen).toHaveLength(4);
+  });
+});
