@@ -25,7 +25,7 @@ function fakeVirsh(listing: string, domains: Record<string, { name: string; stat
         const words = command.split(' ');
         const uuid = words.at(-1) ?? '';
         const domain = domains[uuid];
-        if (words[0] === 'echo') stdout += words[1];
+        if (words[0] === 'echo') stdout += words[1] ?? '';
         else if (domain === undefined || command === fail) continue;
         else if (words[0] === 'dominfo') stdout += dominfo(domain.name, uuid, domain.state);
         else stdout += xml(domain.name, words[1] === '--inactive' ? 'inactive' : 'live');
