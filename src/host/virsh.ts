@@ -299,7 +299,10 @@ function parseDomInfo(out: string, domain: string): DomainInfo {
 }
 
 /** One domain's batched sections, or undefined unless every read succeeded and names this domain. */
-function definitionsOf(name: string, [info, live, inactive]: readonly string[]): DomainDefinitions | undefined {
+function definitionsOf(
+  name: string,
+  [info, live, inactive]: readonly string[],
+): DomainDefinitions | undefined {
   const isXml = (xml: string | undefined): xml is string => xml?.trimStart().startsWith('<domain') === true;
   if (info === undefined || !isXml(live) || !isXml(inactive)) return undefined;
   const parsed = parseDomInfo(info, name);

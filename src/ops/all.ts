@@ -14,10 +14,7 @@ export type DomainOperation<T> = (domain: string, prefetched?: DomainDefinitions
 /** Read-only reports over `all` read at least this many domains at once: each waits on qemu-img. */
 const readers = 4;
 
-async function outcomeOf<T>(
-  domain: string,
-  operation: () => Promise<T>,
-): Promise<DomainOutcome<T>> {
+async function outcomeOf<T>(domain: string, operation: () => Promise<T>): Promise<DomainOutcome<T>> {
   try {
     return { domain, status: 'ok', value: await operation() };
   } catch (error) {
