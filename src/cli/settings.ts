@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
 import type { Config } from '../config/config.js';
-import { loadConfig } from '../config/config.js';
+import { defaultConfigFile } from '../config/location.js';
 import type { LogFormat } from './log.js';
 import { configureLog } from './log.js';
 
@@ -55,8 +56,11 @@ export function configOf(command: Command): Config | undefined {
 export async function settingsHook(program: Command, action: Command): Promise<void> {
   configureLog(program.opts<{ logFormat?: LogFormat }>().logFormat);
   if (standalone.has(commandPath(action)[0] ?? '')) return;
-  const own = action.opts<{ config?: string }>().config;
-  const { config } = await loadConfig(own ?? process.env.UNIFI_BACKUP_CONFIG);
+  const file = action.opts<{ config?: string }>().config ?? process.env.UNIFI_BACKUP_CONFIG;
+  // Without a config file, the YAML parser and the schema are never loaded (start-up and memory).
+  if (file === undefined && !existsSync(defaultConfigFile)) return;
+  const { loadConfig } = await import('../config/config.js');
+  const { config } = await loadConfig(file);
   loaded.set(action, config);
   applyConfigDefaults(action, config, process.env);
 }

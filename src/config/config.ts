@@ -2,9 +2,9 @@ import { readFile, stat } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
+import { defaultConfigFile } from './location.js';
 import { notifyHookSchema } from '../notify/templates.js';
 
-export const defaultConfigFile = '/etc/unifi-backup/config.yaml';
 
 const count = z.number().int('a whole number').min(1, 'at least 1');
 const duration = z

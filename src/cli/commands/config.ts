@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { configWarnings, loadConfig } from '../../config/config.js';
+import type { Config } from '../../config/config.js';
 import { configExample } from '../../config/example.js';
 import { log } from '../log.js';
 import { printJson } from '../report.js';
@@ -14,6 +14,7 @@ export function configCommand(): Command {
     .addOption(configOption())
     .action(async (options: { config?: string }, command: Command) => {
       const { file, config: loaded, missing } = await loadConfigForCheck(options.config);
+      const { configWarnings } = await import('../../config/config.js');
       const warnings = configWarnings(loaded);
       if (globalOptions(command).json) printJson({ file, ok: true, missing, warnings });
       else {
@@ -36,8 +37,9 @@ export function configCommand(): Command {
 
 async function loadConfigForCheck(
   file: string | undefined,
-): Promise<{ file: string; config: Awaited<ReturnType<typeof loadConfig>>['config']; missing: boolean }> {
+): Promise<{ file: string; config: Config; missing: boolean }> {
   const { access } = await import('node:fs/promises');
+  const { loadConfig } = await import('../../config/config.js');
   const loaded = await loadConfig(file);
   const missing =
     file === undefined &&
