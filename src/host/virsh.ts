@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunState } from '../chain/model.js';
 import type { XmlFlavour } from '../chain/plan.js';
 import { UserError } from '../errors.js';
@@ -186,7 +187,11 @@ export class Virsh {
     );
   }
 
-  /** `blockpull --base`: copies every layer between base and the active layer into the active layer. */
+  /**
+   * `blockpull --base`: copies every layer between base and the active layer into the active layer.
+   * Resolves when the job has ended; whether it merged is for the caller to check (a failed pull ends
+   * the same way, leaving the chain as it was).
+   */
   async blockPull(
     domain: string,
     target: string,
@@ -194,38 +199,59 @@ export class Virsh {
     onProgress: (percent: number) => void,
   ): Promise<void> {
     await this.run(
-      ['blockpull', '--domain', domain, '--path', target, '--base', base, '--wait', '--verbose'],
+      ['blockpull', '--domain', domain, '--path', target, '--base', base],
       `block pull of disk ${target} of domain '${domain}'`,
-      undefined,
-      progressParser(onProgress),
     );
+    await this.waitForBlockJob(domain, target, onProgress, false);
   }
 
-  /** `blockcommit --active --pivot`: merges the whole chain above base into base and runs from base. */
+  /**
+   * `blockcommit --active`, then a pivot once the job is ready: merges the whole chain above base
+   * into base and runs from base. A job that ends before it is ready failed: the disk still runs
+   * from its top.
+   */
   async blockCommit(
     domain: string,
     target: string,
     base: string,
     onProgress: (percent: number) => void,
   ): Promise<void> {
-    await this.run(
-      [
-        'blockcommit',
-        '--domain',
-        domain,
-        '--path',
-        target,
-        '--base',
-        base,
-        '--active',
-        '--pivot',
-        '--wait',
-        '--verbose',
-      ],
-      `block commit of disk ${target} of domain '${domain}'`,
-      undefined,
-      progressParser(onProgress),
-    );
+    const what = `block commit of disk ${target} of domain '${domain}'`;
+    await this.run(['blockcommit', '--domain', domain, '--path', target, '--base', base, '--active'], what);
+    for (;;) {
+      if (!(await this.waitForBlockJob(domain, target, onProgress, true)))
+        throw new UserError(
+          `${what} ended before it was ready (it failed or was cancelled): the disk still runs from its ` +
+            `top and nothing was deleted. Check the domain's log, then run: unifi-backup repair '${domain}'`,
+        );
+      try {
+        await this.blockJobPivot(domain, target);
+        return;
+      } catch (error) {
+        // Ready can be lost again while the guest writes; the job then converges once more.
+        if (!(error instanceof ProcessError && /not ready/i.test(error.stderr))) throw error;
+      }
+    }
+  }
+
+  /**
+   * Polls the disk's block job, reporting progress, until it is gone (false) or, with `untilReady`,
+   * ready for a pivot (true). virsh's own --wait checks every 500 ms, which is most of the time of a
+   * small job; polling starts at 20 ms and backs off to 500 ms, so long jobs cost no more runs.
+   */
+  private async waitForBlockJob(
+    domain: string,
+    target: string,
+    onProgress: (percent: number) => void,
+    untilReady: boolean,
+  ): Promise<boolean> {
+    for (let delay = 20; ; delay = Math.min(delay * 1.5, 500)) {
+      const job = await this.blockJobInfo(domain, target);
+      if (job === undefined) return false;
+      if (job.end > 0) onProgress(Math.floor((job.cur / job.end) * 100));
+      if (untilReady && job.ready) return true;
+      await sleep(delay);
+    }
   }
 
   /** True when the guest agent answers a ping within the timeout. */
@@ -329,13 +355,6 @@ export function parseBlockJobInfo(out: string): BlockJobInfo | undefined {
   const cur = Number(fields.get('cur') ?? 0);
   const end = Number(fields.get('end') ?? 0);
   return { type, cur, end, ready: end > 0 && cur === end };
-}
-
-/** virsh prints `Block Pull: [ 42 %]` while it waits for a job. */
-function progressParser(onProgress: (percent: number) => void): (chunk: string) => void {
-  return (chunk) => {
-    for (const match of chunk.matchAll(/\[\s*(\d+)\s*%\]/g)) onProgress(Number(match[1]));
-  };
 }
 
 async function withTempFile<T>(name: string, content: string, use: (file: string) => Promise<T>): Promise<T> {

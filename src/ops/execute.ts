@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { NewLayer, Plan, Step } from '../chain/plan.js';
+import type { Merge, NewLayer, Plan, Step } from '../chain/plan.js';
 import { UserError } from '../errors.js';
 import { setDiskSources, snapshotXml } from '../host/domainxml.js';
 import { Journal } from '../journal/journal.js';
@@ -82,6 +82,17 @@ async function restoreMemory(
   }
 }
 
+/** A pull that failed ends like one that merged: only the active layer's backing tells them apart. */
+async function expectPulled(ctx: OpsContext, domain: string, merge: Merge): Promise<void> {
+  const backing = (await ctx.host.qemuImg.chain(merge.top))[1]?.filename;
+  if (backing === undefined || path.resolve(backing) !== path.resolve(merge.base))
+    throw new UserError(
+      `block pull of disk ${merge.target} of domain '${domain}' ended without merging (it failed or was ` +
+        `cancelled): ${merge.top} is still backed by ${backing ?? 'nothing'}, not ${merge.base}. Nothing was ` +
+        `deleted. Check the domain's log, then run: unifi-backup repair '${domain}'`,
+    );
+}
+
 async function executeStep(
   ctx: OpsContext,
   plan: Plan,
@@ -118,6 +129,7 @@ async function executeStep(
         step.merge.base,
         progress(step.merge.target, 'pull'),
       );
+      await expectPulled(ctx, domain, step.merge);
       return [];
     case 'block-commit':
       await ctx.host.virsh.blockCommit(
