@@ -49,6 +49,8 @@ describe('diff and full on a running domain', () => {
 
     const diff = await runCliOk(['backup', 'diff', domain.name]);
     expect(diff.stdout).toContain(`${domain.name}: diff done`);
+    // Each disk's block job reports its progress to the end (plain lines when not on a terminal).
+    for (const target of ['vda', 'vdb']) expect(diff.stderr).toContain(`${domain.name} ${target} pull 100%`);
     const afterDiff = await chainOf(domain.name);
     expect(shapeOf(afterDiff)).toEqual(both(['incr', 'diff', 'base']));
     const merged = beforeDiff.disks.flatMap((d) => d.layers.slice(0, -1).map((l) => l.path));
@@ -58,7 +60,11 @@ describe('diff and full on a running domain', () => {
     await rebootAndContinue(domain);
     await incr(domain, 1);
     const beforeFull = await chainOf(domain.name);
-    await runCliOk(['backup', 'full', domain.name]);
+    const full = await runCliOk(['--json', 'backup', 'full', domain.name]);
+    for (const target of ['vda', 'vdb'])
+      expect(full.stderr).toContain(
+        JSON.stringify({ event: 'progress', domain: domain.name, target, job: 'commit', percent: 100 }),
+      );
     const afterFull = await chainOf(domain.name);
     expect(shapeOf(afterFull)).toEqual(both(['incr', 'base']));
     for (const file of beforeFull.disks.flatMap((d) => d.layers.slice(0, -1).map((l) => l.path)))
