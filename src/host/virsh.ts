@@ -37,6 +37,12 @@ const batchSize = 100;
 /** The domain does not exist on this connection. */
 export class NoSuchDomainError extends UserError {}
 
+/** libvirtd did not answer (not running, restarting, or the URI is wrong). */
+export class ConnectionError extends UserError {}
+
+/** How long a block job is waited for through a libvirtd restart: QEMU runs the job meanwhile. */
+const reconnectMs = 60_000;
+
 /** Typed access to `virsh`; every call names the domain with `--domain` so names are data. */
 export class Virsh {
   constructor(
@@ -63,7 +69,7 @@ export class Virsh {
       if (/failed to get domain|Domain not found/i.test(result.stderr))
         throw new NoSuchDomainError(`${what}: no such domain. List domains with: virsh list --all`);
       if (/failed to connect to the hypervisor/i.test(result.stderr))
-        throw new UserError(
+        throw new ConnectionError(
           `${what}: cannot connect to libvirt at ${this.uri}: ${result.stderr.trim().split('\n').at(-1) ?? ''}. ` +
             `Check --connect (or LIBVIRT_DEFAULT_URI) and that libvirtd runs.`,
         );
@@ -245,8 +251,19 @@ export class Virsh {
     onProgress: (percent: number) => void,
     untilReady: boolean,
   ): Promise<boolean> {
+    let unreachableSince: number | undefined;
     for (let delay = 20; ; delay = Math.min(delay * 1.5, 500)) {
-      const job = await this.blockJobInfo(domain, target);
+      let job: BlockJobInfo | undefined;
+      try {
+        job = await this.blockJobInfo(domain, target);
+        unreachableSince = undefined;
+      } catch (error) {
+        // libvirtd restarting: the job goes on inside QEMU, and libvirtd finds it again when it is back.
+        unreachableSince ??= Date.now();
+        if (!(error instanceof ConnectionError) || Date.now() - unreachableSince > reconnectMs) throw error;
+        await sleep(delay);
+        continue;
+      }
       if (job === undefined) return false;
       if (job.end > 0) onProgress(Math.floor((job.cur / job.end) * 100));
       if (untilReady && job.ready) return true;
