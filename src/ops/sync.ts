@@ -29,6 +29,7 @@ import { interfaceCount, replicaXml } from '../host/replicaxml.js';
 import { NoSuchDomainError } from '../host/virsh.js';
 import { lockDomain } from '../lock/lock.js';
 import type { OpsContext } from './context.js';
+import { faultAfterStep } from './fault.js';
 import { refuseInMaintenance } from './maintenance-record.js';
 import { recoverInterrupted } from './recover.js';
 import { fileReferences, unreadableChain } from './references.js';
@@ -299,16 +300,42 @@ export async function syncDomain(ctx: OpsContext, domain: string, request: SyncR
     if (ctx.dryRun) return result(plan.final, [], defined);
 
     removeLeftovers(dir, state.name);
+    // Sync keeps no journal (the state file is its commit point), but counts its steps the same way
+    // so a test can kill it after each one.
+    let stepsDone = 0;
+    const stepDone = () => {
+      stepsDone += 1;
+      faultAfterStep(stepsDone);
+    };
     const made = new Map<string, string | undefined>();
     for (const step of plan.copies) {
       const temp = path.join(dir, `${tempPrefix(state.name)}${step.file}`);
       made.set(step.file, await makeFile(run, step, temp));
+      stepDone();
+    }
+    // Recorded before the new files take their names: should this run die before its state names
+    // them, the next sync deletes them as files the replica retired, instead of leaving them behind.
+    if (plan.copies.length > 0) {
+      writeReplicaState(dir, {
+        ...(previous ?? {
+          version: 1,
+          domain: state.name,
+          mode: request.mode,
+          replica,
+          ...identity,
+          updated: ctx.now().toISOString(),
+          disks: [],
+        }),
+        retired: [...new Set([...(previous?.retired ?? []), ...plan.copies.map((step) => step.file)])],
+      });
+      stepDone();
     }
     // Every new file is complete: only now do they take their names (new names, so the previous
     // replica's files are untouched until the state file says they are no longer used).
     for (const step of plan.copies)
       renameSync(path.join(dir, `${tempPrefix(state.name)}${step.file}`), path.join(dir, step.file));
     fsyncDir(dir);
+    stepDone();
     const withSums = (disks: readonly ReplicaDisk[]): ReplicaDisk[] =>
       disks.map((d) => ({
         ...d,
@@ -333,12 +360,13 @@ export async function syncDomain(ctx: OpsContext, domain: string, request: SyncR
       const xml = definitionOf(disks);
       writeFileAtomic(definitionFile, xml);
       if (define) await ctx.host.virsh.define(xml, replica);
+      stepDone();
     };
     let disks = withSums(plan.disks);
     await commitState(disks, plan.retired);
     let retired = plan.retired;
     if (plan.commits.length > 0) {
-      for (const step of plan.commits)
+      for (const step of plan.commits) {
         await ctx.host.qemuImg.commitKeepingTop(
           path.join(dir, step.top),
           path.join(dir, step.base),
@@ -346,6 +374,8 @@ export async function syncDomain(ctx: OpsContext, domain: string, request: SyncR
             ctx.progress({ domain: state.name, target: step.target, job: 'sync merge', percent });
           },
         );
+        stepDone();
+      }
       const final = withSums(plan.final);
       const merged = replicaFiles(disks).filter((f) => !replicaFiles(final).includes(f));
       retired = [...retired, ...merged];
@@ -353,6 +383,7 @@ export async function syncDomain(ctx: OpsContext, domain: string, request: SyncR
       await commitState(disks, retired);
     }
     const pruned = await prune(run, retired);
+    stepDone();
     if (pruned.left.length !== retired.length) await commitState(disks, pruned.left);
     return result(disks, pruned.notes, define);
   } finally {

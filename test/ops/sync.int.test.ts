@@ -8,13 +8,14 @@ import type { ReplicaState } from '../../src/chain/replica.js';
 import { execaRunner } from '../../src/host/runner.js';
 import { stateFile } from '../../src/ops/replicastate.js';
 import type { SyncResult } from '../../src/ops/sync.js';
-import { cliPath, isolatedEnv, runCliOk } from '../cli-run.js';
+import { cliPath, isolatedEnv, runCli, runCliOk } from '../cli-run.js';
 import { guestExec, waitForAgent } from '../rig/agent.js';
 import { useTestDomains } from '../rig/test-domains.js';
 import type { TestDomain } from '../rig/domain.js';
 import { checkImage } from '../rig/image.js';
 import { testRoot } from '../rig/rig-paths.js';
-import { tryVirsh, virsh } from '../rig/virsh.js';
+import { domainState, tryVirsh, virsh } from '../rig/virsh.js';
+import { chainOf, layerPaths } from './chain-json.js';
 
 const domains = useTestDomains();
 const env = isolatedEnv();
@@ -252,5 +253,59 @@ describe('sync', () => {
     await expectReplicaEqualsFrozen(dir, domain.name, 'kill 1');
     console.log(`sync inplace after SIGKILL: ${result.bytesCopied} bytes; notes: ${result.notes.join('; ')}`);
     await bootReplica(replica, 'kill 1');
+  });
+
+  it('a sync killed after each of its steps: the replica stays readable, the next sync completes it', async () => {
+    const domain = await domains.create({ disks: 1 });
+    await waitForSeq(domain, 'vda', 3);
+    const replica = `${domain.name}-replica`;
+    forgetReplica(replica);
+    for (const mode of ['full', 'diff', 'inplace'] as const) {
+      const dir = await replicaDir(`faults-${mode}`);
+      await frozenRound(domain, `${mode} 0`);
+      // An earlier replica, so that every kill has one to keep.
+      await sync(mode, domain.name, dir);
+      let k = 1;
+      for (let completed = false; !completed; k += 1) {
+        const what = `sync ${mode} killed after step ${k}`;
+        const started = Date.now();
+        await frozenRound(domain, `${mode} ${k}`);
+        // diff: the source's chain shrinks, so the replica merges and prunes as well.
+        if (mode === 'diff' && k % 2 === 0) await runCliOk(['backup', 'diff', domain.name], env);
+        const source = layerPaths(await chainOf(domain.name, env));
+        const killed = await runCli(['sync', mode, domain.name, '--target', dir], {
+          ...env,
+          UNIFI_BACKUP_FAULT_KILL_AFTER_STEP: String(k),
+        });
+        completed = killed.exitCode === 0;
+        // Whatever step it died after, the state file names a replica whose files are whole.
+        for (const disk of readState(dir, domain.name).disks) {
+          const check = await checkImage(join(dir, disk.files.at(-1)?.file ?? ''));
+          expect(check.fsckClean, `${what}: ${check.fsckOutput}`).toBe(true);
+          expect(check.records.problems, what).toEqual([]);
+        }
+        await sync(mode, domain.name, dir, ...(completed ? ['--define'] : []));
+        expect(
+          readdirSync(dir).filter((f) => f.startsWith('.ub-tmp.')),
+          what,
+        ).toEqual([]);
+        const after = readState(dir, domain.name);
+        // A retired file the prune had to keep stays listed, for the next sync to retry.
+        const used = new Set([...after.disks.flatMap((d) => d.files.map((f) => f.file)), ...after.retired]);
+        const images = readdirSync(dir).filter((f) => !f.endsWith('.json') && !f.endsWith('.xml'));
+        expect(
+          images.filter((f) => !used.has(f)),
+          `${what}: files the replica does not use`,
+        ).toEqual([]);
+        await expectReplicaEqualsFrozen(dir, domain.name, `${mode} ${k}`);
+        for (const file of source) expect(existsSync(file), `${what}: ${file}`).toBe(true);
+        expect(await domainState(domain.name), what).toBe('running');
+        console.log(`${what}${completed ? ' (ran to its end)' : ''}: ${Date.now() - started} ms`);
+        expect(k, `sync ${mode} has no end`).toBeLessThan(15);
+      }
+      // A full replica is one standalone image per disk, booted by the 'full' case above.
+      if (mode !== 'full') await bootReplica(replica, `${mode} ${k - 1}`);
+      await tryVirsh('undefine', '--domain', replica);
+    }
   });
 });
