@@ -14,6 +14,7 @@ import { lockDomain } from '../lock/lock.js';
 import { refuseRunningBlockJobs, refuseSharedBases, takenNames, verify } from './backup.js';
 import type { OpsContext } from './context.js';
 import { executePlan } from './execute.js';
+import { faultAfterStep } from './fault.js';
 import type { MaintenanceRecord } from './maintenance-record.js';
 import { clearMaintenance, readMaintenance, writeMaintenance } from './maintenance-record.js';
 import { purgeLayers } from './purge.js';
@@ -117,6 +118,23 @@ async function removeMemoryState(ctx: OpsContext, record: MaintenanceRecord): Pr
   ];
 }
 
+/**
+ * After save's or drop's plan: the memory state of enter is removed, then the record. Both count as
+ * steps past the plan's last one, so a crash between them can be tested like any step.
+ */
+async function endWindow(
+  ctx: OpsContext,
+  domain: string,
+  record: MaintenanceRecord,
+  plan: Plan,
+): Promise<string[]> {
+  const memory = await removeMemoryState(ctx, record);
+  faultAfterStep(plan.steps.length + 1);
+  clearMaintenance(ctx.stateDir, domain);
+  faultAfterStep(plan.steps.length + 2);
+  return memory;
+}
+
 /** `maintenance enter`: a maintenance layer on every disk, atomically; the domain is recorded as in maintenance. */
 export async function enterMaintenance(
   ctx: OpsContext,
@@ -169,6 +187,7 @@ export async function enterMaintenance(
       ...(memoryFile === undefined ? {} : { memoryFile }),
       ...(state.persistent ? { persistentXml: await ctx.host.virsh.dumpXml(domain, 'inactive') } : {}),
     });
+    faultAfterStep(0);
     try {
       const done = await run(ctx, plan);
       done.finish();
@@ -260,8 +279,7 @@ export async function saveMaintenance(
     if (request.consolidate) await refuseSharedBases(ctx, state, disks);
     else await refuseSharedParents(ctx, domain, record);
     const done = await run(ctx, plan);
-    const memory = await removeMemoryState(ctx, record);
-    clearMaintenance(ctx.stateDir, domain);
+    const memory = await endWindow(ctx, domain, record, plan);
     done.finish();
     return result(done.after.disks, [...done.notes, ...memory]);
   });
@@ -279,23 +297,43 @@ export async function dropMaintenance(
   request: DropRequest,
 ): Promise<MaintenanceResult> {
   const started = Date.now();
-  return underLock(ctx, domain, 'maintenance drop', async (undone) => {
-    const record = requireRecord(ctx, domain, 'drop');
-    const state = await readDomainState(ctx.host, domain);
-    const memoryFile =
-      record.memoryFile !== undefined && existsSync(record.memoryFile) ? record.memoryFile : undefined;
-    const interrupted = undone.find((s) => s.kind === 'restore' || s.kind === 'start')?.kind;
-    const plan = planDrop(state, record.disks, {
-      force: request.force,
-      ...(memoryFile === undefined ? {} : { memoryFile }),
-      ...(interrupted === undefined ? {} : { interrupted }),
-    });
-    const result = resultOf(ctx, state, plan, { action: 'drop', since: record.since, started });
-    if (ctx.dryRun) return result(state.disks, []);
-    const done = await run(ctx, plan);
-    const memory = await removeMemoryState(ctx, record);
-    clearMaintenance(ctx.stateDir, domain);
-    done.finish();
-    return result(done.after.disks, [...done.notes, ...memory]);
+  return underLock(ctx, domain, 'maintenance drop', (undone) => drop(ctx, domain, request, undone, started));
+}
+
+/**
+ * `repair` after an interrupted drop: finishes it, as running `maintenance drop` again would — a
+ * drop killed after stopping the domain must not leave it stopped once repaired (invariant 7).
+ * Runs under the caller's lock, after its recovery; `undone` are the steps the journal had left.
+ */
+export async function finishInterruptedDrop(
+  ctx: OpsContext,
+  domain: string,
+  undone: readonly Step[],
+): Promise<MaintenanceResult> {
+  return drop(ctx, domain, { force: false }, undone, Date.now());
+}
+
+async function drop(
+  ctx: OpsContext,
+  domain: string,
+  request: DropRequest,
+  undone: readonly Step[],
+  started: number,
+): Promise<MaintenanceResult> {
+  const record = requireRecord(ctx, domain, 'drop');
+  const state = await readDomainState(ctx.host, domain);
+  const memoryFile =
+    record.memoryFile !== undefined && existsSync(record.memoryFile) ? record.memoryFile : undefined;
+  const interrupted = undone.find((s) => s.kind === 'restore' || s.kind === 'start')?.kind;
+  const plan = planDrop(state, record.disks, {
+    force: request.force,
+    ...(memoryFile === undefined ? {} : { memoryFile }),
+    ...(interrupted === undefined ? {} : { interrupted }),
   });
+  const result = resultOf(ctx, state, plan, { action: 'drop', since: record.since, started });
+  if (ctx.dryRun) return result(state.disks, []);
+  const done = await run(ctx, plan);
+  const memory = await endWindow(ctx, domain, record, plan);
+  done.finish();
+  return result(done.after.disks, [...done.notes, ...memory]);
 }
