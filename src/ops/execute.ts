@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Merge, NewLayer, Plan, Step } from '../chain/plan.js';
 import { UserError } from '../errors.js';
 import { setDiskSources, snapshotXml } from '../host/domainxml.js';
+import { ProcessError } from '../host/runner.js';
 import { Journal } from '../journal/journal.js';
 import type { OpsContext } from './context.js';
 import { faultAfterStep } from './fault.js';
@@ -179,6 +180,15 @@ async function executeStep(
 /** Steps that change neither definition: the ones read before them still hold afterwards. */
 const keepsDefinitions: ReadonlySet<Step['kind']> = new Set(['dump-config', 'create-overlays']);
 
+/** After a block-job step failed: whether its job may still run (when libvirt cannot say, it may). */
+async function blockJobLeft(ctx: OpsContext, domain: string, step: Step): Promise<boolean> {
+  if (step.kind !== 'block-pull' && step.kind !== 'block-commit') return false;
+  return ctx.host.virsh.blockJobInfo(domain, step.merge.target).then(
+    (job) => job !== undefined,
+    () => true,
+  );
+}
+
 /**
  * Runs a plan step by step; `known` holds the definitions the plan was made from. The journal records the plan before the first change and each step as
  * it finishes, so an interrupted run can be finished or rolled back (DESIGN §4, invariant 2).
@@ -197,8 +207,15 @@ export async function executePlan(
       // Definitions read with the state (under the lock) hold until a step that can change them.
       if (!keepsDefinitions.has(step.kind)) current = {};
     } catch (error) {
-      // Every first step either completes or undoes itself: nothing is left for recovery to finish.
-      if (journal.done === 0) journal.finish();
+      // Every first step either completes or undoes itself, so nothing is left for recovery to
+      // finish — except a block job QEMU runs on after virsh lost libvirtd (a daemon restart).
+      if (journal.done === 0 && !(await blockJobLeft(ctx, plan.domain, step))) journal.finish();
+      else if (error instanceof ProcessError)
+        throw new UserError(
+          `${error.message.trim()}. The journal of domain '${plan.domain}' records how far it got: once ` +
+            `libvirt answers, run 'unifi-backup repair ${plan.domain}' to finish or roll back the rest.`,
+          { cause: error },
+        );
       throw error;
     }
     journal.stepDone();

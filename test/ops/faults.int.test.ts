@@ -1,9 +1,18 @@
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Plan } from '../../src/chain/plan.js';
 import { parseDomainXml } from '../../src/host/domainxml.js';
+import { parseBlockJobInfo } from '../../src/host/virsh.js';
 import { Journal, journalFile } from '../../src/journal/journal.js';
 import { maintenanceStatus } from '../../src/ops/maintenance-record.js';
 import { cliPath, isolatedEnv, runCli, runCliOk } from '../cli-run.js';
@@ -362,4 +371,97 @@ describe('maintenance enter, save and drop killed after any step, then repair', 
         // Keeps the chain short for the next verb.
         await runCliOk(['backup', 'full', domain.name], env);
       });
+});
+
+/** libvirtd's pid, from the pid file it writes when started with -d. */
+function libvirtdPid(): number | undefined {
+  try {
+    const pid = Number(readFileSync('/run/libvirtd.pid', 'utf8').trim());
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  for (const end = Date.now() + timeoutMs; Date.now() < end;)
+    if (await condition()) return;
+    else await new Promise((r) => setTimeout(r, 100));
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function libvirtdAnswers(): Promise<boolean> {
+  return (await execa('virsh', ['list', '--all', '--name'], { reject: false })).exitCode === 0;
+}
+
+/** Starts libvirtd again if it is not running, and waits until it answers. */
+async function ensureLibvirtd(): Promise<void> {
+  if (!(await libvirtdAnswers()) && libvirtdPid() === undefined) await execa('libvirtd', ['-d']);
+  await waitFor('libvirtd to answer', libvirtdAnswers);
+}
+
+describe('libvirtd restarted in the middle of a block job', () => {
+  it('backup full: our run fails cleanly; the job runs on; repair pivots it as planned; the next backup works', async () => {
+    const domain = await domains.create({ disks: 1, diskSizeMiB: 512 });
+    await waitForSeq(domain, 'vda', 2);
+    await runCliOk(['backup', 'incr', domain.name], env);
+    // Enough data above the base that the commit lasts long enough to be seen and slowed down.
+    await domain.guestExec(['dd', 'if=/dev/zero', 'of=/mnt/vda/fill', 'bs=1M', 'count=320']);
+    await domain.guestExec(['sync']);
+    await runCliOk(['backup', 'incr', domain.name], env);
+    const base = domain.disks[0]?.path ?? '';
+    // libvirt's own record of the running domain names the job as soon as it starts: cheap to poll.
+    const status = `/run/libvirt/qemu/${domain.name}.xml`;
+    const jobInfo = async () =>
+      parseBlockJobInfo(
+        (
+          await execa('virsh', ['blockjob', '--domain', domain.name, '--path', 'vda', '--info', '--raw'], {
+            reject: false,
+          })
+        ).stdout,
+      );
+
+    const full = execa('node', [cliPath, 'backup', 'full', domain.name], { env, reject: false });
+    let seen = false;
+    try {
+      for (const end = Date.now() + 120_000; !seen && full.exitCode === null && Date.now() < end;) {
+        seen = /active-commit/.test(readFileSync(status, 'utf8'));
+        if (!seen) await new Promise((r) => setTimeout(r, 2));
+      }
+      expect(seen, 'the block commit was never seen running').toBe(true);
+      // 1 MiB/s: the job outlives libvirtd's restart.
+      await execa('virsh', ['blockjob', '--domain', domain.name, '--path', 'vda', '--bandwidth', '1']);
+      const before = await jobInfo();
+      expect(before?.ready, 'the block commit was already done').toBe(false);
+      const pid = libvirtdPid();
+      expect(pid, 'libvirtd has no pid file').toBeDefined();
+      process.kill(pid ?? 0, 'SIGTERM');
+      await waitFor('libvirtd to stop', () => Promise.resolve(libvirtdPid() === undefined));
+      const outcome = await full;
+      console.log(`backup full with libvirtd stopped: exit ${outcome.exitCode}; ${outcome.stderr.trim()}`);
+      expect(outcome.exitCode).not.toBe(0);
+      expect(outcome.stderr).toMatch(/unifi-backup: .*domain '.*'/);
+      await execa('libvirtd', ['-d']);
+      await waitFor('libvirtd to answer', libvirtdAnswers);
+    } finally {
+      await ensureLibvirtd();
+    }
+    // QEMU ran on without libvirtd: the guest still writes, and the job is still there.
+    expect(await domainState(domain.name)).toBe('running');
+    const seq = await domain.lastSeq('vda');
+    await waitForSeq(domain, 'vda', seq + 2);
+    expect((await jobInfo())?.type).toMatch(/commit/i);
+    // Unthrottled, the commit reaches its ready state: repair does the pivot the plan wanted.
+    await execa('virsh', ['blockjob', '--domain', domain.name, '--path', 'vda', '--bandwidth', '0']);
+    await waitFor('the block commit to be ready', async () => (await jobInfo())?.ready !== false, 120_000);
+    const repaired = await runCliOk(['repair', domain.name], env);
+    console.log(`repair after the libvirtd restart: ${repaired.stdout}`);
+    expect(repaired.stdout).toMatch(/pivot disk vda onto the base .*: done/);
+    await expectCoherent(domain, true, 'after the libvirtd restart, repaired');
+    expect(await sources(domain.name, false)).toEqual([base]);
+    await runCliOk(['backup', 'incr', domain.name], env);
+    const vda = (await chainOf(domain.name, env)).disks[0];
+    await expectDataIntact(vda?.layers[1]?.path ?? '', 2);
+  });
 });
