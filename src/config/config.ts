@@ -5,7 +5,6 @@ import { UsageError } from '../errors.js';
 import { defaultConfigFile } from './location.js';
 import { notifyHookSchema } from '../notify/templates.js';
 
-
 const count = z.number().int('a whole number').min(1, 'at least 1');
 const duration = z
   .string()
