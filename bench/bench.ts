@@ -317,8 +317,13 @@ async function manyDomains(): Promise<void> {
   const virshAs = (...args: string[]) => as(['virsh', '--connect', 'qemu:///session', ...args]);
   for (const name of virshAs('list', '--all', '--name')
     .stdout.split('\n')
-    .filter((n) => n.trim() !== ''))
+    .filter((n) => n.trim() !== '')) {
+    // A domain left running (by hand) would stay behind as a transient one after undefine.
+    spawnSync('runuser', ['-u', benchUser, '--', 'virsh', '--connect', 'qemu:///session', 'destroy', name], {
+      env: userEnv,
+    });
     virshAs('undefine', '--domain', name);
+  }
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   const template = path.join(work, 'small.qcow2');
