@@ -21,7 +21,7 @@ import { checkImage } from '../rig/image.js';
 import { testRoot } from '../rig/rig-paths.js';
 import { useTestDomains } from '../rig/test-domains.js';
 import { domainState, virsh } from '../rig/virsh.js';
-import { chainOf, expectDataIntact, layerPaths, waitForSeq } from './chain-json.js';
+import { chainOf, expectDataIntact, layerPaths, shapeOf, waitForSeq } from './chain-json.js';
 
 const domains = useTestDomains();
 const env = isolatedEnv();
@@ -401,76 +401,97 @@ async function ensureLibvirtd(): Promise<void> {
   await waitFor('libvirtd to answer', libvirtdAnswers);
 }
 
-describe('libvirtd restarted in the middle of a block job', () => {
-  it('backup full: our run waits it out or fails cleanly; the commit ends pivoted as planned; the next backup works', async () => {
-    const domain = await domains.create({ disks: 1, diskSizeMiB: 512 });
-    await waitForSeq(domain, 'vda', 2);
-    await runCliOk(['backup', 'incr', domain.name], env);
-    // Enough data above the base that the commit lasts long enough to be seen and slowed down.
-    await domain.guestExec(['dd', 'if=/dev/zero', 'of=/mnt/vda/fill', 'bs=1M', 'count=320']);
-    await domain.guestExec(['sync']);
-    await runCliOk(['backup', 'incr', domain.name], env);
-    const base = domain.disks[0]?.path ?? '';
-    // libvirt's own record of the running domain names the job as soon as it starts: cheap to poll.
-    const status = `/run/libvirt/qemu/${domain.name}.xml`;
-    const jobInfo = async () =>
-      parseBlockJobInfo(
-        (
-          await execa('virsh', ['blockjob', '--domain', domain.name, '--path', 'vda', '--info', '--raw'], {
-            reject: false,
-          })
-        ).stdout,
-      );
-    const bandwidth = (mib: number) =>
-      execa('virsh', ['blockjob', '--domain', domain.name, '--path', 'vda', '--bandwidth', String(mib)]);
+/**
+ * Starts `backup VERB` on a domain with 320 MB above its base, throttles its block job to 1 MiB/s,
+ * restarts libvirtd under it, and proves: our run waits it out or fails naming the domain and
+ * `repair`; the domain runs, the definitions agree, the chain ends on the base, the next backup works
+ * and the guest's records survived.
+ */
+async function restartDuring(verb: 'full' | 'diff'): Promise<void> {
+  const job =
+    verb === 'full' ? { status: /active-commit/, type: /commit/i } : { status: /type='pull'/, type: /pull/i };
+  const domain = await domains.create({ disks: 1, diskSizeMiB: 512 });
+  await waitForSeq(domain, 'vda', 2);
+  await runCliOk(['backup', 'incr', domain.name], env);
+  // Enough data above the base that the job lasts long enough to be seen and slowed down.
+  await domain.guestExec(['dd', 'if=/dev/zero', 'of=/mnt/vda/fill', 'bs=1M', 'count=320']);
+  await domain.guestExec(['sync']);
+  await runCliOk(['backup', 'incr', domain.name], env);
+  const base = domain.disks[0]?.path ?? '';
+  // libvirt's own record of the running domain names the job as soon as it starts: cheap to poll.
+  const status = `/run/libvirt/qemu/${domain.name}.xml`;
+  const jobInfo = async () =>
+    parseBlockJobInfo(
+      (
+        await execa('virsh', ['blockjob', '--domain', domain.name, '--path', 'vda', '--info', '--raw'], {
+          reject: false,
+        })
+      ).stdout,
+    );
+  const bandwidth = (mib: number) =>
+    execa('virsh', ['blockjob', '--domain', domain.name, '--path', 'vda', '--bandwidth', String(mib)]);
 
-    const full = execa('node', [cliPath, 'backup', 'full', domain.name], { env, reject: false });
-    let seen = false;
-    try {
-      for (const end = Date.now() + 120_000; !seen && full.exitCode === null && Date.now() < end;) {
-        seen = /active-commit/.test(readFileSync(status, 'utf8'));
-        if (!seen) await new Promise((r) => setTimeout(r, 2));
-      }
-      expect(seen, 'the block commit was never seen running').toBe(true);
-      // 1 MiB/s: the job outlives libvirtd's restart.
-      await bandwidth(1);
-      expect((await jobInfo())?.ready, 'the block commit was already done').toBe(false);
-      const pid = libvirtdPid();
-      expect(pid, 'libvirtd has no pid file').toBeDefined();
-      process.kill(pid ?? 0, 'SIGTERM');
-      await waitFor('libvirtd to stop', () => Promise.resolve(libvirtdPid() === undefined));
-      // Long enough for our run to meet the closed connection.
-      await new Promise((r) => setTimeout(r, 2000));
-      await execa('libvirtd', ['-d']);
-      await waitFor('libvirtd to answer', libvirtdAnswers);
-    } finally {
-      await ensureLibvirtd();
+  const run = execa('node', [cliPath, 'backup', verb, domain.name], { env, reject: false });
+  let seen = false;
+  try {
+    for (const end = Date.now() + 120_000; !seen && run.exitCode === null && Date.now() < end;) {
+      seen = job.status.test(readFileSync(status, 'utf8'));
+      if (!seen) await new Promise((r) => setTimeout(r, 2));
     }
-    // QEMU ran on without libvirtd: the guest still writes, and libvirtd found the job again.
-    expect(await domainState(domain.name)).toBe('running');
-    const seq = await domain.lastSeq('vda');
-    await waitForSeq(domain, 'vda', seq + 2);
-    const left = await jobInfo();
-    if (full.exitCode === null) expect(left?.type).toMatch(/commit/i);
-    // Unthrottled, the commit gets ready: our run (if it waited) or repair does the pivot planned.
-    if (left !== undefined) await bandwidth(0);
-    const outcome = await full;
-    console.log(`backup full across a libvirtd restart: exit ${outcome.exitCode}; ${outcome.stderr.trim()}`);
-    if (outcome.exitCode !== 0) {
-      expect(outcome.stderr).toMatch(/unifi-backup: .*domain '.*'.*repair/s);
+    expect(seen, `the block job of ${verb} was never seen running`).toBe(true);
+    // 1 MiB/s: the job outlives libvirtd's restart.
+    await bandwidth(1);
+    expect((await jobInfo())?.ready, 'the block job was already done').toBe(false);
+    const pid = libvirtdPid();
+    expect(pid, 'libvirtd has no pid file').toBeDefined();
+    process.kill(pid ?? 0, 'SIGTERM');
+    await waitFor('libvirtd to stop', () => Promise.resolve(libvirtdPid() === undefined));
+    // Long enough for our run to meet the closed connection.
+    await new Promise((r) => setTimeout(r, 2000));
+    await execa('libvirtd', ['-d']);
+    await waitFor('libvirtd to answer', libvirtdAnswers);
+  } finally {
+    await ensureLibvirtd();
+  }
+  // QEMU ran on without libvirtd: the guest still writes, and libvirtd found the job again.
+  expect(await domainState(domain.name)).toBe('running');
+  const seq = await domain.lastSeq('vda');
+  await waitForSeq(domain, 'vda', seq + 2);
+  const left = await jobInfo();
+  if (run.exitCode === null) expect(left?.type).toMatch(job.type);
+  // Unthrottled, the job finishes (a commit gets ready): our run, if it waited, or repair ends it.
+  if (left !== undefined) await bandwidth(0);
+  const outcome = await run;
+  console.log(`backup ${verb} across a libvirtd restart: exit ${outcome.exitCode}; ${outcome.stderr.trim()}`);
+  if (outcome.exitCode !== 0) {
+    expect(outcome.stderr).toMatch(/unifi-backup: .*domain '.*'.*repair/s);
+    if (verb === 'full')
       await waitFor('the block commit to be ready', async () => (await jobInfo())?.ready !== false, 120_000);
-    }
-    const repaired = await runCliOk(['repair', domain.name], env);
-    console.log(`repair after the libvirtd restart: ${repaired.stdout}`);
-    if (outcome.exitCode !== 0) expect(repaired.stdout).toMatch(/pivot disk vda onto the base .*: done/);
-    else expect(repaired.stdout).toBe(`${domain.name}: nothing to repair`);
-    await expectCoherent(domain, true, 'after the libvirtd restart, repaired');
-    // Everything above the base was committed into it; a run that completed also made its new incr.
-    const merged = (await chainOf(domain.name, env)).disks[0]?.layers.map((l) => l.path);
-    expect(merged?.at(-1)).toBe(base);
-    expect(merged).toHaveLength(outcome.exitCode === 0 ? 2 : 1);
-    await runCliOk(['backup', 'incr', domain.name], env);
-    const vda = (await chainOf(domain.name, env)).disks[0];
-    await expectDataIntact(vda?.layers[1]?.path ?? '', 2);
+  }
+  const repaired = await runCliOk(['repair', domain.name], env);
+  console.log(`repair after the libvirtd restart: ${repaired.stdout}`);
+  if (outcome.exitCode === 0) expect(repaired.stdout).toBe(`${domain.name}: nothing to repair`);
+  else if (verb === 'full') expect(repaired.stdout).toMatch(/pivot disk vda onto the base .*: done/);
+  await expectCoherent(domain, true, `${verb} across the libvirtd restart, repaired`);
+  const chain = (await chainOf(domain.name, env)).disks[0]?.layers.map((l) => l.path);
+  expect(chain?.at(-1)).toBe(base);
+  // A run that completed made its new incr: on the base (full), or on the diff that took it all (diff).
+  if (outcome.exitCode === 0)
+    expect(shapeOf(await chainOf(domain.name, env))).toEqual({
+      vda: verb === 'full' ? ['incr', 'base'] : ['incr', 'diff', 'base'],
+    });
+  else if (verb === 'full') expect(chain).toHaveLength(1);
+  await runCliOk(['backup', 'incr', domain.name], env);
+  const vda = (await chainOf(domain.name, env)).disks[0];
+  await expectDataIntact(vda?.layers[1]?.path ?? '', 2);
+}
+
+describe('libvirtd restarted in the middle of a block job', () => {
+  it('backup full (active commit): our run waits it out or fails cleanly; the commit ends pivoted as planned; the next backup works', async () => {
+    await restartDuring('full');
+  });
+
+  it('backup diff (pull): our run waits it out or fails cleanly; the chain ends merged or repaired; the next backup works', async () => {
+    await restartDuring('diff');
   });
 });
