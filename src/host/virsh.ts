@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunState } from '../chain/model.js';
 import type { XmlFlavour } from '../chain/plan.js';
 import { UserError } from '../errors.js';
+import { parseDomainXml } from './domainxml.js';
 import type { Runner } from './runner.js';
 import { ProcessError } from './runner.js';
 
@@ -22,7 +23,11 @@ export interface DomainDefinitions {
   readonly live: string;
   /** `dumpxml --inactive`: the persistent definition (the live one again for a transient domain). */
   readonly inactive: string;
+  /** With readAll({ blockJobs }): each disk's block job of a running domain (undefined: none). */
+  readonly blockJobs?: ReadonlyMap<string, BlockJobInfo | undefined>;
 }
+
+type MutableDefinitions = { -readonly [K in keyof DomainDefinitions]: DomainDefinitions[K] };
 
 export interface ListedDomain {
   readonly name: string;
@@ -31,6 +36,8 @@ export interface ListedDomain {
 }
 
 const uuidPattern = /^[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}$/;
+/** A disk target as libvirt names them (vda, sdb, hdc): safe as a word of a batched command. */
+const targetPattern = /^[a-z][a-z0-9]*$/;
 /** How many domains one batched virsh run reads: keeps its single argument far below 128 KiB. */
 const batchSize = 100;
 
@@ -95,7 +102,7 @@ export class Virsh {
    * definition or a user is ever parsed by virsh's command language. A domain whose batched read
    * failed comes back without definitions, for the caller to read alone and report properly.
    */
-  async readAll(): Promise<ListedDomain[]> {
+  async readAll(options: { readonly blockJobs?: boolean } = {}): Promise<ListedDomain[]> {
     const out = await this.run(['list', '--all', '--uuid', '--name'], 'listing domains');
     const listed = out
       .split('\n')
@@ -104,35 +111,61 @@ export class Virsh {
         const space = line.indexOf(' ');
         return { uuid: line.slice(0, space), name: line.slice(space + 1) };
       });
-    const result: ListedDomain[] = [];
-    for (let start = 0; start < listed.length; start += batchSize) {
-      const batch = listed.slice(start, start + batchSize);
-      const safe = batch.filter((d) => uuidPattern.test(d.uuid));
-      const read = safe.length > 0 ? await this.readBatch(safe.map((d) => d.uuid)) : [];
-      for (const domain of batch) {
-        const sections = read[safe.indexOf(domain)];
-        result.push({ name: domain.name, definitions: sections && definitionsOf(domain.name, sections) });
-      }
-    }
-    return result;
+    const reads = ['dominfo', 'dumpxml', 'dumpxml --inactive'];
+    const safe = listed.filter((d) => uuidPattern.test(d.uuid));
+    const sections = await this.batch(safe.map((d) => reads.map((read) => `${read} --domain ${d.uuid}`)));
+    const read = new Map(safe.map((d, i) => [d, definitionsOf(d.name, sections[i] ?? [])]));
+    if (options.blockJobs === true) await this.addBlockJobs([...read.values()]);
+    return listed.map((d) => {
+      const definitions = read.get(d);
+      return { name: d.name, definitions: definitions?.info.uuid === d.uuid ? definitions : undefined };
+    });
   }
 
-  /** dominfo, dumpxml and dumpxml --inactive of each UUID in one virsh run, split at the markers. */
-  private async readBatch(uuids: readonly string[]): Promise<(readonly string[])[]> {
-    const marker = `@@unifi-backup-${randomBytes(8).toString('hex')}`;
-    const reads = ['dominfo', 'dumpxml', 'dumpxml --inactive'];
-    const commands = uuids.flatMap((uuid, i) =>
-      reads.flatMap((read, k) => [`echo ${marker}-${i}-${k}@@`, `${read} --domain ${uuid}`]),
+  /**
+   * The block job of every disk of every running domain, batched like readAll. A target name is put
+   * into the command only when it is a plain word; other disks are left to be asked alone.
+   */
+  private async addBlockJobs(read: (MutableDefinitions | undefined)[]): Promise<void> {
+    const running = read
+      .filter((d): d is MutableDefinitions => d !== undefined && d.info.runState !== 'shut off')
+      .map((d) => ({
+        definitions: d,
+        targets: diskTargets(d.live).filter((target) => targetPattern.test(target)),
+      }));
+    const sections = await this.batch(
+      running.map(({ definitions, targets }) =>
+        targets.map((target) => `blockjob --domain ${definitions.info.uuid} --path ${target} --info --raw`),
+      ),
     );
-    // Exit status is the last command's; failures show as empty sections, read again one by one.
-    const result = await this.runner({ argv: this.argv([commands.join('; ')]) });
-    const sections = result.stdout.split(new RegExp(`${marker}-(\\d+)-(\\d+)@@\\n?`));
-    const byDomain = uuids.map(() => reads.map(() => ''));
-    for (let j = 1; j + 2 < sections.length; j += 3) {
-      const row = byDomain[Number(sections[j])];
-      if (row !== undefined) row[Number(sections[j + 1])] = sections[j + 2] ?? '';
+    running.forEach(({ definitions, targets }, i) => {
+      definitions.blockJobs = new Map(
+        targets.map((target, k) => [target, parseBlockJobInfo(sections[i]?.[k] ?? '')]),
+      );
+    });
+  }
+
+  /**
+   * Runs each item's commands (fixed words and UUIDs only) in one virsh run per 100 items and
+   * returns each command's output, split at random markers. virsh's exit status is the last
+   * command's: a failed command shows as an empty output.
+   */
+  private async batch(items: readonly (readonly string[])[]): Promise<string[][]> {
+    const outputs = items.map((commands) => commands.map(() => ''));
+    for (let start = 0; start < items.length; start += batchSize) {
+      const marker = `@@unifi-backup-${randomBytes(8).toString('hex')}`;
+      const commands = items
+        .slice(start, start + batchSize)
+        .flatMap((item, i) => item.flatMap((command, k) => [`echo ${marker}-${start + i}-${k}@@`, command]));
+      if (commands.length === 0) continue;
+      const result = await this.runner({ argv: this.argv([commands.join('; ')]) });
+      const sections = result.stdout.split(new RegExp(`${marker}-(\\d+)-(\\d+)@@\\n?`));
+      for (let j = 1; j + 2 < sections.length; j += 3) {
+        const row = outputs[Number(sections[j])];
+        if (row !== undefined) row[Number(sections[j + 1])] = sections[j + 2] ?? '';
+      }
     }
-    return byDomain;
+    return outputs;
   }
 
   dumpXml(domain: string, flavour: XmlFlavour = 'live'): Promise<string> {
@@ -341,11 +374,22 @@ function parseDomInfo(out: string, domain: string): DomainInfo {
   };
 }
 
+/** The targets of a definition's disks; none when it does not parse (each is then asked alone). */
+function diskTargets(xml: string): string[] {
+  try {
+    return parseDomainXml(xml)
+      .disks.filter((disk) => disk.device === 'disk')
+      .map((disk) => disk.target);
+  } catch {
+    return [];
+  }
+}
+
 /** One domain's batched sections, or undefined unless every read succeeded and names this domain. */
 function definitionsOf(
   name: string,
   [info, live, inactive]: readonly string[],
-): DomainDefinitions | undefined {
+): MutableDefinitions | undefined {
   const isXml = (xml: string | undefined): xml is string => xml?.trimStart().startsWith('<domain') === true;
   if (info === undefined || !isXml(live) || !isXml(inactive)) return undefined;
   const parsed = parseDomInfo(info, name);

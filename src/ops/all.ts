@@ -35,12 +35,16 @@ export async function forEachDomain<T>(
   ctx: OpsContext,
   target: string,
   operation: DomainOperation<T>,
-  options: { readonly readOnly?: boolean } = {},
+  options: {
+    readonly readOnly?: boolean;
+    /** With readOnly: also every running domain's block jobs, in the same batched way. */
+    readonly blockJobs?: boolean;
+  } = {},
 ): Promise<DomainOutcome<T>[]> {
   if (target !== 'all') return [{ domain: target, status: 'ok', value: await operation(target) }];
   const jobs = ctx.jobs ?? 1;
   if (options.readOnly === true) {
-    const listed = await ctx.host.virsh.readAll();
+    const listed = await ctx.host.virsh.readAll({ blockJobs: options.blockJobs === true });
     return mapConcurrently(listed, Math.max(jobs, readers), ({ name, definitions }) =>
       outcomeOf(name, () => operation(name, definitions)),
     );

@@ -59,9 +59,12 @@ export async function domainStatus(
   const running = isActive(state);
   const disks: DiskStatus[] = [];
   for (const disk of state.disks.filter((d) => d.device === 'disk')) {
-    const job = running
-      ? await ctx.host.virsh.blockJobInfo(domain, disk.target).catch(() => undefined)
-      : undefined;
+    const known = prefetched?.blockJobs;
+    const job = !running
+      ? undefined
+      : known?.has(disk.target) === true
+        ? known.get(disk.target)
+        : await ctx.host.virsh.blockJobInfo(domain, disk.target).catch(() => undefined);
     disks.push({
       target: disk.target,
       chainLength: disk.chain.length,

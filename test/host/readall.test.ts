@@ -4,7 +4,9 @@ import { Virsh } from '../../src/host/virsh.js';
 
 const uuids = ['7073dfbe-8e20-4afe-9722-5490b8dcf432', '5bc753a7-447d-4ffc-9b73-bc097d9f67da'];
 const xml = (name: string, flavour: string) =>
-  `<domain type='qemu'>\n  <name>${name}</name> <!-- ${flavour} -->\n</domain>\n`;
+  `<domain type='qemu'>\n  <name>${name}</name> <!-- ${flavour} -->\n  <devices>${disk('vda')}${disk('vdb')}${disk('weird dev')}</devices>\n</domain>\n`;
+const disk = (target: string) =>
+  `<disk type='file' device='disk'><source file='/d/${target}.qcow2'/><target dev='${target}'/></disk>`;
 const dominfo = (name: string, uuid: string, state: string) =>
   `Id:             -\nName:           ${name}\nUUID:           ${uuid}\nState:          ${state}\nPersistent:     yes\n\n`;
 
@@ -13,7 +15,12 @@ const dominfo = (name: string, uuid: string, state: string) =>
  * batched argument with each command's output after its echoed marker, as virsh --quiet does (no
  * newline after an echo), leaving out what `fail` names.
  */
-function fakeVirsh(listing: string, domains: Record<string, { name: string; state: string }>, fail = '') {
+function fakeVirsh(
+  listing: string,
+  domains: Record<string, { name: string; state: string }>,
+  fail = '',
+  jobs: Record<string, string> = {},
+) {
   const seen: (readonly string[])[] = [];
   const runner = (request: RunRequest): Promise<RunResult> => {
     seen.push(request.argv);
@@ -23,9 +30,10 @@ function fakeVirsh(listing: string, domains: Record<string, { name: string; stat
     else
       for (const command of (args[0] ?? '').split('; ')) {
         const words = command.split(' ');
-        const uuid = words.at(-1) ?? '';
+        const uuid = words[0] === 'blockjob' ? (words[2] ?? '') : (words.at(-1) ?? '');
         const domain = domains[uuid];
         if (words[0] === 'echo') stdout += words[1] ?? '';
+        else if (words[0] === 'blockjob') stdout += jobs[`${words[2] ?? ''} ${words[4] ?? ''}`] ?? '';
         else if (domain === undefined || command === fail) continue;
         else if (words[0] === 'dominfo') stdout += dominfo(domain.name, uuid, domain.state);
         else stdout += xml(domain.name, words[1] === '--inactive' ? 'inactive' : 'live');
@@ -96,5 +104,22 @@ describe('Virsh.readAll: every domain in one batched run', () => {
     expect(listed).toHaveLength(250);
     expect(listed.every((d, i) => d.definitions?.info.name === `d${i}`)).toBe(true);
     expect(seen).toHaveLength(4);
+  });
+
+  it('with blockJobs: every disk of each running domain in one more run, plain target names only', async () => {
+    const { virsh, seen } = fakeVirsh(`${a} web 1; $(x)\n${b} db\n`, domains, '', {
+      [`${a} vda`]: ' type=Block Pull\n bandwidth=0\n cur=1\n end=4\n',
+    });
+    const listed = await virsh.readAll({ blockJobs: true });
+    expect(seen).toHaveLength(3);
+    const jobs = listed[0]?.definitions?.blockJobs;
+    expect(jobs?.get('vda')).toEqual({ type: 'Block Pull', cur: 1, end: 4, ready: false });
+    expect(jobs?.has('vdb')).toBe(true);
+    expect(jobs?.get('vdb')).toBeUndefined();
+    // Not a plain word: left out of the batch, for status to ask about alone.
+    expect(jobs?.has('weird dev')).toBe(false);
+    // Shut off: no block jobs asked.
+    expect(listed[1]?.definitions?.blockJobs).toBeUndefined();
+    expect(seen[2]?.at(-1)).not.toContain(b);
   });
 });

@@ -128,6 +128,14 @@ describe('a run killed after any step, then repair', () => {
     const dry = await runCliOk(['--dry-run', 'repair', domain.name], env);
     expect(dry.stdout).toMatch(/would abort the block job left on disk vda/);
     expect((await runCliOk(['--json', 'status', domain.name], env)).stdout).toContain('(ready)');
+    // Over all, the block jobs of running domains come from one batched virsh run: the same answer.
+    const every = JSON.parse((await runCli(['--json', 'status', 'all'], env)).stdout) as {
+      domain: string;
+      result?: { disks: { target: string; blockJob?: string }[] };
+    }[];
+    expect(every.find((e) => e.domain === domain.name)?.result?.disks[0]?.blockJob).toMatch(
+      /^Active Block Commit 100% \(ready\)$/,
+    );
     const aborted = await runCliOk(['repair', domain.name], env);
     expect(aborted.stdout).toMatch(/abort the block job left on disk vda .*: done/);
     expect(await sources(domain.name, false)).toEqual([top]);

@@ -46,6 +46,7 @@ export function statusCommand(): Command {
       if (all)
         outcomes = await forEachDomain(ctx, 'all', (name, read) => domainStatus(ctx, name, read), {
           readOnly: true,
+          blockJobs: true,
         });
       else if (names.length === 1)
         outcomes = await forEachDomain(ctx, names[0] ?? '', (n) => domainStatus(ctx, n));
