@@ -36,6 +36,11 @@ export interface ListedDomain {
 }
 
 const uuidPattern = /^[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}$/;
+/**
+ * A domain name virsh's command language reads as one plain word: letters, digits and `_.+-`,
+ * starting with a letter or `_` (so never an option, a domain ID, or quoting of any kind).
+ */
+const plainName = /^[A-Za-z_][A-Za-z0-9_.+-]*$/;
 /** A disk target as libvirt names them (vda, sdb, hdc): safe as a word of a batched command. */
 const targetPattern = /^[a-z][a-z0-9]*$/;
 /** How many domains one batched virsh run reads: keeps its single argument far below 128 KiB. */
@@ -174,6 +179,34 @@ export class Virsh {
       ['dumpxml', '--domain', domain, ...flags],
       `reading the definition of domain '${domain}'`,
     );
+  }
+
+  /**
+   * Run state (unless `info` is false) and the given definitions of one domain in a single virsh
+   * run, batched like readAll: only when the name is a plain word for virsh's command language.
+   * Undefined when it is not, or when any read failed or answered for another domain: the caller
+   * then reads one at a time, so a failure carries virsh's own message.
+   */
+  async readPlain(
+    domain: string,
+    flavours: readonly XmlFlavour[],
+    options: { readonly info?: boolean } = {},
+  ): Promise<{ info?: DomainInfo; xml: Map<XmlFlavour, string> } | undefined> {
+    if (!plainName.test(domain)) return undefined;
+    const withInfo = options.info !== false;
+    const commands = [
+      ...(withInfo ? [`dominfo --domain ${domain}`] : []),
+      ...flavours.map((f) => `dumpxml --domain ${domain}${f === 'live' ? '' : ` --${f}`}`),
+    ];
+    const [outputs = []] = await this.batch([commands]);
+    const info = withInfo ? parseDomInfo(outputs[0] ?? '', '') : undefined;
+    if (info !== undefined && info.name !== domain) return undefined;
+    const xmls = outputs.slice(withInfo ? 1 : 0);
+    if (!xmls.every((xml) => xml.trimStart().startsWith('<domain'))) return undefined;
+    return {
+      ...(info === undefined ? {} : { info }),
+      xml: new Map(flavours.map((f, i) => [f, xmls[i] ?? ''])),
+    };
   }
 
   /** Replaces the persistent definition (the file is written by us, so no quoting is involved). */

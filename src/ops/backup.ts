@@ -147,7 +147,9 @@ export async function verify(
     runState: before.runState,
     persistent: before.persistent,
   };
-  const { state: after, definitions } = await readDomainStateWithDefinitions(ctx.host, plan.domain, known);
+  const { state: after, definitions } = await readDomainStateWithDefinitions(ctx.host, plan.domain, known, {
+    expectedTops: plan.tops.values(),
+  });
   for (const [target, file] of plan.tops) {
     const top = after.disks.find((d) => d.target === target)?.chain[0]?.path;
     if (top !== file)

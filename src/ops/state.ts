@@ -8,6 +8,7 @@ import type { Host } from '../host/host.js';
 import type { XmlDisk } from '../host/domainxml.js';
 import { parseDomainXml } from '../host/domainxml.js';
 import type { ImageInfo } from '../host/qemuimg.js';
+import type { XmlFlavour } from '../chain/plan.js';
 import type { DomainDefinitions, DomainInfo } from '../host/virsh.js';
 import { ProcessError } from '../host/runner.js';
 
@@ -23,12 +24,18 @@ function toLayer(info: ImageInfo, isBase: boolean): Layer {
   };
 }
 
-async function diskWithChain(host: Host, domain: string, disk: XmlDisk): Promise<Disk> {
+async function diskWithChain(
+  host: Host,
+  domain: string,
+  disk: XmlDisk,
+  /** The chain of disk.source, when its read was started already. */
+  started?: Promise<ImageInfo[]>,
+): Promise<Disk> {
   if (isIgnoredDevice(disk) || unsupportedReason(disk) !== undefined || disk.source === undefined)
     return { ...disk, chain: [] };
   let infos: ImageInfo[];
   try {
-    infos = await host.qemuImg.chain(disk.source);
+    infos = await (started ?? host.qemuImg.chain(disk.source));
   } catch (error) {
     if (error instanceof ProcessError)
       throw new UserError(
@@ -63,13 +70,29 @@ export async function readDomainStateWithDefinitions(
   options: StateOptions = {},
 ): Promise<{ state: DomainState; definitions: Definitions }> {
   const read = options.prefetched;
-  const info = known ?? read?.info ?? (await host.virsh.info(domain));
+  // Chains whose top is known already are read while the definitions are.
+  const started = new Map([...(options.expectedTops ?? [])].map((top) => [top, host.qemuImg.chain(top)]));
+  for (const chain of started.values()) chain.catch(() => undefined);
+  const flavours: XmlFlavour[] = [
+    'live',
+    ...(options.persistent !== false ? (['inactive'] as const) : []),
+    ...(options.migratable === true ? (['migratable'] as const) : []),
+  ];
+  // One virsh run for run state and definitions when the name allows it (else one run each).
+  const plain = read
+    ? undefined
+    : await host.virsh.readPlain(domain, flavours, { info: known === undefined });
+  const info = known ?? read?.info ?? plain?.info ?? (await host.virsh.info(domain));
   const running = info.runState !== 'shut off';
   const wantInactive = info.persistent && running && options.persistent !== false;
   const [live, inactive, migratable] = await Promise.all([
-    read?.live ?? host.virsh.dumpXml(domain),
-    wantInactive ? (read?.inactive ?? host.virsh.dumpXml(domain, 'inactive')) : undefined,
-    options.migratable === true ? host.virsh.dumpXml(domain, 'migratable') : undefined,
+    read?.live ?? plain?.xml.get('live') ?? host.virsh.dumpXml(domain),
+    wantInactive
+      ? (read?.inactive ?? plain?.xml.get('inactive') ?? host.virsh.dumpXml(domain, 'inactive'))
+      : undefined,
+    options.migratable === true
+      ? (plain?.xml.get('migratable') ?? host.virsh.dumpXml(domain, 'migratable'))
+      : undefined,
   ]);
   const liveXml = parseDomainXml(live, `definition of domain '${domain}'`);
   const persistentXml =
@@ -78,7 +101,9 @@ export async function readDomainStateWithDefinitions(
       : info.persistent && options.persistent !== false
         ? liveXml
         : undefined;
-  const disks = await Promise.all(liveXml.disks.map((d) => diskWithChain(host, domain, d)));
+  const disks = await Promise.all(
+    liveXml.disks.map((d) => diskWithChain(host, domain, d, started.get(d.source ?? ''))),
+  );
   const state: DomainState = {
     name: info.name,
     uuid: info.uuid,
@@ -100,6 +125,8 @@ export async function readDomainStateWithDefinitions(
 export interface StateOptions {
   /** false: skip the persistent definition (persistentSources stays empty), for readers that only report. */
   readonly persistent?: boolean;
+  /** Files expected as disk tops (a plan's result): their chains are read beside the definitions. */
+  readonly expectedTops?: Iterable<string>;
   /** Also read the migratable definition, beside the others (for the config dumps). */
   readonly migratable?: boolean;
   /** Run state and definitions already read (a batched read of `all`): no virsh run is needed. */
