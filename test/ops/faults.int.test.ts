@@ -392,6 +392,18 @@ function libvirtdPid(): number | undefined {
   }
 }
 
+/**
+ * libvirt can leave a removed domain's config file behind; a restarted libvirtd would bring such a
+ * test domain back, with its files gone, and every purge after it would keep files for it. Only
+ * `ubt-` test domains that were not defined before the stop are removed.
+ */
+function forgetStaleTestDomains(defined: readonly string[]): void {
+  const dir = '/etc/libvirt/qemu';
+  for (const file of readdirSync(dir))
+    if (file.startsWith('ubt-') && file.endsWith('.xml') && !defined.includes(file.slice(0, -4)))
+      rmSync(path.join(dir, file));
+}
+
 async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
   for (const end = Date.now() + timeoutMs; Date.now() < end;)
     if (await condition()) return;
@@ -450,10 +462,12 @@ async function restartDuring(verb: 'full' | 'diff'): Promise<void> {
     // 1 MiB/s: the job outlives libvirtd's restart.
     await bandwidth(1);
     expect((await jobInfo())?.ready, 'the block job was already done').toBe(false);
+    const defined = (await virsh('list', '--all', '--name')).stdout.split('\n');
     const pid = libvirtdPid();
     expect(pid, 'libvirtd has no pid file').toBeDefined();
     process.kill(pid ?? 0, 'SIGTERM');
     await waitFor('libvirtd to stop', () => Promise.resolve(libvirtdPid() === undefined));
+    forgetStaleTestDomains(defined);
     // Long enough for our run to meet the closed connection.
     await new Promise((r) => setTimeout(r, 2000));
     await execa('libvirtd', ['-d']);
