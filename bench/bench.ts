@@ -356,41 +356,15 @@ async function manyDomains(): Promise<void> {
   const showchain = ubAs('backup', 'showchain', 'all');
   const files = ubAs('files', 'all');
   const node = run(['node', '-e', '0']).ms;
-  rows.push([
-    '6. `status all`, 50 shut-off domains',
-    `${fmt(status.ms, 0)} ms`,
-    '< 1000 ms',
-    fmt(status.ms / 1000),
-    '<1',
-    status.ms < 1000 ? 'met' : 'MISSED',
-  ]);
-  rows.push([
-    '   `backup showchain all`, 50 shut-off domains',
-    `${fmt(showchain.ms, 0)} ms`,
-    '< 1000 ms',
-    fmt(showchain.ms / 1000),
-    '<1',
-    showchain.ms < 1000 ? 'met' : 'MISSED',
-  ]);
-  rows.push([
-    '   `files all`, 50 shut-off domains',
-    `${fmt(files.ms, 0)} ms`,
-    `node -e 0: ${fmt(node, 0)} ms`,
-    fmt(files.ms / 1000),
-    '<1',
-    files.ms < 1000 ? 'met' : 'MISSED',
-  ]);
-  for (const jobs of [2, 4]) {
-    const parallel = ubAs('--jobs', String(jobs), 'files', 'all');
-    rows.push([
-      `   \`files all --jobs ${jobs}\``,
-      `${fmt(parallel.ms, 0)} ms`,
-      '',
-      fmt(parallel.ms / 1000),
-      '<1',
-      parallel.ms < 1000 ? 'met' : 'MISSED',
-    ]);
-  }
+  // Target 6 is absolute: under one second.
+  const underASecond = (what: string, ms: number, baseline = '< 1000 ms') => {
+    rows.push([what, `${fmt(ms, 0)} ms`, baseline, fmt(ms / 1000), '<1', ms < 1000 ? 'met' : 'MISSED']);
+  };
+  underASecond('6. `status all`, 50 shut-off domains', status.ms);
+  underASecond('   `backup showchain all`, 50 shut-off domains', showchain.ms);
+  underASecond('   `files all`, 50 shut-off domains', files.ms, `node -e 0: ${fmt(node, 0)} ms`);
+  for (const jobs of [2, 4])
+    underASecond(`   \`files all --jobs ${jobs}\``, ubAs('--jobs', String(jobs), 'files', 'all').ms, '');
   const memory = Math.max(status.maxRssKiB, showchain.maxRssKiB, files.maxRssKiB);
 
   for (let i = 20; i < 50; i++) virshAs('undefine', '--domain', `bench-${String(i).padStart(2, '0')}`);

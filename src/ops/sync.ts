@@ -315,17 +315,18 @@ export async function syncDomain(ctx: OpsContext, domain: string, request: SyncR
     }
     // Recorded before the new files take their names: should this run die before its state names
     // them, the next sync deletes them as files the replica retired, instead of leaving them behind.
+    // What every state file of this run says about the replica, besides its disks.
+    const header = () => ({
+      version: 1 as const,
+      domain: state.name,
+      mode: request.mode,
+      replica,
+      ...identity,
+      updated: ctx.now().toISOString(),
+    });
     if (plan.copies.length > 0) {
       writeReplicaState(dir, {
-        ...(previous ?? {
-          version: 1,
-          domain: state.name,
-          mode: request.mode,
-          replica,
-          ...identity,
-          updated: ctx.now().toISOString(),
-          disks: [],
-        }),
+        ...(previous ?? { ...header(), disks: [] }),
         retired: [...new Set([...(previous?.retired ?? []), ...plan.copies.map((step) => step.file)])],
       });
       stepDone();
@@ -347,16 +348,7 @@ export async function syncDomain(ctx: OpsContext, domain: string, request: SyncR
     const define = request.define || defined;
     const commitState = async (unstamped: readonly ReplicaDisk[], retired: readonly string[]) => {
       const disks = stamped(dir, unstamped);
-      writeReplicaState(dir, {
-        version: 1,
-        domain: state.name,
-        mode: request.mode,
-        replica,
-        ...identity,
-        updated: ctx.now().toISOString(),
-        disks,
-        retired,
-      });
+      writeReplicaState(dir, { ...header(), disks, retired });
       const xml = definitionOf(disks);
       writeFileAtomic(definitionFile, xml);
       if (define) await ctx.host.virsh.define(xml, replica);
