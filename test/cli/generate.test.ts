@@ -10,13 +10,7 @@ import { UsageError } from '../../src/errors.js';
 import type { Runner } from '../../src/host/runner.js';
 import { fromConfig } from '../../src/profiles/config.js';
 import type { ConfigObject } from '../../src/profiles/config.js';
-import {
-  compileSchemas,
-  compileTimeoutMs,
-  schemaProblems,
-  sharedSchemaPath,
-  sharedSchemaPresent,
-} from '../profiles/schema.js';
+import { compileSchemas, compileTimeoutMs, schemaProblems, sharedSchemaPath } from '../profiles/schema.js';
 
 const example = ['-i', 'Mon..Fri 8,12,16,20:00', '-d', 'Mon..Fri 21:00', '-f', 'Sat 20:00'];
 const noSystemdAnalyze: Runner = () => Promise.reject(new Error('cannot run systemd-analyze: ENOENT'));
@@ -59,7 +53,7 @@ describe('unifi-backup generate', () => {
     ]);
     const config = parseYaml(stdout) as ConfigObject;
     expect(schemaProblems(config)).toEqual([]);
-    if (sharedSchemaPresent) expect(schemaProblems(config, sharedSchemaPath)).toEqual([]);
+    expect(schemaProblems(config, sharedSchemaPath)).toEqual([]);
     const set = fromConfig(config, 'stdout');
     expect(Object.keys(set.profiles)).toEqual(['MY-VM-NAME-incr', 'MY-VM-NAME-diff', 'MY-VM-NAME-full']);
     expect(set.profiles['MY-VM-NAME-diff']?.inherit).toBe('MY-VM-NAME-incr');

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -7,7 +7,6 @@ import { commandDefinitions } from '../../src/cli/definitions.js';
 import { manPage } from '../../src/cli/manpage.js';
 import { fixtureProgram } from './fixture-program.js';
 
-const groff = ['/usr/bin/groff', '/usr/local/bin/groff'].find((file) => existsSync(file));
 const page = manPage(commandDefinitions(fixtureProgram()), { version: '1.2.3', date: '2026-11-26' });
 
 describe('man page', () => {
@@ -36,11 +35,11 @@ describe('man page', () => {
     expect(page.split('\n').filter((l) => /^'/.test(l))).toEqual([]);
   });
 
-  it.skipIf(groff === undefined)('renders with groff without warnings', async () => {
+  it('renders with groff without warnings (groff-base, installed by prepare.sh)', async () => {
     const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'ub-man-')), 'unifi-backup.1');
     writeFileSync(file, page);
     // -P-cbou: plain text, no overstrike for bold and underline
-    const rendered = await execa(groff ?? 'groff', ['-man', '-Tutf8', '-ww', '-P-cbou', file]);
+    const rendered = await execa('groff', ['-man', '-Tutf8', '-ww', '-P-cbou', file]);
     expect(rendered.stderr).toBe('');
     const text = rendered.stdout;
     expect(text).toContain('unifi-backup - Back up running domains');

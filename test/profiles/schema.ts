@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import type { ErrorObject, ValidateFunction } from 'ajv';
@@ -11,11 +11,10 @@ const addFormats = require('ajv-formats') as (ajv: Ajv2019) => Ajv2019;
 export const fixtureSchemaPath = fileURLToPath(
   new URL('../fixtures/resticprofile-config-1.schema.json', import.meta.url),
 );
-/** The reference copy beside the repository (`<repo>/../shared/reference`), present in CI. */
+/** The project's reference copy of the schema (shared/reference), kept with the tests as well. */
 export const sharedSchemaPath = fileURLToPath(
-  new URL('../../../shared/reference/resticprofile-config-1.schema.json', import.meta.url),
+  new URL('../fixtures/resticprofile-config-1.reference.schema.json', import.meta.url),
 );
-export const sharedSchemaPresent = existsSync(sharedSchemaPath);
 
 const validators = new Map<string, ValidateFunction>();
 
@@ -34,7 +33,7 @@ function validator(path: string): ValidateFunction {
 /** For a `beforeAll` hook: compiles the schema(s) ahead, under a timeout fit for it. */
 export function compileSchemas(): void {
   validator(fixtureSchemaPath);
-  if (sharedSchemaPresent) validator(sharedSchemaPath);
+  validator(sharedSchemaPath);
 }
 export const compileTimeoutMs = 60_000;
 
