@@ -882,6 +882,28 @@ describe('conformance with shoutrrr, one row per documented parameter', () => {
     );
   });
 
+  it('discord splits a long message over several webhook calls within its limits, dropping nothing', async () => {
+    const lines = Array.from({ length: 12 }, (_, i) => `line ${i + 1}`);
+    const long = 'x'.repeat(4500);
+    await sendToTarget(
+      { alias: 'd', url: 'discord://tok@1122' },
+      { title: 'T', body: lines.join('\n') },
+      { apiBase: server.origin, retries: 0 },
+    );
+    await sendToTarget(
+      { alias: 'd', url: 'discord://tok@1122?splitlines=no' },
+      { title: 'T', body: long },
+      { apiBase: server.origin, retries: 0 },
+    );
+    const payloads = server.requests.map(
+      (r) => JSON.parse(r.body) as { embeds: { title?: string; description: string }[] },
+    );
+    expect(payloads.map((p) => p.embeds.length)).toEqual([10, 2, 3]);
+    expect(payloads.map((p) => p.embeds[0]?.title)).toEqual(['T', 'T', 'T']);
+    expect(payloads.slice(0, 2).flatMap((p) => p.embeds.map((e) => e.description))).toEqual(lines);
+    expect(payloads[2]?.embeds.map((e) => e.description.length)).toEqual([2000, 2000, 500]);
+  });
+
   it('logger:// writes the title and body to the log and makes no request', async () => {
     let logged = '';
     const result = await sendToTarget({ alias: 'log', url: 'logger://' }, message, {
