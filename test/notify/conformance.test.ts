@@ -904,6 +904,29 @@ describe('conformance with shoutrrr, one row per documented parameter', () => {
     expect(payloads[2]?.embeds.map((e) => e.description.length)).toEqual([2000, 2000, 500]);
   });
 
+  it('telegram sends a text over 4096 characters as several messages, cut at line ends, nothing dropped', async () => {
+    const lines = Array.from({ length: 300 }, (_, i) => `${i} & ${'ż'.repeat(20)}`);
+    const oneLine = `${'a'.repeat(4090)}&&&&&&&&`;
+    for (const body of [lines.join('\n'), oneLine]) {
+      server.requests.length = 0;
+      const result = await sendToTarget(
+        { alias: 't', url: 'telegram://123:abc@telegram?chats=1' },
+        { title: 'T', body },
+        { apiBase: server.origin, retries: 0 },
+      );
+      expect(result.ok).toBe(true);
+      const texts = server.requests.map((r) => (JSON.parse(r.body) as { text: string }).text);
+      expect(texts.length).toBeGreaterThan(1);
+      for (const text of texts) {
+        expect(text.length).toBeLessThanOrEqual(4096);
+        expect(text, 'no HTML entity cut in two').not.toMatch(/&[a-z0-9#]{0,6}$/);
+      }
+      // A cut at a line end drops that newline; a cut inside the one long line drops nothing.
+      const joined = body === oneLine ? `${texts[0] ?? ''}\n${texts.slice(1).join('')}` : texts.join('\n');
+      expect(joined.replaceAll('&amp;', '&')).toBe(`<b>T</b>\n${body}`);
+    }
+  });
+
   it('logger:// writes the title and body to the log and makes no request', async () => {
     let logged = '';
     const result = await sendToTarget({ alias: 'log', url: 'logger://' }, message, {
