@@ -627,6 +627,26 @@ const rows: Row[] = [
     ],
   },
 
+  {
+    service: 'pushover',
+    parameter: "a message over Pushover's limits is cut, not refused",
+    url: 'pushover://shoutrrr:apptoken123@userkey456/',
+    message: { title: 'ł'.repeat(300), body: '👍'.repeat(1100) },
+    requests: [
+      {
+        method: 'POST',
+        path: '/1/messages.json',
+        form: {
+          token: 'apptoken123',
+          user: 'userkey456',
+          message: `${'👍'.repeat(1023)}…`,
+          title: `${'ł'.repeat(249)}…`,
+          priority: '0',
+        },
+      },
+    ],
+  },
+
   // rocketchat (body only)
   ...(
     [

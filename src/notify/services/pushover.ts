@@ -1,5 +1,6 @@
 import { formRequest } from '../http-request.js';
 import type { HttpRequest } from '../http-request.js';
+import { truncateCharacters } from '../message.js';
 import type { NotifyMessage } from '../message.js';
 import { apiOrigin } from '../service.js';
 import type { NotifyService } from '../service.js';
@@ -36,12 +37,16 @@ export function parsePushover(parts: UrlParts): PushoverConfig {
   return config;
 }
 
+// Pushover's limits: a message of 1024 characters, a title of 250.
+const messageLimit = 1024;
+const titleLimit = 250;
+
 export function pushoverRequest(config: PushoverConfig, message: NotifyMessage, origin: string): HttpRequest {
-  const title = message.title ?? config.title;
+  const title = truncateCharacters(message.title ?? config.title, titleLimit);
   return formRequest(`${origin}/1/messages.json`, {
     token: config.token,
     user: config.user,
-    message: message.body,
+    message: truncateCharacters(message.body, messageLimit),
     ...(config.devices.length > 0 ? { device: config.devices.join(',') } : {}),
     ...(title ? { title } : {}),
     ...(config.priority <= 1 ? { priority: String(config.priority) } : {}),
