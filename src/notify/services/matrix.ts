@@ -41,7 +41,7 @@ export function parseMatrix(parts: UrlParts): MatrixConfig {
   return config;
 }
 
-export function matrixLoginRequest(config: MatrixConfig, origin: string, version = api): HttpRequest {
+export function matrixLoginRequest(config: MatrixConfig, origin: string, version: string): HttpRequest {
   return jsonRequest('POST', `${origin}${version}/login`, {
     type: 'm.login.password',
     identifier: { type: 'm.id.user', user: config.user },
@@ -60,7 +60,7 @@ export function matrixSendRequest(
   roomId: string,
   body: string,
   txnId: string,
-  version = api,
+  version: string,
 ): HttpRequest {
   return jsonRequest(
     'PUT',
@@ -84,7 +84,7 @@ function field(body: string, name: string): unknown {
  */
 async function firstCall(
   context: SendContext,
-  build: (api: string) => HttpRequest,
+  build: (version: string) => HttpRequest,
 ): Promise<[string, HttpResponse]> {
   try {
     return [api, await context.http(build(api))];
