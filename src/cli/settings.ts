@@ -16,8 +16,11 @@ const fromConfig = [
   { key: 'max-incr', option: 'maxIncr', env: 'UNIFI_BACKUP_MAX_INCR' },
 ] as const;
 
-/** Commands that read (or do not need) the config file themselves: a broken file must not stop them. */
-const standalone = new Set(['config', 'completion', 'manpage', 'help']);
+/**
+ * Commands that read (or do not need) the config file themselves: a broken file must not stop them.
+ * notify's --config names a notify.yaml, never the main config.
+ */
+const standalone = new Set(['config', 'completion', 'manpage', 'help', 'notify']);
 
 function commandPath(command: Command): string[] {
   const names: string[] = [];

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { parseServiceUrl } from './registry.js';
@@ -125,12 +125,13 @@ export async function loadNotifyConfig(
         : `${file}: cannot read (${code ?? 'error'})`,
     );
   }
-  const document = parseDocument(text, { prettyErrors: false });
+  const lineCounter = new LineCounter();
+  const document = parseDocument(text, { prettyErrors: false, lineCounter });
   if (document.errors.length > 0) {
     throw new NotifyConfigError(
       file,
       document.errors.map(
-        (e) => `line ${(e.linePos?.[0].line ?? 0).toString()}: ${e.message.split('\n')[0] ?? ''}`,
+        (e) => `line ${lineCounter.linePos(e.pos[0]).line.toString()}: ${e.message.split('\n')[0] ?? ''}`,
       ),
     );
   }

@@ -7,6 +7,7 @@ import { googlechatService } from './services/googlechat.js';
 import { gotifyService } from './services/gotify.js';
 import { iftttService } from './services/ifttt.js';
 import { joinService } from './services/join.js';
+import { loggerService } from './services/logger.js';
 import { matrixService } from './services/matrix.js';
 import { mattermostService } from './services/mattermost.js';
 import { ntfyService } from './services/ntfy.js';
@@ -38,6 +39,7 @@ const services: readonly AnyService[] = [
   gotifyService,
   iftttService,
   joinService,
+  loggerService,
   matrixService,
   mattermostService,
   ntfyService,
@@ -77,9 +79,14 @@ export function parseServiceUrl(raw: string): ServiceTarget {
     );
   }
   const config = service.parse(parts);
+  // A password also travels as Basic credentials (user:password in base64), which an echoing
+  // server may print back.
+  const basic =
+    parts.password === '' ? [] : [Buffer.from(`${parts.user}:${parts.password}`).toString('base64')];
   const secrets = [
     ...service.secrets(config),
     parts.password,
+    ...basic,
     ...(parts.user.length >= 16 ? [parts.user] : []),
   ].filter((s) => s !== '');
   return {

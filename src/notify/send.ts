@@ -20,10 +20,10 @@ export interface SendOptions {
   readonly retries?: number;
   /** first pause between attempts, doubled each time; default 1 s */
   readonly retryDelayMs?: number;
-  /** test hook, see SendContext.apiBase; defaults to $UNIFI_BACKUP_NOTIFY_BASE_URL */
+  /** see SendContext.apiBase; only tests set it */
   readonly apiBase?: string;
-  /** where UNIFI_BACKUP_NOTIFY_BASE_URL is looked up; default process.env */
-  readonly env?: NodeJS.ProcessEnv;
+  /** where logger:// writes; default standard error */
+  readonly log?: (text: string) => void;
   readonly smtpCa?: string;
   readonly http?: HttpClient;
   /** secrets known besides those in the URLs (e.g. values of expanded environment variables) */
@@ -54,13 +54,45 @@ function describe(error: unknown): string {
   return parts.join(': ');
 }
 
+/** Errors of the network or the peer that a later attempt may not meet (Node's and nodemailer's codes). */
+const transientCodes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ECONNECTION',
+  'ESOCKET',
+]);
+
+/**
+ * Only a failure that may pass on its own is retried: a deterministic one (a refused message, a
+ * header the client cannot encode, a reply the service rejects) would fail the same way again.
+ */
 function retryable(error: unknown): boolean {
-  if (error instanceof ServiceUrlError) return false;
   if (error instanceof HttpStatusError) return error.retryable;
+  if (!(error instanceof Error)) return false;
+  if (error.name === 'TimeoutError' || error.name === 'AbortError') return true;
   // smtp answers with a response code; 5xx means the server refused for good (bad auth, bad address).
-  const code = (error as { responseCode?: unknown }).responseCode;
-  if (typeof code === 'number') return code < 500;
-  return true;
+  const response = (error as { responseCode?: unknown }).responseCode;
+  if (typeof response === 'number') return response < 500;
+  for (let cause: unknown = error; cause instanceof Error; cause = cause.cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    if (code !== undefined && transientCodes.has(code)) return true;
+  }
+  return false;
+}
+
+// Errors are shortened only after redaction, so a cut cannot leave part of a secret visible.
+const maximumErrorLength = 500;
+
+function shownError(error: unknown, secrets: readonly string[]): string {
+  const text = redactSecrets(describe(error), secrets);
+  return text.length > maximumErrorLength ? `${text.slice(0, maximumErrorLength)}…` : text;
 }
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -91,11 +123,12 @@ export async function sendToTarget(
     };
   }
   const secrets = [...parsed.secrets, ...extra];
-  const apiBase = options.apiBase ?? (options.env ?? process.env)['UNIFI_BACKUP_NOTIFY_BASE_URL'];
   const context: SendContext = {
     http: options.http ?? fetchClient(timeoutMs),
     timeoutMs,
-    ...(apiBase ? { apiBase } : {}),
+    secret: (value) => secrets.push(value),
+    log: options.log ?? ((text) => process.stderr.write(text)),
+    ...(options.apiBase === undefined ? {} : { apiBase: options.apiBase }),
     ...(options.smtpCa === undefined ? {} : { smtpCa: options.smtpCa }),
   };
   const base = { alias: target.alias, scheme: parsed.scheme, target: redactSecrets(shown, secrets) };
@@ -107,7 +140,7 @@ export async function sendToTarget(
       return { ...base, ok: true, attempts };
     } catch (error) {
       if (attempts > retries || !retryable(error)) {
-        return { ...base, ok: false, attempts, error: redactSecrets(describe(error), secrets) };
+        return { ...base, ok: false, attempts, error: shownError(error, secrets) };
       }
       await pause((options.retryDelayMs ?? 1000) * 2 ** (attempts - 1));
     }

@@ -87,8 +87,10 @@ export function splitUrl(raw: string): UrlParts {
   };
 }
 
-const truthy = new Set(['yes', 'true', '1', 'on', 'y']);
-const falsy = new Set(['no', 'false', '0', 'off', 'n']);
+export const truthyWords: readonly string[] = ['yes', 'true', '1', 'on', 'y'];
+export const falsyWords: readonly string[] = ['no', 'false', '0', 'off', 'n'];
+const truthy = new Set(truthyWords);
+const falsy = new Set(falsyWords);
 
 /**
  * Reads query parameters by name (with aliases) and rejects any it did not read, so a typo

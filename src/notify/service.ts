@@ -6,9 +6,13 @@ import type { UrlParts } from './service-url.js';
 export interface SendContext {
   readonly http: HttpClient;
   readonly timeoutMs: number;
+  /** Adds a secret learnt while sending (a session token from a login) to what is blanked out of output. */
+  readonly secret: (value: string) => void;
+  /** Where logger:// writes its messages (standard error unless a test captures it). */
+  readonly log: (text: string) => void;
   /**
    * Replaces the fixed API origin (https://api.telegram.org, …) of services whose URL names no host.
-   * A test hook: the environment variable UNIFI_BACKUP_NOTIFY_BASE_URL sets it.
+   * Only the tests set it, through SendOptions: nothing in the environment can redirect requests.
    */
   readonly apiBase?: string;
   /** Extra trusted CA certificates (PEM) for smtp; a test hook for self-signed servers. */

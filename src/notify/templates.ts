@@ -140,7 +140,7 @@ export async function notifyOutcome(
   }
   const names = outcome.ok ? hook.data['on-success'] : hook.data['on-failure'];
   if (names.length === 0) return [];
-  const env = options.env ?? process.env;
+  const { env = process.env, ...sendOptions } = options;
   const fromFile: NotifyConfig | undefined =
     hook.data.config === undefined ? undefined : await loadNotifyConfig(hook.data.config, env);
   const inline = validateNotifyConfig('notify', { aliases: hook.data.aliases ?? {} }, env);
@@ -151,8 +151,7 @@ export async function notifyOutcome(
   };
   const targets = resolveAliases(merged, names);
   return sendNotifications(targets, renderOutcome(outcome, hook.data.templates), {
-    ...options,
-    env,
+    ...sendOptions,
     extraSecrets: [...(options.extraSecrets ?? []), ...merged.secrets],
   });
 }

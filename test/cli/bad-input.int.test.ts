@@ -122,19 +122,19 @@ describe('bad input without a domain', () => {
     [
       'notify URL without a scheme',
       ['notify', 'send', '--url', 'notaurl', '--msg', 'x'],
-      1,
+      2,
       'scheme: expected scheme://…',
     ],
     [
       'notify URL of an unknown service',
       ['notify', 'send', '--url', 'foo://x', '--msg', 'x'],
-      1,
+      2,
       'foo URL: scheme: not a supported service',
     ],
     [
       'notify URL missing its token',
       ['notify', 'send', '--url', 'telegram://@telegram?chats=1', '--msg', 'x'],
-      1,
+      2,
       'telegram URL: token: expected BOTID:SECRET before the @',
     ],
   ];

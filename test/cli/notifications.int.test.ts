@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isolatedEnv, runCli, runCliOk } from '../cli-run.js';
 import { startRecordingServer } from '../notify/recording-server.js';
 import type { RecordingServer } from '../notify/recording-server.js';
@@ -14,6 +14,12 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server.close();
+});
+beforeEach(() => {
+  server.requests.length = 0;
+  server.respond = (_request, response) => {
+    response.writeHead(200, { 'Content-Type': 'application/json' }).end('{"ok":true}');
+  };
 });
 
 function configWithHooks(): Record<string, string> {
@@ -65,5 +71,90 @@ describe('notifications from the tool’s own verbs', () => {
     const result = await runCli(['backup', 'incr', domain.name], env);
     expect(result.exitCode).toBe(0);
     expect(result.stderr).toMatch(/warning: notification 'ops' failed/);
+  });
+});
+
+describe('notify on the command line (no domain needed)', () => {
+  it('the global --json reaches notify send and notify services', async () => {
+    const sent = await runCliOk([
+      '--json',
+      'notify',
+      'send',
+      '--url',
+      `generic+http://${server.host}/hook`,
+      '--msg',
+      'Zażółć',
+    ]);
+    expect(JSON.parse(sent.stdout)).toMatchObject({ ok: true, results: [{ alias: 'url', ok: true }] });
+    expect(server.requests.map((r) => r.body)).toEqual(['Zażółć']);
+    const services = JSON.parse((await runCliOk(['--json', 'notify', 'services'])).stdout) as {
+      scheme: string;
+    }[];
+    expect(services.map((s) => s.scheme)).toContain('logger');
+  });
+
+  it('a bad --url is a usage error (exit 2) that names the part and hides the secret', async () => {
+    const result = await runCli([
+      'notify',
+      'send',
+      '--url',
+      'gotify://gotify.example.com/NotAToken-s3cr3t',
+      '--msg',
+      'm',
+    ]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain('gotify URL: token');
+    expect(result.stderr).not.toContain('NotAToken-s3cr3t');
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('notify send --config reads that notify.yaml only, not as the main config', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ubt-notify-'));
+    const file = path.join(dir, 'notify.yaml');
+    writeFileSync(file, `aliases:\n  ops:\n    url: "generic+http://${server.host}/ops"\n`);
+    await runCliOk(['notify', 'send', '--config', file, '--alias', 'ops', '--msg', 'hello']);
+    expect(server.requests.map((r) => r.path)).toEqual(['/ops']);
+  });
+
+  it('a broken notify.yaml names the line of the problem', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ubt-notify-'));
+    const file = path.join(dir, 'notify.yaml');
+    writeFileSync(file, 'aliases:\n  ops:\n    url: "logger://"\n    url: "logger://"\n');
+    const result = await runCli(['notify', 'send', '--config', file, '--alias', 'ops', '--msg', 'm']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain('line 4: Map keys must be unique');
+  });
+
+  it('logger:// writes the message to standard error', async () => {
+    const result = await runCliOk([
+      'notify',
+      'send',
+      '--url',
+      'logger://',
+      '--title',
+      'Tytuł',
+      '--msg',
+      'バックアップ ✅',
+    ]);
+    expect(result.stderr).toContain('Tytuł\nバックアップ ✅');
+  });
+
+  it('UNIFI_BACKUP_NOTIFY_BASE_URL no longer redirects requests (and their tokens)', async () => {
+    await runCli(
+      [
+        'notify',
+        'send',
+        '--url',
+        'telegram://123456:SecretTok_1@telegram?chats=1',
+        '--msg',
+        'm',
+        '--retries',
+        '0',
+        '--timeout',
+        '2',
+      ],
+      { ...isolatedEnv(), UNIFI_BACKUP_NOTIFY_BASE_URL: server.origin },
+    );
+    expect(server.requests).toHaveLength(0);
   });
 });

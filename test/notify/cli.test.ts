@@ -172,6 +172,7 @@ describe('notify command', () => {
         'gotify',
         'ifttt',
         'join',
+        'logger',
         'matrix',
         'mattermost',
         'ntfy',

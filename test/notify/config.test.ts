@@ -101,5 +101,8 @@ describe('notify.yaml', () => {
       /no such file; give the notify.yaml with --config/,
     );
     await expect(loadNotifyConfig(file('aliases: [unclosed'))).rejects.toThrow(/line \d+/);
+    await expect(
+      loadNotifyConfig(file('aliases:\n  a:\n    url: "ntfy://ntfy.sh/t"\n    url: "ntfy://ntfy.sh/u"\n')),
+    ).rejects.toThrow(/line 4: Map keys must be unique/);
   });
 });

@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { redactSecrets, redactUrl } from '../../src/notify/redact.js';
 import { sendNotifications, sendToTarget } from '../../src/notify/send.js';
 import { startRecordingServer } from './recording-server.js';
@@ -62,6 +62,43 @@ describe('sending', () => {
     expect(result.ok).toBe(false);
     expect(result.error).toMatch(/ECONNREFUSED|fetch failed/);
     expect(JSON.stringify(result)).not.toContain('tk_SuperSecret99');
+  });
+
+  it('retries a refused connection, but tries a request the client cannot even build once', async () => {
+    const refused = await sendToTarget(
+      { alias: 'down', url: `ntfy://127.0.0.1:${closedPort}/topic?scheme=http` },
+      message,
+      { timeoutMs: 1000, retries: 1, retryDelayMs: 1 },
+    );
+    expect(refused).toMatchObject({ ok: false, attempts: 2 });
+    const invalid = await sendToTarget(
+      { alias: 'bad', url: `generic://${server.host}/x?disabletls=yes&@Bad%20Name=v` },
+      message,
+      { timeoutMs: 1000, retries: 2, retryDelayMs: 1 },
+    );
+    expect(invalid).toMatchObject({ ok: false, attempts: 1 });
+    expect(invalid.error).toMatch(/header name/i);
+  });
+
+  it('cuts a long reply only after blanking secrets, so no part of a token shows', async () => {
+    const token = 'AzyoeNS.D4iJLVb';
+    const answer = server.respond;
+    onTestFinished(() => {
+      server.respond = answer;
+    });
+    for (const padding of [290, 295, 299, 480, 495]) {
+      server.respond = (_r, res) =>
+        res.writeHead(403).end(`${'.'.repeat(padding)}${token}${'.'.repeat(600)}`);
+      const result = await sendToTarget(
+        { alias: 'g', url: `gotify://${server.host}/${token}?disabletls=yes` },
+        message,
+        { retries: 0 },
+      );
+      expect(result.ok).toBe(false);
+      expect(result.error?.length).toBeLessThanOrEqual(501);
+      for (let cut = 4; cut <= token.length; cut++)
+        expect(result.error, `padding ${padding}`).not.toContain(token.slice(0, cut));
+    }
   });
 
   it('one failing alias does not stop the others', async () => {

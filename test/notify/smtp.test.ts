@@ -55,6 +55,22 @@ async function startSmtp(options: SMTPServerOptions): Promise<{ port: number; ma
 
 const message = { title: 'Backup of vm1 done', body: 'level incr\n1.2 GiB' };
 
+function decodeQuotedPrintable(text: string): string {
+  const bytes = text.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/gi, (_, hex: string) => `%${hex}`);
+  return decodeURIComponent(bytes.replace(/%(?![0-9A-F]{2})/gi, '%25'));
+}
+
+/** A mail header's RFC 2047 words (B or Q) back to text. */
+function decodeMimeWords(header: string): string {
+  return header
+    .replace(/\?=\s+=\?/g, '?==?')
+    .replace(/=\?UTF-8\?([BQ])\?([^?]*)\?=/gi, (_, kind: string, data: string) =>
+      kind.toUpperCase() === 'B'
+        ? Buffer.from(data, 'base64').toString('utf8')
+        : decodeQuotedPrintable(data.replaceAll('_', ' ')),
+    );
+}
+
 describe('smtp against a real SMTP server on loopback', () => {
   it('sends plain (no TLS, no auth)', async () => {
     const { port, mails } = await startSmtp({ authOptional: true, disabledCommands: ['STARTTLS'] });
@@ -75,6 +91,31 @@ describe('smtp against a real SMTP server on loopback', () => {
     expect(mail?.data).toMatch(/^Subject: Backup of vm1 done$/m);
     expect(mail?.data).toMatch(/^To: ops@example.com, dev@example.com$/m);
     expect(mail?.data).toContain('level incr\r\n1.2 GiB');
+  });
+
+  it('keeps a raw + in addresses and sends Polish, German, Japanese and emoji intact', async () => {
+    const { port, mails } = await startSmtp({ authOptional: true, disabledCommands: ['STARTTLS'] });
+    const title = 'Tytuł Größe バックアップ ✅';
+    const body = 'Zażółć gęślą jaźń\nÄnderungen übernommen\n仮想マシン 💾👍🏽';
+    const result = await sendToTarget(
+      {
+        alias: 'mail',
+        url: `smtp://127.0.0.1:${port}/?from=backup+kvm@example.com&to=ops+kvm@example.com&encryption=None`,
+      },
+      { title, body },
+      { retries: 0, timeoutMs: 5000 },
+    );
+    expect(result.error).toBeUndefined();
+    const mail = mails[0];
+    expect(mail?.from).toBe('backup+kvm@example.com');
+    expect(mail?.to).toEqual(['ops+kvm@example.com']);
+    const subject = /^Subject: (.*(?:\r\n[ \t].*)*)/m.exec(mail?.data ?? '')?.[1] ?? '';
+    expect(decodeMimeWords(subject)).toBe(title);
+    const encodedBody = (mail?.data ?? '').split('\r\n\r\n').slice(1).join('\r\n\r\n');
+    const decoded = /Content-Transfer-Encoding: base64/i.test(mail?.data ?? '')
+      ? Buffer.from(encodedBody, 'base64').toString('utf8')
+      : decodeQuotedPrintable(encodedBody);
+    expect(decoded.replaceAll('\r\n', '\n').trim()).toBe(body);
   });
 
   it('upgrades with STARTTLS when asked (ExplicitTLS)', async () => {

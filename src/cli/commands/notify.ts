@@ -5,8 +5,12 @@ import type { SendResult } from '../../notify/send.js';
 /** Where the command reads and writes; tests pass their own. */
 export interface NotifyCommandIo {
   readonly stdout: { write(text: string): unknown };
+  /** where logger:// writes; default standard error */
+  readonly stderr?: { write(text: string): unknown };
   readonly stdin: AsyncIterable<Buffer | string>;
   readonly env: NodeJS.ProcessEnv;
+  /** the loopback server that stands in for fixed service origins; tests only (SendOptions.apiBase) */
+  readonly apiBase?: string;
 }
 
 const defaultIo: NotifyCommandIo = { stdout: process.stdout, stdin: process.stdin, env: process.env };
@@ -65,6 +69,25 @@ function report(io: NotifyCommandIo, results: readonly SendResult[], json: boole
   }
 }
 
+/** The global --json (before the subcommand) and the command's own both count. */
+function wantsJson(command: Command): boolean {
+  return command.optsWithGlobals<{ json?: boolean }>().json === true;
+}
+
+/** A bad --url is a usage error (exit 2) found before anything is sent; the message never shows the URL's secrets. */
+async function checkUrls(urls: readonly string[]): Promise<void> {
+  const { parseServiceUrl } = await import('../../notify/registry.js');
+  const { redactUrl } = await import('../../notify/redact.js');
+  for (const url of urls) {
+    try {
+      parseServiceUrl(url);
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      throw new UsageError(`--url ${redactUrl(url)}: ${error.message}; see "unifi-backup notify services"`);
+    }
+  }
+}
+
 async function send(
   io: NotifyCommandIo,
   flags: SendFlags,
@@ -76,6 +99,7 @@ async function send(
   if (flags.alias.length === 0 && flags.url.length === 0) {
     throw new UsageError('give at least one --alias NAME (from notify.yaml) or --url URL');
   }
+  await checkUrls(flags.url);
   const timeoutMs = positiveInt('timeout', flags.timeout, 1) * 1000;
   const retries = positiveInt('retries', flags.retries, 0);
   const config =
@@ -92,8 +116,9 @@ async function send(
     {
       timeoutMs,
       retries,
-      env: io.env,
       extraSecrets: config?.secrets ?? [],
+      log: (text) => (io.stderr ?? process.stderr).write(text),
+      ...(io.apiBase === undefined ? {} : { apiBase: io.apiBase }),
     },
   );
   report(io, results, flags.json);
@@ -121,19 +146,19 @@ export function notifyCommand(io: NotifyCommandIo = defaultIo): Command {
     .description('send a message to one or more aliases or URLs')
     .option('--title <title>', 'message title (mail subject)')
     .requiredOption('--msg <text>', 'message text; "-" reads it from standard input')
-    .action(async (flags: SendFlags & { title?: string }) => {
+    .action(async (flags: SendFlags & { title?: string }, command: Command) => {
       const body = flags.msg === '-' ? await readAll(io.stdin) : flags.msg;
       if (body.trim() === '') throw new UsageError('--msg: the message is empty');
-      await send(io, flags, flags.title, body);
+      await send(io, { ...flags, json: wantsJson(command) }, flags.title, body);
     });
 
   sendOptions(notify.command('test'))
     .description('send a test message to check that an alias or URL works')
-    .action(async (flags: SendFlags) => {
+    .action(async (flags: SendFlags, command: Command) => {
       const { hostname } = await import('node:os');
       await send(
         io,
-        flags,
+        { ...flags, json: wantsJson(command) },
         'unifi-backup test notification',
         `This is a test notification from unifi-backup on ${hostname()} at ${new Date().toISOString()}.`,
       );
@@ -143,10 +168,10 @@ export function notifyCommand(io: NotifyCommandIo = defaultIo): Command {
     .command('services')
     .description('list the supported services and their URL shapes')
     .option('--json', 'print as JSON')
-    .action(async (flags: { json?: boolean }) => {
+    .action(async (_flags: unknown, command: Command) => {
       const { listServices } = await import('../../notify/registry.js');
       const services = listServices();
-      if (flags.json) {
+      if (wantsJson(command)) {
         io.stdout.write(`${JSON.stringify(services, null, 2)}\n`);
         return;
       }

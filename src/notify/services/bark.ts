@@ -21,10 +21,11 @@ export interface BarkConfig {
 }
 
 export function parseBark(parts: UrlParts): BarkConfig {
+  // shoutrrr reads the key from the password; its overview shows it as the user, so both work.
   const deviceKey = requirePart(
     parts,
     'device key',
-    parts.password,
+    parts.password || parts.user,
     'the device key as the password (bark://:KEY@host)',
   );
   requirePart(parts, 'host', parts.hostname, 'the Bark server host');
@@ -71,7 +72,7 @@ export function barkRequest(config: BarkConfig, message: NotifyMessage): HttpReq
     device_key: config.deviceKey,
     title: message.title ?? config.title,
     ...Object.fromEntries(Object.entries(optional).filter(([, v]) => v !== '')),
-    ...(config.badge > 0 ? { badge: config.badge } : {}),
+    badge: config.badge,
   });
 }
 

@@ -29,13 +29,18 @@ export function parseDiscord(parts: UrlParts): DiscordConfig {
     'avatar',
     'avatarurl',
     'color',
+    'colorerror',
+    'colorwarn',
+    'colorinfo',
+    'colordebug',
     'splitlines',
     'json',
   ]);
-  const colorText = query.string('color', '0x50D9ff');
-  const color = Number.parseInt(colorText.replace(/^0x|^#/i, ''), 16);
-  if (!Number.isFinite(color) || color < 0 || color > 0xffffff) {
-    throw new ServiceUrlError('discord', 'query parameter "color"', 'expected a hex colour like 0x50D9ff');
+  const color = hexColor('color', query.string('color', '0x50D9ff'));
+  // shoutrrr colours messages by level; ours carry none, so these are checked and otherwise unused.
+  for (const name of ['colorError', 'colorWarn', 'colorInfo', 'colorDebug']) {
+    const text = query.string(name);
+    if (text !== '') hexColor(name, text);
   }
   const config = {
     webhookId,
@@ -51,33 +56,91 @@ export function parseDiscord(parts: UrlParts): DiscordConfig {
   return config;
 }
 
-export function discordRequest(config: DiscordConfig, message: NotifyMessage, origin: string): HttpRequest {
+function hexColor(name: string, text: string): number {
+  const color = Number.parseInt(text.replace(/^0x|^#/i, ''), 16);
+  if (!/^(?:0x|#)?[0-9a-f]{1,6}$/i.test(text) || !Number.isFinite(color)) {
+    throw new ServiceUrlError('discord', `query parameter "${name}"`, 'expected a hex colour like 0x50D9ff');
+  }
+  return color;
+}
+
+// Discord's webhook limits: 2000 characters an embed text, 10 embeds and 6000 characters a message.
+const embedLimit = 2000;
+const embedsPerMessage = 10;
+const charactersPerMessage = 6000;
+
+/** Pieces of at most `limit` characters, cut at the last space or newline of a piece when there is one. */
+function partition(text: string, limit: number): string[] {
+  const pieces: string[] = [];
+  let rest = Array.from(text);
+  while (rest.length > limit) {
+    const window = rest.slice(0, limit);
+    const space = Math.max(window.lastIndexOf(' '), window.lastIndexOf('\n'));
+    const cut = space > limit / 2 ? space : limit;
+    pieces.push(rest.slice(0, cut).join(''));
+    rest = rest.slice(cut === space ? cut + 1 : cut);
+  }
+  if (rest.length > 0) pieces.push(rest.join(''));
+  return pieces;
+}
+
+/**
+ * The texts of the embeds, grouped into as many webhook calls as Discord's limits need: one embed
+ * per line (splitlines, the default) or the whole text in pieces; nothing is dropped.
+ */
+export function discordBatches(body: string, splitLines: boolean, titleLength: number): string[][] {
+  const texts = (splitLines ? body.split('\n') : [body])
+    .filter((t) => t.trim() !== '')
+    .flatMap((t) => partition(t, embedLimit));
+  const batches: string[][] = [];
+  let batch: string[] = [];
+  let size = titleLength;
+  for (const text of texts) {
+    const length = Array.from(text).length;
+    if (batch.length === embedsPerMessage || (batch.length > 0 && size + length > charactersPerMessage)) {
+      batches.push(batch);
+      batch = [];
+      size = titleLength;
+    }
+    batch.push(text);
+    size += length;
+  }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
+}
+
+export function discordRequests(
+  config: DiscordConfig,
+  message: NotifyMessage,
+  origin: string,
+): HttpRequest[] {
   const url = `${origin}/api/webhooks/${config.webhookId}/${config.token}`;
   if (config.json)
-    return { method: 'POST', url, headers: { 'Content-Type': 'application/json' }, body: message.body };
-  const lines = config.splitLines ? message.body.split('\n').filter((l) => l.trim() !== '') : [message.body];
-  // Discord accepts at most 10 embeds; the rest go into the last one.
-  const texts = lines.length > 10 ? [...lines.slice(0, 9), lines.slice(9).join('\n')] : lines;
+    return [{ method: 'POST', url, headers: { 'Content-Type': 'application/json' }, body: message.body }];
   const title = message.title ?? config.title;
-  const embeds = texts.map((text, index) => ({
-    ...(index === 0 && title !== '' ? { title } : {}),
-    description: text,
-    color: config.color,
-  }));
-  return jsonRequest('POST', url, {
-    embeds,
-    ...(config.username ? { username: config.username } : {}),
-    ...(config.avatar ? { avatar_url: config.avatar } : {}),
-  });
+  return discordBatches(message.body, config.splitLines, Array.from(title).length).map((texts) =>
+    jsonRequest('POST', url, {
+      embeds: texts.map((text, index) => ({
+        ...(index === 0 && title !== '' ? { title } : {}),
+        description: text,
+        color: config.color,
+      })),
+      ...(config.username ? { username: config.username } : {}),
+      ...(config.avatar ? { avatar_url: config.avatar } : {}),
+    }),
+  );
 }
 
 export const discordService: NotifyService<DiscordConfig> = {
   scheme: 'discord',
-  shape: 'discord://TOKEN@WEBHOOK_ID[/raw][?title=…&username=…&avatar=URL&color=0x50D9ff&splitlines=yes]',
+  shape:
+    'discord://TOKEN@WEBHOOK_ID[/raw][?title=…&username=…&avatar=URL&color=0x50D9ff&colorError=…&splitlines=yes]',
   example: 'discord://W3dE2OZz4C13_4z_uHfDOoC7BqTW288s@693853386302554172',
   parse: parseDiscord,
   secrets: (config) => [config.token],
   async send(config, message, context) {
-    await context.http(discordRequest(config, message, apiOrigin(context, 'https://discord.com')));
+    for (const request of discordRequests(config, message, apiOrigin(context, 'https://discord.com'))) {
+      await context.http(request);
+    }
   },
 };

@@ -2,13 +2,13 @@ import { basicAuth } from '../http-request.js';
 import type { HttpRequest } from '../http-request.js';
 import type { NotifyMessage } from '../message.js';
 import type { NotifyService } from '../service.js';
-import { ServiceUrlError, requirePart } from '../service-url.js';
+import { ServiceUrlError, falsyWords, requirePart, truthyWords } from '../service-url.js';
 import type { UrlParts } from '../service-url.js';
 
 export interface GenericConfig {
   /** the target URL, query string included (reserved parameters removed) */
   readonly webhookUrl: string;
-  readonly method: 'GET' | 'POST' | 'PUT';
+  readonly method: string;
   readonly contentType: string;
   readonly template: '' | 'json';
   readonly title: string;
@@ -21,6 +21,10 @@ export interface GenericConfig {
 }
 
 const reserved = ['contenttype', 'disabletls', 'template', 'title', 'titlekey', 'messagekey', 'method'];
+/** shoutrrr's prefix for a forwarded query parameter whose name is a reserved one (`__title=x` → `title=x`). */
+const escapePrefix = '__';
+// fetch refuses these methods: they are not for sending a message.
+const forbiddenMethods = ['CONNECT', 'TRACE', 'TRACK'];
 
 /** `@acceptLanguage` → `Accept-Language`, as shoutrrr does. */
 export function headerName(key: string): string {
@@ -37,17 +41,6 @@ export function parseGeneric(parts: UrlParts): GenericConfig {
   const headers: Record<string, string> = {};
   const extraData: Record<string, string> = {};
   const forwarded = new URLSearchParams();
-  for (const [key, value] of parts.rawQuery) {
-    if (key.startsWith('@') && key.length > 1) headers[headerName(key.slice(1))] = value;
-    else if (key.startsWith('$') && key.length > 1) extraData[key.slice(1)] = value;
-    else if (reserved.includes(key.toLowerCase())) settings.set(key.toLowerCase(), value);
-    else if (key.startsWith('_') && reserved.includes(key.slice(1).toLowerCase()))
-      forwarded.append(key.slice(1), value);
-    else forwarded.append(key, value);
-  }
-  const bad = (key: string, problem: string): never => {
-    throw new ServiceUrlError(parts.scheme, `query parameter "${key}"`, problem);
-  };
   const viaScheme = parts.scheme.startsWith('generic+') ? parts.scheme.slice('generic+'.length) : '';
   if (viaScheme !== '' && viaScheme !== 'http' && viaScheme !== 'https') {
     throw new ServiceUrlError(
@@ -56,19 +49,36 @@ export function parseGeneric(parts: UrlParts): GenericConfig {
       'expected generic://, generic+http:// or generic+https://',
     );
   }
+  for (const [key, value] of parts.rawQuery) {
+    const lower = key.toLowerCase();
+    if (key.startsWith('@') && key.length > 1) headers[headerName(key.slice(1))] = value;
+    else if (key.startsWith('$') && key.length > 1) extraData[key.slice(1)] = value;
+    // generic+http(s):// is the target URL as is: its whole query goes to the target.
+    else if (viaScheme === '' && reserved.includes(lower)) settings.set(lower, value);
+    else if (
+      viaScheme === '' &&
+      reserved.includes(lower.slice(escapePrefix.length)) &&
+      key.startsWith(escapePrefix)
+    )
+      forwarded.append(key.slice(escapePrefix.length), value);
+    else forwarded.append(key, value);
+  }
+  const bad = (key: string, problem: string): never => {
+    throw new ServiceUrlError(parts.scheme, `query parameter "${key}"`, problem);
+  };
   const disableTlsText = (settings.get('disabletls') ?? '').toLowerCase();
-  if (!['', 'yes', 'no', 'true', 'false', '1', '0'].includes(disableTlsText))
-    bad('disabletls', 'expected yes or no');
-  const disableTls = ['yes', 'true', '1'].includes(disableTlsText) || viaScheme === 'http';
+  if (!['', ...truthyWords, ...falsyWords].includes(disableTlsText)) bad('disabletls', 'expected yes or no');
+  const disableTls = truthyWords.includes(disableTlsText) || viaScheme === 'http';
   const method = (settings.get('method') ?? 'POST').toUpperCase();
-  if (method !== 'GET' && method !== 'POST' && method !== 'PUT') bad('method', 'expected POST, PUT or GET');
+  if (!/^[A-Z0-9!#$%&'*+.^_`|~-]+$/.test(method) || forbiddenMethods.includes(method))
+    bad('method', 'expected an HTTP method such as POST, PUT, PATCH or GET');
   const template = (settings.get('template') ?? '').toLowerCase();
   if (template !== '' && template !== 'json') bad('template', 'only "json" is supported');
   const query = forwarded.toString();
   const path = parts.segments.map(encodeURIComponent).join('/');
   return {
     webhookUrl: `${disableTls ? 'http' : 'https'}://${host}/${path}${parts.path.endsWith('/') && path !== '' ? '/' : ''}${query ? `?${query}` : ''}`,
-    method: method as GenericConfig['method'],
+    method,
     contentType: settings.get('contenttype') ?? 'application/json',
     template: template as GenericConfig['template'],
     title: settings.get('title') ?? '',
@@ -99,7 +109,8 @@ export function genericRequest(config: GenericConfig, message: NotifyMessage): H
     method: config.method,
     url: config.webhookUrl,
     headers: { 'Content-Type': config.contentType, Accept: config.contentType, ...auth, ...config.headers },
-    ...(config.method === 'GET' ? {} : { body }),
+    // fetch, like the HTTP specs, sends no body with GET or HEAD.
+    ...(config.method === 'GET' || config.method === 'HEAD' ? {} : { body }),
   };
 }
 
@@ -107,13 +118,16 @@ export const genericService: NotifyService<GenericConfig> = {
   scheme: 'generic',
   aliases: ['generic+http', 'generic+https'],
   shape:
-    'generic://HOST[:PORT]/PATH[?template=json&method=POST&contenttype=…&@Header=value&$field=value&disabletls=yes] | generic+https://HOST/PATH?…',
+    'generic://HOST[:PORT]/PATH[?template=json&method=POST&contenttype=…&@Header=value&$field=value&__title=forwarded&disabletls=yes] | generic+https://HOST/PATH?…',
   example: 'generic+https://hooks.example.com/backup-events?template=json&@Authorization=Bearer+s3cr3t',
   parse: parseGeneric,
   secrets(config) {
     const url = new URL(config.webhookUrl);
     return [
       config.password,
+      ...(config.user !== '' || config.password !== ''
+        ? [basicAuth(config.user, config.password).slice('Basic '.length)]
+        : []),
       ...[...url.searchParams.values()],
       ...Object.values(config.headers),
       ...url.pathname.split('/').filter((s) => s.length >= 16),

@@ -1,6 +1,5 @@
 import { jsonRequest } from '../http-request.js';
 import type { HttpRequest } from '../http-request.js';
-import { titledBody } from '../message.js';
 import type { NotifyMessage } from '../message.js';
 import { hostOrigin } from '../service.js';
 import type { NotifyService } from '../service.js';
@@ -38,9 +37,7 @@ export function googlechatRequest(config: GooglechatConfig, message: NotifyMessa
   return jsonRequest(
     'POST',
     `${hostOrigin(config.host, config.disableTls)}${config.path}?${query.toString()}`,
-    {
-      text: titledBody(message),
-    },
+    { text: message.body },
   );
 }
 

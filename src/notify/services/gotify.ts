@@ -41,12 +41,10 @@ export function parseGotify(parts: UrlParts): GotifyConfig {
 }
 
 export function gotifyRequest(config: GotifyConfig, message: NotifyMessage): HttpRequest {
-  // The token goes in Gotify's header rather than ?token= so it stays out of URLs and proxy logs.
   return jsonRequest(
     'POST',
-    `${hostOrigin(config.host, config.disableTls)}${config.path}/message`,
+    `${hostOrigin(config.host, config.disableTls)}${config.path}/message?token=${encodeURIComponent(config.token)}`,
     { message: message.body, title: message.title ?? config.title, priority: config.priority },
-    { 'X-Gotify-Key': config.token },
   );
 }
 

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { jsonRequest } from '../http-request.js';
-import type { HttpRequest } from '../http-request.js';
+import { HttpStatusError, jsonRequest } from '../http-request.js';
+import type { HttpRequest, HttpResponse } from '../http-request.js';
 import { titledBody } from '../message.js';
 import { hostOrigin } from '../service.js';
-import type { NotifyService } from '../service.js';
+import type { NotifyService, SendContext } from '../service.js';
 import { QueryReader, requirePart } from '../service-url.js';
 import type { UrlParts } from '../service-url.js';
 
@@ -18,6 +18,7 @@ export interface MatrixConfig {
 }
 
 const api = '/_matrix/client/v3';
+const legacyApi = '/_matrix/client/r0';
 
 export function parseMatrix(parts: UrlParts): MatrixConfig {
   requirePart(parts, 'host', parts.hostname, 'the homeserver host after the @');
@@ -40,8 +41,8 @@ export function parseMatrix(parts: UrlParts): MatrixConfig {
   return config;
 }
 
-export function matrixLoginRequest(config: MatrixConfig, origin: string): HttpRequest {
-  return jsonRequest('POST', `${origin}${api}/login`, {
+export function matrixLoginRequest(config: MatrixConfig, origin: string, version: string): HttpRequest {
+  return jsonRequest('POST', `${origin}${version}/login`, {
     type: 'm.login.password',
     identifier: { type: 'm.id.user', user: config.user },
     password: config.password,
@@ -59,10 +60,11 @@ export function matrixSendRequest(
   roomId: string,
   body: string,
   txnId: string,
+  version: string,
 ): HttpRequest {
   return jsonRequest(
     'PUT',
-    `${origin}${api}/rooms/${encodeURIComponent(roomId)}/send/m.room.message/${encodeURIComponent(txnId)}`,
+    `${origin}${version}/rooms/${encodeURIComponent(roomId)}/send/m.room.message/${encodeURIComponent(txnId)}`,
     { msgtype: 'm.text', body },
     { Authorization: `Bearer ${token}` },
   );
@@ -76,6 +78,58 @@ function field(body: string, name: string): unknown {
   }
 }
 
+/**
+ * The client API version: v3, which current homeservers require; a server that does not know it
+ * (404 on the first call) is spoken to in r0, the version shoutrrr uses.
+ */
+async function firstCall(
+  context: SendContext,
+  build: (version: string) => HttpRequest,
+): Promise<[string, HttpResponse]> {
+  try {
+    return [api, await context.http(build(api))];
+  } catch (error) {
+    if (!(error instanceof HttpStatusError) || error.status !== 404) throw error;
+    return [legacyApi, await context.http(build(legacyApi))];
+  }
+}
+
+async function roomIds(
+  context: SendContext,
+  config: MatrixConfig,
+  origin: string,
+  version: string,
+  token: string,
+): Promise<string[]> {
+  const auth = { Authorization: `Bearer ${token}` };
+  if (config.rooms.length === 0) {
+    const joined = await context.http({
+      method: 'GET',
+      url: `${origin}${version}/joined_rooms`,
+      headers: auth,
+    });
+    const rooms = field(joined.body, 'joined_rooms');
+    const ids = Array.isArray(rooms) ? rooms.filter((r): r is string => typeof r === 'string') : [];
+    if (ids.length === 0) throw new Error('the matrix user has joined no rooms; give ?rooms=');
+    return ids;
+  }
+  const ids: string[] = [];
+  for (const room of config.rooms) {
+    const joined = await context.http(
+      jsonRequest(
+        'POST',
+        `${origin}${version}/join/${encodeURIComponent(matrixRoomReference(room))}`,
+        {},
+        auth,
+      ),
+    );
+    const roomId = field(joined.body, 'room_id');
+    if (typeof roomId !== 'string') throw new Error(`matrix did not return a room ID for ${room}`);
+    ids.push(roomId);
+  }
+  return ids;
+}
+
 export const matrixService: NotifyService<MatrixConfig> = {
   scheme: 'matrix',
   shape: 'matrix://[USER:]PASSWORD_OR_TOKEN@HOST[:PORT]/[?rooms=!ROOM_ID,ALIAS][&disabletls=yes]',
@@ -86,41 +140,26 @@ export const matrixService: NotifyService<MatrixConfig> = {
   async send(config, message, context) {
     const origin = hostOrigin(config.host, config.disableTls);
     let token = config.password;
+    let version = api;
     if (config.user !== '') {
-      const login = await context.http(matrixLoginRequest(config, origin));
+      const [found, login] = await firstCall(context, (v) => matrixLoginRequest(config, origin, v));
       const accessToken = field(login.body, 'access_token');
       if (typeof accessToken !== 'string') throw new Error('matrix login answered without an access token');
+      // The session token is as secret as the password that bought it.
+      context.secret(accessToken);
       token = accessToken;
-    }
-    const auth = { Authorization: `Bearer ${token}` };
-    let roomIds: string[] = [];
-    if (config.rooms.length === 0) {
-      const joined = await context.http({
-        method: 'GET',
-        url: `${origin}${api}/joined_rooms`,
-        headers: auth,
-      });
-      const rooms = field(joined.body, 'joined_rooms');
-      roomIds = Array.isArray(rooms) ? rooms.filter((r): r is string => typeof r === 'string') : [];
-      if (roomIds.length === 0) throw new Error('the matrix user has joined no rooms; give ?rooms=');
+      version = found;
     } else {
-      for (const room of config.rooms) {
-        const joined = await context.http(
-          jsonRequest(
-            'POST',
-            `${origin}${api}/join/${encodeURIComponent(matrixRoomReference(room))}`,
-            {},
-            auth,
-          ),
-        );
-        const roomId = field(joined.body, 'room_id');
-        if (typeof roomId !== 'string') throw new Error(`matrix did not return a room ID for ${room}`);
-        roomIds.push(roomId);
-      }
+      const [found] = await firstCall(context, (v) => ({
+        method: 'GET',
+        url: `${origin}${v}/account/whoami`,
+        headers: { Authorization: `Bearer ${token}` },
+      }));
+      version = found;
     }
     const body = titledBody({ title: message.title ?? config.title, body: message.body });
-    for (const roomId of roomIds) {
-      await context.http(matrixSendRequest(origin, token, roomId, body, randomUUID()));
+    for (const roomId of await roomIds(context, config, origin, version, token)) {
+      await context.http(matrixSendRequest(origin, token, roomId, body, randomUUID(), version));
     }
   },
 };

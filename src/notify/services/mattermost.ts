@@ -1,6 +1,5 @@
 import { jsonRequest } from '../http-request.js';
 import type { HttpRequest } from '../http-request.js';
-import { titledBody } from '../message.js';
 import type { NotifyMessage } from '../message.js';
 import { hostOrigin } from '../service.js';
 import type { NotifyService } from '../service.js';
@@ -13,7 +12,6 @@ export interface MattermostConfig {
   readonly userName: string;
   readonly channel: string;
   readonly icon: string;
-  readonly title: string;
   readonly disableTls: boolean;
 }
 
@@ -25,6 +23,7 @@ export function parseMattermost(parts: UrlParts): MattermostConfig {
     'icon',
     'icon_emoji',
     'icon_url',
+    // accepted as shoutrrr does, and unused as there: the webhook shows the body only
     'title',
     'disabletls',
     'username',
@@ -36,7 +35,6 @@ export function parseMattermost(parts: UrlParts): MattermostConfig {
     userName: query.string('username', parts.user),
     channel: query.string('channel', channel),
     icon: query.string(['icon', 'icon_emoji', 'icon_url']),
-    title: query.string('title'),
     disableTls: query.bool('disabletls', false),
   };
   query.done();
@@ -46,7 +44,7 @@ export function parseMattermost(parts: UrlParts): MattermostConfig {
 export function mattermostRequest(config: MattermostConfig, message: NotifyMessage): HttpRequest {
   const icon = config.icon;
   return jsonRequest('POST', `${hostOrigin(config.host, config.disableTls)}/hooks/${config.token}`, {
-    text: titledBody({ title: message.title ?? config.title, body: message.body }),
+    text: message.body,
     ...(config.userName ? { username: config.userName } : {}),
     ...(config.channel ? { channel: config.channel } : {}),
     ...(icon === '' ? {} : /^https?:\/\//.test(icon) ? { icon_url: icon } : { icon_emoji: icon }),

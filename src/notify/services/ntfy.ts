@@ -98,11 +98,8 @@ export function ntfyRequest(config: NtfyConfig, message: NotifyMessage): HttpReq
   set('Email', config.email);
   if (!config.cache) headers['Cache'] = 'no';
   if (!config.firebase) headers['Firebase'] = 'no';
-  if (config.password !== '') {
-    // ntfy takes an access token as a bearer token and a user's password as basic auth.
-    headers['Authorization'] =
-      config.user === '' ? `Bearer ${config.password}` : basicAuth(config.user, config.password);
-  }
+  // A token alone goes as Basic ":TOKEN", as shoutrrr sends it; ntfy accepts it as an access token.
+  if (config.password !== '') headers['Authorization'] = basicAuth(config.user, config.password);
   return {
     method: 'POST',
     url: `${config.scheme}://${config.host}/${config.topic}`,

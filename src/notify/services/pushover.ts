@@ -1,5 +1,6 @@
 import { formRequest } from '../http-request.js';
 import type { HttpRequest } from '../http-request.js';
+import { truncateCharacters } from '../message.js';
 import type { NotifyMessage } from '../message.js';
 import { apiOrigin } from '../service.js';
 import type { NotifyService } from '../service.js';
@@ -27,29 +28,34 @@ export function parsePushover(parts: UrlParts): PushoverConfig {
     token,
     user,
     devices: query.list('devices'),
-    // Priority 2 needs retry/expire parameters Pushover requires; like shoutrrr, it is not offered.
-    priority: query.int('priority', 0, -2, 1),
+    // Priority 2 (emergency) needs retry/expire parameters shoutrrr never sends; like shoutrrr, the
+    // URL is accepted and the message goes out without a priority (Pushover's normal one).
+    priority: query.int('priority', 0, -2, 2),
     title: query.string('title'),
   };
   query.done();
   return config;
 }
 
+// Pushover's limits: a message of 1024 characters, a title of 250.
+const messageLimit = 1024;
+const titleLimit = 250;
+
 export function pushoverRequest(config: PushoverConfig, message: NotifyMessage, origin: string): HttpRequest {
-  const title = message.title ?? config.title;
+  const title = truncateCharacters(message.title ?? config.title, titleLimit);
   return formRequest(`${origin}/1/messages.json`, {
     token: config.token,
     user: config.user,
-    message: message.body,
+    message: truncateCharacters(message.body, messageLimit),
     ...(config.devices.length > 0 ? { device: config.devices.join(',') } : {}),
     ...(title ? { title } : {}),
-    priority: String(config.priority),
+    ...(config.priority <= 1 ? { priority: String(config.priority) } : {}),
   });
 }
 
 export const pushoverService: NotifyService<PushoverConfig> = {
   scheme: 'pushover',
-  shape: 'pushover://shoutrrr:API_TOKEN@USER_KEY/[?devices=D1,D2&priority=-2..1&title=…]',
+  shape: 'pushover://shoutrrr:API_TOKEN@USER_KEY/[?devices=D1,D2&priority=-2..2&title=…]',
   example: 'pushover://shoutrrr:azGDORePK8gMaC0QOYAMyEEuzJnyUi@uQiRzpo4DXghDmr9QzzfQu27cmVRsG/?devices=phone',
   parse: parsePushover,
   secrets: (config) => [config.token, config.user],

@@ -1,6 +1,5 @@
 import { jsonRequest } from '../http-request.js';
 import type { HttpRequest } from '../http-request.js';
-import { titledBody } from '../message.js';
 import type { NotifyMessage } from '../message.js';
 import { hostOrigin } from '../service.js';
 import type { NotifyService } from '../service.js';
@@ -13,7 +12,6 @@ export interface RocketchatConfig {
   readonly tokenB: string;
   readonly userName: string;
   readonly channel: string;
-  readonly title: string;
   readonly disableTls: boolean;
 }
 
@@ -26,6 +24,7 @@ export function parseRocketchat(parts: UrlParts): RocketchatConfig {
   // An unescaped "#channel" lands in the fragment.
   if (parts.fragment !== '') channel = `#${parts.fragment}`;
   else if (target !== '') channel = target.startsWith('@') || target.startsWith('#') ? target : `#${target}`;
+  // title is accepted as shoutrrr does, and unused as there: the webhook shows the body only
   const query = new QueryReader(parts, ['title', 'disabletls']);
   const config = {
     host: parts.host,
@@ -33,7 +32,6 @@ export function parseRocketchat(parts: UrlParts): RocketchatConfig {
     tokenB,
     userName: parts.user,
     channel,
-    title: query.string('title'),
     disableTls: query.bool('disabletls', false),
   };
   query.done();
@@ -45,7 +43,7 @@ export function rocketchatRequest(config: RocketchatConfig, message: NotifyMessa
     'POST',
     `${hostOrigin(config.host, config.disableTls)}/hooks/${config.tokenA}/${config.tokenB}`,
     {
-      text: titledBody({ title: message.title ?? config.title, body: message.body }),
+      text: message.body,
       ...(config.userName ? { username: config.userName } : {}),
       ...(config.channel ? { channel: config.channel } : {}),
     },

@@ -43,10 +43,15 @@ export function parseSmtp(parts: UrlParts): SmtpConfig {
     'usehtml',
     'clienthost',
   ]);
-  const fromAddress = query.required(['from', 'fromaddress'], 'the sender address (from=backup@example.com)');
+  // A query string decodes "+" to a space, and an address holds no space: a space was a raw "+"
+  // (to=ops+kvm@example.com).
+  const plus = (text: string): string => text.replaceAll(' ', '+');
+  const fromAddress = plus(
+    query.required(['from', 'fromaddress'], 'the sender address (from=backup@example.com)'),
+  );
   if (!address.test(fromAddress))
     throw new ServiceUrlError('smtp', 'query parameter "from"', 'is not an e-mail address');
-  const toAddresses = query.list(['to', 'toaddresses']);
+  const toAddresses = query.list(['to', 'toaddresses']).map(plus);
   if (toAddresses.length === 0)
     throw new ServiceUrlError(
       'smtp',

@@ -20,13 +20,36 @@ const legacyHost = 'outlook.office.com';
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const hash = /^[A-Za-z0-9]{32}$/;
 
-export function parseTeams(parts: UrlParts): TeamsConfig {
+/** The webhook's four IDs, from whichever of shoutrrr's three URL forms was given. */
+function webhookParts(parts: UrlParts): [string, string, string, string] {
+  if (parts.scheme === 'teams+https') {
+    // The webhook URL as Teams shows it: https://ORG.webhook.office.com/webhookb2/GROUP@TENANT/IncomingWebhook/ALT_ID/OWNER
+    const match = /^\/webhook(?:b2)?\/([^/@]+)@([^/]+)\/[^/]+\/([^/]+)\/([^/]+)\/?$/.exec(parts.path);
+    if (match === null)
+      throw new ServiceUrlError(
+        'teams',
+        'path',
+        'expected /webhookb2/GROUP@TENANT/IncomingWebhook/ALT_ID/GROUP_OWNER as in the webhook URL',
+      );
+    return [match[1] ?? '', match[2] ?? '', match[3] ?? '', match[4] ?? ''];
+  }
+  if (parts.hasPassword) {
+    // Legacy form: teams://GROUP@TENANT:ALT_ID@GROUP_OWNER
+    const [group = '', tenant = '', ...rest] = parts.user.split('@');
+    if (rest.length > 0) throw new ServiceUrlError('teams', 'user', 'expected GROUP@TENANT before the :');
+    return [group, tenant, parts.password, parts.hostname];
+  }
   const [altId = '', groupOwner = ''] = parts.segments;
+  return [parts.user, parts.hostname, altId, groupOwner];
+}
+
+export function parseTeams(parts: UrlParts): TeamsConfig {
+  const [group, tenant, altId, groupOwner] = webhookParts(parts);
   const checks: [string, string, RegExp, string][] = [
-    ['group', parts.user, uuid, 'a UUID before the @'],
-    ['tenant', parts.hostname, uuid, 'a UUID after the @'],
-    ['altId', altId, hash, 'the 32-character ID as the first path part'],
-    ['groupOwner', groupOwner, uuid, 'a UUID as the second path part'],
+    ['group', group, uuid, 'a UUID (the first ID of the webhook URL)'],
+    ['tenant', tenant, uuid, 'a UUID (the ID after the @ in the webhook URL)'],
+    ['altId', altId, hash, 'the 32-character ID after IncomingWebhook/'],
+    ['groupOwner', groupOwner, uuid, 'a UUID (the last ID of the webhook URL)'],
   ];
   for (const [part, value, pattern, what] of checks) {
     if (!pattern.test(value))
@@ -34,11 +57,11 @@ export function parseTeams(parts: UrlParts): TeamsConfig {
   }
   const query = new QueryReader(parts, ['host', 'title', 'color']);
   const config = {
-    group: parts.user,
-    tenant: parts.hostname,
+    group,
+    tenant,
     altId,
     groupOwner,
-    host: query.string('host', legacyHost),
+    host: query.string('host', parts.scheme === 'teams+https' ? parts.host : legacyHost),
     title: query.string('title'),
     color: query.string('color'),
   };
@@ -68,7 +91,9 @@ export function teamsRequest(config: TeamsConfig, message: NotifyMessage, origin
 
 export const teamsService: NotifyService<TeamsConfig> = {
   scheme: 'teams',
-  shape: 'teams://GROUP@TENANT/ALT_ID/GROUP_OWNER?host=ORGANIZATION.webhook.office.com[&title=…&color=…]',
+  aliases: ['teams+https'],
+  shape:
+    'teams://GROUP@TENANT/ALT_ID/GROUP_OWNER?host=ORGANIZATION.webhook.office.com[&title=…&color=…] | teams+https://WEBHOOK_URL | teams://GROUP@TENANT:ALT_ID@GROUP_OWNER (legacy)',
   example:
     'teams://11111111-4444-4444-8444-cccccccccccc@22222222-4444-4444-8444-cccccccccccc/33333333012222222222333333333344/44444444-4444-4444-8444-cccccccccccc?host=example.webhook.office.com',
   parse: parseTeams,

@@ -62,6 +62,39 @@ function escapeHtml(text: string): string {
     .replaceAll('"', '&#34;');
 }
 
+// Telegram's limit for one message's text; longer text goes out as several messages.
+const textLimit = 4096;
+
+/** A line cut into pieces of at most `limit` UTF-16 units, never inside a character or an HTML entity. */
+function cutLine(line: string, limit: number): string[] {
+  const pieces: string[] = [];
+  let rest = line;
+  while (rest.length > limit) {
+    let cut = limit;
+    if (/[\uDC00-\uDFFF]/.test(rest.charAt(cut))) cut -= 1;
+    const amp = rest.lastIndexOf('&', cut - 1);
+    if (amp > 0 && rest.indexOf(';', amp) >= cut && rest.indexOf(';', amp) - amp < 8) cut = amp;
+    pieces.push(rest.slice(0, cut));
+    rest = rest.slice(cut);
+  }
+  return [...pieces, rest];
+}
+
+/** The text in messages of at most Telegram's limit, cut at line ends where it can be. */
+export function telegramTexts(text: string): string[] {
+  const texts: string[] = [];
+  let current = '';
+  for (const line of text.split('\n').flatMap((l) => cutLine(l, textLimit))) {
+    const joined = current === '' ? line : `${current}\n${line}`;
+    if (joined.length <= textLimit) current = joined;
+    else {
+      texts.push(current);
+      current = line;
+    }
+  }
+  return [...texts, current];
+}
+
 export function telegramRequests(
   config: TelegramConfig,
   message: NotifyMessage,
@@ -75,17 +108,20 @@ export function telegramRequests(
     text = escapeHtml(text);
   }
   if (parseMode === 'HTML' && title !== '') text = `<b>${escapeHtml(title)}</b>\n${text}`;
-  return config.chats.map((chat) => {
+  const texts = telegramTexts(text);
+  return config.chats.flatMap((chat) => {
     const [chatId, thread] = chat.split(':', 2);
     const threadId = thread !== undefined && /^\d+$/.test(thread) ? Number(thread) : undefined;
-    return jsonRequest('POST', `${origin}/bot${config.token}/sendMessage`, {
-      text,
-      chat_id: chatId,
-      ...(threadId === undefined ? {} : { message_thread_id: threadId }),
-      ...(parseMode === 'None' ? {} : { parse_mode: parseMode }),
-      disable_web_page_preview: !config.preview,
-      disable_notification: !config.notification,
-    });
+    return texts.map((piece) =>
+      jsonRequest('POST', `${origin}/bot${config.token}/sendMessage`, {
+        text: piece,
+        chat_id: chatId,
+        ...(threadId === undefined ? {} : { message_thread_id: threadId }),
+        ...(parseMode === 'None' ? {} : { parse_mode: parseMode }),
+        disable_web_page_preview: !config.preview,
+        disable_notification: !config.notification,
+      }),
+    );
   });
 }
 

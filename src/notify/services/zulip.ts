@@ -1,5 +1,6 @@
 import { basicAuth, formRequest } from '../http-request.js';
 import type { HttpRequest } from '../http-request.js';
+import { titledBody, truncateBytes, truncateCharacters } from '../message.js';
 import type { NotifyMessage } from '../message.js';
 import { hostOrigin } from '../service.js';
 import type { NotifyService } from '../service.js';
@@ -37,14 +38,21 @@ export function parseZulip(parts: UrlParts): ZulipConfig {
   return config;
 }
 
+// Zulip's limits: a topic of 60 characters, a message of 10000 bytes.
+const topicLimit = 60;
+const contentLimit = 10_000;
+
+/**
+ * The URL's topic wins, as in shoutrrr; without one the message title becomes the topic (cut to
+ * Zulip's limit), otherwise the title leads the message text.
+ */
 export function zulipRequest(config: ZulipConfig, message: NotifyMessage): HttpRequest {
-  const topic = message.title ?? config.topic;
-  if (Array.from(topic).length > 60)
-    throw new Error(`zulip topic is longer than 60 characters (${Array.from(topic).length})`);
-  if (Buffer.byteLength(message.body) > 10_000) throw new Error('zulip message is longer than 10000 bytes');
+  const titleIsTopic = config.topic === '' && (message.title ?? '') !== '';
+  const topic = truncateCharacters(titleIsTopic ? (message.title ?? '') : config.topic, topicLimit);
+  const content = truncateBytes(titleIsTopic ? message.body : titledBody(message), contentLimit);
   return formRequest(
     `${hostOrigin(config.host, config.disableTls)}/api/v1/messages`,
-    { type: 'stream', to: config.stream, content: message.body, ...(topic ? { topic } : {}) },
+    { type: 'stream', to: config.stream, content, ...(topic ? { topic } : {}) },
     { Authorization: basicAuth(config.botMail, config.botKey) },
   );
 }
