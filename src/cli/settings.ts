@@ -19,6 +19,9 @@ const fromConfig = [
 /** Commands that read (or do not need) the config file themselves: a broken file must not stop them. */
 const standalone = new Set(['config', 'completion', 'manpage', 'help']);
 
+/** Commands whose --config names their own file (notify.yaml), not config.yaml. */
+const ownConfigFile = new Set(['notify']);
+
 function commandPath(command: Command): string[] {
   const names: string[] = [];
   for (let c: Command | null = command; c.parent; c = c.parent) names.unshift(c.name());
@@ -56,7 +59,10 @@ export function configOf(command: Command): Config | undefined {
 export async function settingsHook(program: Command, action: Command): Promise<void> {
   configureLog(program.opts<{ logFormat?: LogFormat }>().logFormat);
   if (standalone.has(commandPath(action)[0] ?? '')) return;
-  const file = action.opts<{ config?: string }>().config ?? process.env.UNIFI_BACKUP_CONFIG;
+  const flag = ownConfigFile.has(commandPath(action)[0] ?? '')
+    ? undefined
+    : action.opts<{ config?: string }>().config;
+  const file = flag ?? process.env.UNIFI_BACKUP_CONFIG;
   // Without a config file, the YAML parser and the schema are never loaded (start-up and memory).
   if (file === undefined && !existsSync(defaultConfigFile)) return;
   const { loadConfig } = await import('../config/config.js');
