@@ -33,7 +33,6 @@ const debianPackages: Readonly<Record<string, string>> = {
   restic: 'restic',
   flock: 'util-linux',
   'systemd-analyze': 'systemd',
-  ssh: 'openssh-client',
 };
 
 /** A program exited non-zero, was killed, or timed out where success was required. */
@@ -49,10 +48,6 @@ export class ProcessError extends UserError {
     this.programExitCode = result.exitCode;
     this.stderr = result.stderr;
   }
-}
-
-function commandLine(argv: readonly string[]): string {
-  return argv.join(' ');
 }
 
 /** The program is not installed, or not on PATH. */
@@ -79,7 +74,7 @@ export class ProgramKilledError extends ProcessError {
     super(
       { argv, exitCode: 128 + os.constants.signals[signal], stdout: '', stderr: '' },
       undefined,
-      `${program} was killed by signal ${signal} while running: ${commandLine(argv)}. ` +
+      `${program} was killed by signal ${signal} while running: ${argv.join(' ')}. ` +
         `Check the system log for who killed it (journalctl -k, dmesg: out of memory?), then run again.`,
     );
     this.signal = signal;
@@ -95,7 +90,7 @@ export class ProgramTimeoutError extends ProcessError {
       { argv, exitCode: 124, stdout: '', stderr: `timed out after ${timeoutMs} ms` },
       undefined,
       message ??
-        `${program} did not finish within ${timeoutMs / 1000} s and was stopped: ${commandLine(argv)}. ` +
+        `${program} did not finish within ${timeoutMs / 1000} s and was stopped: ${argv.join(' ')}. ` +
           `Check what it waits for, then run again.`,
     );
     this.timeoutMs = timeoutMs;

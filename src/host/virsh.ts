@@ -72,7 +72,7 @@ export class Virsh {
     return ['virsh', '--quiet', '--connect', this.uri, ...args];
   }
 
-  /** Runs virsh, bounded by `timeoutMs` (the virsh timeout unless given; undefined: unbounded). */
+  /** Runs virsh, stopped after `timeoutMs` (undefined: unbounded); a timeout names `what`. */
   private async call(args: readonly string[], what: string, timeoutMs?: number): Promise<RunResult> {
     try {
       return await this.runner({

@@ -80,23 +80,19 @@ export async function lockDomain(lockDir: string, domain: string, verb: string):
 }
 
 function flockOn(fd: number): Promise<number> {
-  const argv = ['flock', '--nonblock', '--exclusive', '--conflict-exit-code', String(conflictExit), '3'];
+  const args = ['--nonblock', '--exclusive', '--conflict-exit-code', String(conflictExit), '3'];
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0] ?? 'flock', argv.slice(1), { stdio: ['ignore', 'ignore', 'inherit', fd] });
+    const child = spawn('flock', args, { stdio: ['ignore', 'ignore', 'inherit', fd] });
     child.on('error', (error: NodeJS.ErrnoException) => {
+      const message = `cannot run flock: ${error.message}. Check that it is executable, then run again.`;
       reject(
         error.code === 'ENOENT'
           ? new MissingProgramError('flock', { cause: error })
-          : new UserError(
-              `cannot run flock: ${error.message}. Check that it is executable, then run again.`,
-              {
-                cause: error,
-              },
-            ),
+          : new UserError(message, { cause: error }),
       );
     });
     child.on('close', (code, signal) => {
-      if (signal !== null) reject(new ProgramKilledError(argv, signal));
+      if (signal !== null) reject(new ProgramKilledError(['flock', ...args], signal));
       else resolve(code ?? 1);
     });
   });
