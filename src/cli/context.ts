@@ -3,9 +3,12 @@ import { UserError } from '../errors.js';
 import { createHost } from '../host/host.js';
 import type { Runner } from '../host/runner.js';
 import { execaRunner } from '../host/runner.js';
+import type { Timeouts } from '../host/timeouts.js';
+import { timeoutsFromConfig } from '../host/timeouts.js';
 import type { OpsContext } from '../ops/context.js';
 import { log as logger } from './log.js';
 import { progressReporter } from './progress.js';
+import { configOf } from './settings.js';
 
 /** Options every command understands (defined on the program, valid before or after the verb). */
 export interface GlobalOptions {
@@ -17,10 +20,15 @@ export interface GlobalOptions {
   debug: boolean;
   verbose: boolean;
   jobs: number;
+  /** From config.yaml's `timeouts:` section (there are no flags for them). */
+  timeouts: Timeouts;
 }
 
 export function globalOptions(command: Command): GlobalOptions {
-  return command.optsWithGlobals<GlobalOptions>();
+  return {
+    ...command.optsWithGlobals<Omit<GlobalOptions, 'timeouts'>>(),
+    timeouts: timeoutsFromConfig(configOf(command)?.timeouts),
+  };
 }
 
 function quoteForLog(arg: string): string {
@@ -47,7 +55,7 @@ export function opsContext(options: GlobalOptions): OpsContext {
       })
     : execaRunner;
   return {
-    host: createHost(options.connect, runner),
+    host: createHost(options.connect, runner, options.timeouts),
     lockDir: options.lockDir,
     stateDir: options.stateDir,
     dryRun: options.dryRun,

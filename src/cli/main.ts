@@ -1,6 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, UsageError, UserError } from '../errors.js';
-import { ProcessError } from '../host/runner.js';
 import { backupCommand, filesCommand, showChainCommand } from './commands/backup.js';
 import { generateCommand } from './commands/generate.js';
 import { maintenanceCommand } from './commands/maintenance.js';
@@ -121,7 +120,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     const code = exitCodeOf(error);
     if (error instanceof CommanderError) return code; // commander already printed it
     const message =
-      error instanceof UserError || error instanceof ProcessError
+      error instanceof UserError
         ? error.message
         : `internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
     configureLog(program.opts<{ logFormat?: LogFormat }>().logFormat);

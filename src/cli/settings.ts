@@ -16,11 +16,11 @@ const fromConfig = [
   { key: 'max-incr', option: 'maxIncr', env: 'UNIFI_BACKUP_MAX_INCR' },
 ] as const;
 
-/**
- * Commands that read (or do not need) the config file themselves: a broken file must not stop them.
- * notify's --config names a notify.yaml, never the main config.
- */
-const standalone = new Set(['config', 'completion', 'manpage', 'help', 'notify']);
+/** Commands that read (or do not need) the config file themselves: a broken file must not stop them. */
+const standalone = new Set(['config', 'completion', 'manpage', 'help']);
+
+/** Commands whose --config names their own file (notify.yaml), not config.yaml. */
+const ownConfigFile = new Set(['notify']);
 
 function commandPath(command: Command): string[] {
   const names: string[] = [];
@@ -59,7 +59,10 @@ export function configOf(command: Command): Config | undefined {
 export async function settingsHook(program: Command, action: Command): Promise<void> {
   configureLog(program.opts<{ logFormat?: LogFormat }>().logFormat);
   if (standalone.has(commandPath(action)[0] ?? '')) return;
-  const file = action.opts<{ config?: string }>().config ?? process.env.UNIFI_BACKUP_CONFIG;
+  const flag = ownConfigFile.has(commandPath(action)[0] ?? '')
+    ? undefined
+    : action.opts<{ config?: string }>().config;
+  const file = flag ?? process.env.UNIFI_BACKUP_CONFIG;
   // Without a config file, the YAML parser and the schema are never loaded (start-up and memory).
   if (file === undefined && !existsSync(defaultConfigFile)) return;
   const { loadConfig } = await import('../config/config.js');

@@ -37,6 +37,15 @@ export const retentionSectionSchema = z.strictObject({
   prune: z.boolean().optional(),
 });
 
+const seconds = z.number().int('a whole number of seconds').min(1, 'at least 1 second');
+
+/** How long to wait for what can hang (seconds); see src/host/timeouts.ts for the defaults. */
+export const timeoutsSectionSchema = z.strictObject({
+  virsh: seconds.optional(),
+  'guest-agent': seconds.optional(),
+  'block-job-stall': seconds.optional(),
+});
+
 const absolutePath = z.string().startsWith('/', 'an absolute path');
 
 /** The top-level settings: defaults for the global flags of the same names (a flag wins). */
@@ -54,6 +63,7 @@ export const configSchema = z.looseObject({
   restic: resticSectionSchema.optional(),
   retention: retentionSectionSchema.optional(),
   notify: notifyHookSchema.optional(),
+  timeouts: timeoutsSectionSchema.optional(),
 });
 
 /** Top-level keys this version knows; `config check` warns about any other. */

@@ -47,10 +47,18 @@ notify:
   config: /etc/unifi-backup/notify.yaml
   on-failure: [admins]
   on-success: []
+  # environment: [SMTP_PASSWORD]         # variables notify files may use besides UNIFI_BACKUP_*, NOTIFY_*
   # aliases:
   #   admins:
   #     url: smtp://user:pass@mail.example.com:587/?from=kvm@example.com&to=admin@example.com
   # templates:
   #   failure:
   #     title: "{{domain}}: {{verb}} {{level}} FAILED on {{host}}"
+
+# How long to wait for what can hang, in seconds; each ends in an error naming the domain, the VM
+# left running. The defaults are shown.
+# timeouts:
+#   virsh: 120                           # one virsh query or command (libvirtd hung)
+#   guest-agent: 10                      # the guest agent's answer before a --quiesce snapshot
+#   block-job-stall: 600                 # a block pull/commit whose progress does not move is aborted
 `;

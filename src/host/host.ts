@@ -1,6 +1,8 @@
 import type { Runner } from './runner.js';
 import { execaRunner } from './runner.js';
 import { QemuImg } from './qemuimg.js';
+import type { Timeouts } from './timeouts.js';
+import { defaultTimeouts } from './timeouts.js';
 import { Virsh } from './virsh.js';
 
 /** Everything the tool touches on the host, built once per invocation. */
@@ -10,6 +12,10 @@ export interface Host {
   readonly runner: Runner;
 }
 
-export function createHost(uri: string, runner: Runner = execaRunner): Host {
-  return { virsh: new Virsh(runner, uri), qemuImg: new QemuImg(runner), runner };
+export function createHost(
+  uri: string,
+  runner: Runner = execaRunner,
+  timeouts: Timeouts = defaultTimeouts,
+): Host {
+  return { virsh: new Virsh(runner, uri, timeouts), qemuImg: new QemuImg(runner), runner };
 }

@@ -1,3 +1,7 @@
+import os from 'node:os';
+import path from 'node:path';
+import { InternalError, UserError } from '../errors.js';
+
 /** One program run: argv[0] is the program, the rest its arguments. Never a shell. */
 export interface RunRequest {
   readonly argv: readonly string[];
@@ -16,27 +20,86 @@ export interface RunResult {
   readonly stderr: string;
 }
 
-/** Runs a program and resolves with its result whatever the exit code; rejects only when it cannot start. */
+/**
+ * Runs a program and resolves with its result whatever the exit code. Rejects, with an error naming
+ * the program, when it cannot start, is killed by a signal, or outlives its timeout.
+ */
 export type Runner = (request: RunRequest) => Promise<RunResult>;
 
-/** A program exited non-zero (or was killed) where success was required. */
-export class ProcessError extends Error {
+/** The Debian package of each program the tool runs, for the message when one is missing. */
+const debianPackages: Readonly<Record<string, string>> = {
+  virsh: 'libvirt-clients',
+  'qemu-img': 'qemu-utils',
+  restic: 'restic',
+  flock: 'util-linux',
+  'systemd-analyze': 'systemd',
+};
+
+/** A program exited non-zero, was killed, or timed out where success was required. */
+export class ProcessError extends UserError {
   readonly argv: readonly string[];
-  readonly exitCode: number;
+  /** The program's exit code (the CLI's own is `exitCode`, from UserError). */
+  readonly programExitCode: number;
   readonly stderr: string;
-  constructor(result: RunResult, what?: string) {
+  constructor(result: RunResult, what?: string, message?: string) {
     const detail = result.stderr.trim() || result.stdout.trim() || `exit code ${result.exitCode}`;
-    super(`${what ?? result.argv.slice(0, 2).join(' ')} failed: ${detail}`);
-    this.name = 'ProcessError';
+    super(message ?? `${what ?? result.argv.slice(0, 2).join(' ')} failed: ${detail}`);
     this.argv = result.argv;
-    this.exitCode = result.exitCode;
+    this.programExitCode = result.exitCode;
     this.stderr = result.stderr;
+  }
+}
+
+/** The program is not installed, or not on PATH. */
+export class MissingProgramError extends UserError {
+  readonly program: string;
+  constructor(program: string, options?: ErrorOptions) {
+    const pkg = debianPackages[path.basename(program)];
+    super(
+      `${program} is not installed or not on PATH, so nothing was run. ` +
+        (pkg === undefined
+          ? `Install it, or add its folder to PATH, then run again.`
+          : `Install it (apt-get install ${pkg}), or add its folder to PATH, then run again.`),
+      options,
+    );
+    this.program = program;
+  }
+}
+
+/** A signal ended the program before it exited (the OOM killer, an administrator's kill). */
+export class ProgramKilledError extends ProcessError {
+  readonly signal: NodeJS.Signals;
+  constructor(argv: readonly string[], signal: NodeJS.Signals) {
+    const program = argv[0] ?? '';
+    super(
+      { argv, exitCode: 128 + os.constants.signals[signal], stdout: '', stderr: '' },
+      undefined,
+      `${program} was killed by signal ${signal} while running: ${argv.join(' ')}. ` +
+        `Check the system log for who killed it (journalctl -k, dmesg: out of memory?), then run again.`,
+    );
+    this.signal = signal;
+  }
+}
+
+/** The program ran longer than its timeout and was stopped. */
+export class ProgramTimeoutError extends ProcessError {
+  readonly timeoutMs: number;
+  constructor(argv: readonly string[], timeoutMs: number, message?: string) {
+    const program = argv[0] ?? '';
+    super(
+      { argv, exitCode: 124, stdout: '', stderr: `timed out after ${timeoutMs} ms` },
+      undefined,
+      message ??
+        `${program} did not finish within ${timeoutMs / 1000} s and was stopped: ${argv.join(' ')}. ` +
+          `Check what it waits for, then run again.`,
+    );
+    this.timeoutMs = timeoutMs;
   }
 }
 
 export const execaRunner: Runner = async ({ argv, input, timeoutMs, onOutput, env }) => {
   const [file, ...args] = argv;
-  if (file === undefined) throw new Error('empty argv');
+  if (file === undefined) throw new InternalError('empty argv');
   // Loaded on first use: execa is a large part of the bundle and `--version`/`--help` never run a program.
   const { execa } = await import('execa');
   const subprocess = execa(file, args, {
@@ -55,9 +118,13 @@ export const execaRunner: Runner = async ({ argv, input, timeoutMs, onOutput, en
   }
   const result = await subprocess;
   if (result.failed && result.exitCode === undefined) {
-    if (result.timedOut)
-      return { argv, exitCode: 124, stdout: result.stdout, stderr: `timed out after ${timeoutMs} ms` };
-    throw new Error(`cannot run ${file}: ${result.originalMessage ?? result.message}`);
+    if (result.timedOut && timeoutMs !== undefined) throw new ProgramTimeoutError(argv, timeoutMs);
+    if (result.signal !== undefined) throw new ProgramKilledError(argv, result.signal);
+    if (result.code === 'ENOENT') throw new MissingProgramError(file, { cause: result });
+    throw new UserError(
+      `cannot run ${file}: ${result.originalMessage ?? result.message}. Check that it is installed and executable, then run again.`,
+      { cause: result },
+    );
   }
   return { argv, exitCode: result.exitCode ?? 1, stdout: result.stdout, stderr: result.stderr };
 };

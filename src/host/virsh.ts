@@ -7,8 +7,10 @@ import type { RunState } from '../chain/model.js';
 import type { XmlFlavour } from '../chain/plan.js';
 import { UserError } from '../errors.js';
 import { parseDomainXml } from './domainxml.js';
-import type { Runner } from './runner.js';
-import { ProcessError } from './runner.js';
+import type { RunResult, Runner } from './runner.js';
+import { ProcessError, ProgramTimeoutError } from './runner.js';
+import type { Timeouts } from './timeouts.js';
+import { defaultTimeouts } from './timeouts.js';
 
 export interface DomainInfo {
   readonly name: string;
@@ -49,6 +51,9 @@ const batchSize = 100;
 /** The domain does not exist on this connection. */
 export class NoSuchDomainError extends UserError {}
 
+/** A block job made no progress for the stall timeout and was aborted. */
+export class BlockJobStalledError extends UserError {}
+
 /** libvirtd did not answer (not running, restarting, or the URI is wrong). */
 export class ConnectionError extends UserError {}
 
@@ -60,23 +65,38 @@ export class Virsh {
   constructor(
     private readonly runner: Runner,
     private readonly uri: string,
+    private readonly timeouts: Timeouts = defaultTimeouts,
   ) {}
 
   private argv(args: readonly string[]): string[] {
     return ['virsh', '--quiet', '--connect', this.uri, ...args];
   }
 
+  /** Runs virsh, stopped after `timeoutMs` (undefined: unbounded); a timeout names `what`. */
+  private async call(args: readonly string[], what: string, timeoutMs?: number): Promise<RunResult> {
+    try {
+      return await this.runner({
+        argv: this.argv(args),
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      });
+    } catch (error) {
+      if (!(error instanceof ProgramTimeoutError)) throw error;
+      throw new ProgramTimeoutError(
+        error.argv,
+        error.timeoutMs,
+        `${what}: virsh did not answer within ${error.timeoutMs / 1000} s and was stopped (libvirtd busy or hung?). ` +
+          `Check that libvirtd answers (virsh list --all); if it is only slow, raise timeouts.virsh in config.yaml. ` +
+          `Then run again.`,
+      );
+    }
+  }
+
   private async run(
     args: readonly string[],
     what: string,
-    input?: string,
-    onOutput?: (chunk: string) => void,
+    timeoutMs: number | undefined = this.timeouts.virshMs,
   ): Promise<string> {
-    const result = await this.runner({
-      argv: this.argv(args),
-      ...(input === undefined ? {} : { input }),
-      ...(onOutput === undefined ? {} : { onOutput }),
-    });
+    const result = await this.call(args, what, timeoutMs);
     if (result.exitCode !== 0) {
       if (/failed to get domain|Domain not found/i.test(result.stderr))
         throw new NoSuchDomainError(`${what}: no such domain. List domains with: virsh list --all`);
@@ -163,7 +183,7 @@ export class Virsh {
         .slice(start, start + batchSize)
         .flatMap((item, i) => item.flatMap((command, k) => [`echo ${marker}-${start + i}-${k}@@`, command]));
       if (commands.length === 0) continue;
-      const result = await this.runner({ argv: this.argv([commands.join('; ')]) });
+      const result = await this.call([commands.join('; ')], 'reading domains', this.timeouts.virshMs);
       const sections = result.stdout.split(new RegExp(`${marker}-(\\d+)-(\\d+)@@\\n?`));
       for (let j = 1; j + 2 < sections.length; j += 3) {
         const row = outputs[Number(sections[j])];
@@ -236,13 +256,16 @@ export class Virsh {
       this.run(
         ['restore', '--file', file, '--xml', xmlFile, '--running'],
         `restoring domain '${domain}' from ${file}`,
+        // Reads the guest's whole memory: its time grows with the VM, so no fixed bound fits.
+        undefined,
       ),
     );
   }
 
   /**
    * One external snapshot of the given disks, atomic across them, with no libvirt metadata:
-   * the chain itself is the record (DESIGN §3).
+   * the chain itself is the record (DESIGN §3). With `quiesce`, a failure (the agent stopped
+   * answering mid-freeze, virsh timed out) thaws the guest's filesystems before it is reported.
    */
   async snapshotCreate(
     domain: string,
@@ -251,12 +274,34 @@ export class Virsh {
   ): Promise<void> {
     const flags = ['--no-metadata', '--atomic', ...(options.memory ? [] : ['--disk-only'])];
     if (options.quiesce) flags.push('--quiesce');
-    await withTempFile('snapshot.xml', snapshotXml, (file) =>
-      this.run(
-        ['snapshot-create', '--domain', domain, '--xmlfile', file, ...flags],
-        `snapshot of domain '${domain}'`,
-      ),
-    );
+    const what = `snapshot of domain '${domain}'`;
+    try {
+      await withTempFile('snapshot.xml', snapshotXml, (file) =>
+        this.run(
+          ['snapshot-create', '--domain', domain, '--xmlfile', file, ...flags],
+          what,
+          // A memory state holds the guest's whole RAM: its time grows with the VM.
+          options.memory ? undefined : this.timeouts.virshMs,
+        ),
+      );
+    } catch (error) {
+      if (options.quiesce) await this.thawAfter(domain, error);
+      throw error;
+    }
+  }
+
+  /** Thaws the guest's filesystems after a failed quiesced snapshot; says so when that fails too. */
+  private async thawAfter(domain: string, failure: unknown): Promise<void> {
+    try {
+      await this.run(['domfsthaw', '--domain', domain], `thawing the filesystems of domain '${domain}'`);
+    } catch (thawError) {
+      throw new UserError(
+        `${failure instanceof Error ? failure.message : String(failure)}. Thawing its filesystems failed too ` +
+          `(${thawError instanceof Error ? thawError.message : String(thawError)}): once the guest agent answers, ` +
+          `run: virsh domfsthaw --domain '${domain}'; then: unifi-backup repair '${domain}'`,
+        { cause: failure },
+      );
+    }
   }
 
   /**
@@ -310,6 +355,8 @@ export class Virsh {
    * Polls the disk's block job, reporting progress, until it is gone (false) or, with `untilReady`,
    * ready for a pivot (true). virsh's own --wait checks every 500 ms, which is most of the time of a
    * small job; polling starts at 20 ms and backs off to 500 ms, so long jobs cost no more runs.
+   * A job whose progress has not moved for the stall timeout is aborted (the disk keeps running
+   * from the layer it ran from before the job) and reported.
    */
   private async waitForBlockJob(
     domain: string,
@@ -318,6 +365,7 @@ export class Virsh {
     untilReady: boolean,
   ): Promise<boolean> {
     let unreachableSince: number | undefined;
+    let progress = { cur: -1, since: Date.now() };
     for (let delay = 20; ; delay = Math.min(delay * 1.5, 500)) {
       let job: BlockJobInfo | undefined;
       try {
@@ -333,22 +381,34 @@ export class Virsh {
       if (job === undefined) return false;
       if (job.end > 0) onProgress(Math.floor((job.cur / job.end) * 100));
       if (untilReady && job.ready) return true;
+      if (job.cur !== progress.cur) progress = { cur: job.cur, since: Date.now() };
+      else if (Date.now() - progress.since >= this.timeouts.blockJobStallMs)
+        await this.abortStalled(domain, target, job);
       await sleep(delay);
     }
   }
 
-  /** True when the guest agent answers a ping within the timeout. */
-  async agentResponds(domain: string, timeoutSeconds = 5): Promise<boolean> {
-    const result = await this.runner({
-      argv: this.argv([
-        'qemu-agent-command',
-        '--domain',
-        domain,
-        '--timeout',
-        String(timeoutSeconds),
-        '{"execute":"guest-ping"}',
-      ]),
-    });
+  private async abortStalled(domain: string, target: string, job: BlockJobInfo): Promise<never> {
+    const stalled = this.timeouts.blockJobStallMs / 1000;
+    await this.blockJobAbort(domain, target);
+    throw new BlockJobStalledError(
+      `${job.type} of disk ${target} of domain '${domain}' made no progress for ${stalled} s ` +
+        `(${job.cur} of ${job.end} bytes), so it was aborted: the disk runs from the layer it ran from before ` +
+        `the job, the VM keeps running and nothing was deleted. Check the host's storage (dmesg, df -h) and ` +
+        `the domain's log, then run: unifi-backup repair '${domain}' (raise timeouts.block-job-stall in ` +
+        `config.yaml if the storage is only slow).`,
+    );
+  }
+
+  /** True when the guest agent answers a ping within the guest-agent timeout. */
+  async agentResponds(domain: string): Promise<boolean> {
+    const seconds = Math.max(1, Math.round(this.timeouts.guestAgentMs / 1000));
+    const result = await this.call(
+      ['qemu-agent-command', '--domain', domain, '--timeout', String(seconds), '{"execute":"guest-ping"}'],
+      `asking the guest agent of domain '${domain}'`,
+      // virsh itself may hang (libvirtd): bounded like any virsh run, on top of the agent's time.
+      this.timeouts.guestAgentMs + this.timeouts.virshMs,
+    );
     return result.exitCode === 0;
   }
 

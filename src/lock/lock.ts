@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { DomainBusyError, UserError } from '../errors.js';
+import { MissingProgramError, ProgramKilledError } from '../host/runner.js';
 import { domainFileName } from './filename.js';
 
 export interface DomainLock {
@@ -56,7 +57,11 @@ export async function lockDomain(lockDir: string, domain: string, verb: string):
   try {
     const exitCode = await flockOn(fd);
     if (exitCode === conflictExit) throw new DomainBusyError(busyMessage(domain, file));
-    if (exitCode !== 0) throw new Error(`cannot lock ${file}: flock exited with ${exitCode}`);
+    if (exitCode !== 0)
+      throw new UserError(
+        `cannot lock ${file}: flock exited with ${exitCode}, so domain '${domain}' was not touched. ` +
+          `Check that ${lockDir} is a local folder that supports flock(2), then run again.`,
+      );
     taken = true;
     const holder: Holder = { pid: process.pid, verb, host: os.hostname(), since: new Date().toISOString() };
     ftruncateSync(fd, 0);
@@ -75,17 +80,20 @@ export async function lockDomain(lockDir: string, domain: string, verb: string):
 }
 
 function flockOn(fd: number): Promise<number> {
+  const args = ['--nonblock', '--exclusive', '--conflict-exit-code', String(conflictExit), '3'];
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      'flock',
-      ['--nonblock', '--exclusive', '--conflict-exit-code', String(conflictExit), '3'],
-      {
-        stdio: ['ignore', 'ignore', 'inherit', fd],
-      },
-    );
-    child.on('error', reject);
-    child.on('close', (code) => {
-      resolve(code ?? 1);
+    const child = spawn('flock', args, { stdio: ['ignore', 'ignore', 'inherit', fd] });
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      const message = `cannot run flock: ${error.message}. Check that it is executable, then run again.`;
+      reject(
+        error.code === 'ENOENT'
+          ? new MissingProgramError('flock', { cause: error })
+          : new UserError(message, { cause: error }),
+      );
+    });
+    child.on('close', (code, signal) => {
+      if (signal !== null) reject(new ProgramKilledError(['flock', ...args], signal));
+      else resolve(code ?? 1);
     });
   });
 }

@@ -43,9 +43,20 @@ function pathText(path: readonly PropertyKey[]): string {
   return path.map((p) => String(p)).join('.') || '(top level)';
 }
 
+/** Variables any notify file may use: the tool's own and those named for notifications. */
+const allowedPrefixes = ['UNIFI_BACKUP_', 'NOTIFY_'] as const;
+
+/**
+ * Whether a notify file may read this environment variable. A file is not trusted with the whole
+ * environment (RESTIC_PASSWORD, cloud keys): a URL could carry any of them to its server.
+ */
+export function mayExpand(name: string, allowed: readonly string[]): boolean {
+  return allowedPrefixes.some((prefix) => name.startsWith(prefix)) || allowed.includes(name);
+}
+
 /**
  * Replaces ${NAME} with the environment variable's value ($$ for a literal $), so secrets can
- * stay out of the file. Reports unset variables as problems.
+ * stay out of the file. Reports unset and not allowed variables as problems.
  */
 export function expandEnvironment(
   value: unknown,
@@ -53,12 +64,20 @@ export function expandEnvironment(
   path: PropertyKey[],
   problems: string[],
   secrets: string[],
+  allowed: readonly string[] = [],
 ): unknown {
   if (typeof value === 'string') {
     return value.replace(/\$\$|\$\{([^}]*)\}/g, (match, name: string | undefined) => {
       if (match === '$$') return '$';
       if (name === undefined || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
         problems.push(`${pathText(path)}: "\${${name ?? ''}}" is not a valid environment variable reference`);
+        return '';
+      }
+      if (!mayExpand(name, allowed)) {
+        problems.push(
+          `${pathText(path)}: environment variable ${name} is not allowed here; use a name starting with ` +
+            `${allowedPrefixes.join(' or ')}, or list it under notify.environment in config.yaml`,
+        );
         return '';
       }
       const found = env[name];
@@ -71,10 +90,13 @@ export function expandEnvironment(
     });
   }
   if (Array.isArray(value))
-    return value.map((v, i) => expandEnvironment(v, env, [...path, i], problems, secrets));
+    return value.map((v, i) => expandEnvironment(v, env, [...path, i], problems, secrets, allowed));
   if (typeof value === 'object' && value !== null) {
     return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, expandEnvironment(v, env, [...path, k], problems, secrets)]),
+      Object.entries(value).map(([k, v]) => [
+        k,
+        expandEnvironment(v, env, [...path, k], problems, secrets, allowed),
+      ]),
     );
   }
   return value;
@@ -85,10 +107,12 @@ export function validateNotifyConfig(
   file: string,
   raw: unknown,
   env: NodeJS.ProcessEnv = process.env,
+  /** Variables allowed beyond the prefixes (config.yaml's notify.environment). */
+  allowed: readonly string[] = [],
 ): NotifyConfig {
   const problems: string[] = [];
   const secrets: string[] = [];
-  const expanded = expandEnvironment(raw ?? {}, env, [], problems, secrets);
+  const expanded = expandEnvironment(raw ?? {}, env, [], problems, secrets, allowed);
   const result = notifyFileSchema.safeParse(expanded);
   const aliases = new Map<string, NotifyAlias>();
   if (!result.success) {
@@ -113,6 +137,7 @@ export function validateNotifyConfig(
 export async function loadNotifyConfig(
   file: string,
   env: NodeJS.ProcessEnv = process.env,
+  allowed: readonly string[] = [],
 ): Promise<NotifyConfig> {
   let text: string;
   try {
@@ -135,7 +160,7 @@ export async function loadNotifyConfig(
       ),
     );
   }
-  return validateNotifyConfig(file, document.toJS(), env);
+  return validateNotifyConfig(file, document.toJS(), env, allowed);
 }
 
 /** The targets for the named aliases; an unknown name is a usage error naming the known ones. */

@@ -57,6 +57,8 @@ export const notifyHookSchema = z.strictObject({
   config: z.string().optional(),
   /** aliases given inline instead of (or on top of) a notify.yaml */
   aliases: notifyFileSchema.shape.aliases.optional(),
+  /** environment variables the notify files may expand beyond UNIFI_BACKUP_* and NOTIFY_* */
+  environment: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a variable name')).default([]),
   'on-failure': z.array(z.string()).default([]),
   'on-success': z.array(z.string()).default([]),
   templates: z
@@ -142,8 +144,15 @@ export async function notifyOutcome(
   if (names.length === 0) return [];
   const { env = process.env, ...sendOptions } = options;
   const fromFile: NotifyConfig | undefined =
-    hook.data.config === undefined ? undefined : await loadNotifyConfig(hook.data.config, env);
-  const inline = validateNotifyConfig('notify', { aliases: hook.data.aliases ?? {} }, env);
+    hook.data.config === undefined
+      ? undefined
+      : await loadNotifyConfig(hook.data.config, env, hook.data.environment);
+  const inline = validateNotifyConfig(
+    'notify',
+    { aliases: hook.data.aliases ?? {} },
+    env,
+    hook.data.environment,
+  );
   const merged: NotifyConfig = {
     file: hook.data.config ?? 'notify',
     aliases: new Map([...(fromFile?.aliases ?? []), ...inline.aliases]),

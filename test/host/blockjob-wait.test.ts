@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import type { RunRequest, RunResult } from '../../src/host/runner.js';
-import { Virsh } from '../../src/host/virsh.js';
+import type { Timeouts } from '../../src/host/timeouts.js';
+import { defaultTimeouts } from '../../src/host/timeouts.js';
+import { BlockJobStalledError, Virsh } from '../../src/host/virsh.js';
 
 type Answer = { exitCode?: number; stdout?: string; stderr?: string };
 
@@ -9,7 +11,7 @@ type Answer = { exitCode?: number; stdout?: string; stderr?: string };
  * A scripted virsh (the polling logic is under test, not libvirt): each `blockjob` run takes the
  * next answer of its kind, anything else succeeds silently.
  */
-function scripted(answers: { info: Answer[]; pivot?: Answer[] }) {
+function scripted(answers: { info: Answer[]; pivot?: Answer[] }, timeouts?: Timeouts) {
   const commands: string[] = [];
   const runner = (request: RunRequest): Promise<RunResult> => {
     const args = request.argv.slice(4);
@@ -23,7 +25,7 @@ function scripted(answers: { info: Answer[]; pivot?: Answer[] }) {
       stderr: answer.stderr ?? '',
     });
   };
-  return { virsh: new Virsh(runner, 'qemu:///system'), commands };
+  return { virsh: new Virsh(runner, 'qemu:///system', timeouts), commands };
 }
 
 const job = (cur: number, end: number): Answer => ({
@@ -70,5 +72,29 @@ describe('block jobs: started without --wait, polled until done', () => {
     await expect(gone.virsh.blockPull('vm', 'vda', '/b/vda.qcow2', () => undefined)).rejects.toThrow(
       /no such domain/,
     );
+  });
+
+  it('a job whose progress does not move for the stall timeout is aborted and named; moving ones are not', async () => {
+    const stallMs = 150;
+    const moving = scripted(
+      { info: [job(1, 9), job(2, 9), job(3, 9), job(4, 9), job(5, 9), job(6, 9), {}] },
+      { ...defaultTimeouts, blockJobStallMs: stallMs },
+    );
+    await moving.virsh.blockPull('vm', 'vda', '/b/vda.qcow2', () => undefined);
+    expect(moving.commands).not.toContain('--abort');
+
+    const stuck = scripted(
+      { info: Array.from({ length: 50 }, () => job(2, 9)) },
+      { ...defaultTimeouts, blockJobStallMs: stallMs },
+    );
+    const started = Date.now();
+    const failure = stuck.virsh.blockCommit('vm', 'vda', '/b/vda.qcow2', () => undefined);
+    await expect(failure).rejects.toThrow(BlockJobStalledError);
+    await expect(failure).rejects.toThrow(
+      /Active Block Commit of disk vda of domain 'vm' made no progress for 0\.15 s \(2 of 9 bytes\), so it was aborted.*repair 'vm'/,
+    );
+    expect(Date.now() - started).toBeGreaterThanOrEqual(stallMs);
+    expect(stuck.commands.at(-1)).toBe('--abort');
+    expect(stuck.commands).not.toContain('--pivot');
   });
 });

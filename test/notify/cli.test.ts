@@ -49,7 +49,7 @@ function notifyYaml(): string {
       'aliases:',
       '  gotify:',
       '    name: gotify-notify',
-      `    url: "gotify://${server.host}/\${GOTIFY_TOKEN}?disabletls=yes"`,
+      `    url: "gotify://${server.host}/\${NOTIFY_GOTIFY_TOKEN}?disabletls=yes"`,
       '  hook:',
       '    name: hook',
       `    url: "generic://${server.host}/hook?disabletls=yes&template=json"`,
@@ -67,7 +67,7 @@ describe('notify command', () => {
     const { out, error } = await run(
       ['send', '--config', config, '--alias', 'gotify', '--title', 'Tytuł', '--msg', 'Wiadomosc'],
       '',
-      { GOTIFY_TOKEN: gotifyToken },
+      { NOTIFY_GOTIFY_TOKEN: gotifyToken },
     );
     expect(error).toBeUndefined();
     expect(out).toMatch(/^sent +gotify \(gotify\)$/m);
@@ -97,7 +97,7 @@ describe('notify command', () => {
         '--json',
       ],
       'from stdin\n',
-      { GOTIFY_TOKEN: gotifyToken },
+      { NOTIFY_GOTIFY_TOKEN: gotifyToken },
     );
     expect(error).toBeUndefined();
     const parsed = JSON.parse(out) as { ok: boolean; results: { alias: string; ok: boolean }[] };
@@ -126,7 +126,7 @@ describe('notify command', () => {
         '2',
       ],
       '',
-      { GOTIFY_TOKEN: gotifyToken },
+      { NOTIFY_GOTIFY_TOKEN: gotifyToken },
     );
     expect(error).toBeInstanceOf(UserError);
     expect((error as UserError).exitCode).toBe(1);
@@ -138,7 +138,7 @@ describe('notify command', () => {
 
   it('usage errors: no target, unknown alias, bad --timeout', async () => {
     const config = notifyYaml();
-    const env = { GOTIFY_TOKEN: gotifyToken };
+    const env = { NOTIFY_GOTIFY_TOKEN: gotifyToken };
     for (const args of [
       ['send', '--msg', 'x'],
       ['send', '--config', config, '--alias', 'nosuch', '--msg', 'x'],
@@ -152,7 +152,7 @@ describe('notify command', () => {
   it('notify test sends a test message', async () => {
     const config = notifyYaml();
     const { error } = await run(['test', '--config', config, '--alias', 'hook'], '', {
-      GOTIFY_TOKEN: gotifyToken,
+      NOTIFY_GOTIFY_TOKEN: gotifyToken,
     });
     expect(error).toBeUndefined();
     expect(JSON.parse(server.requests[0]?.body ?? '')).toMatchObject({

@@ -1,6 +1,8 @@
 import { Command, Option } from 'commander';
 import { UsageError, UserError } from '../../errors.js';
+import { defaultNotifyFile } from '../../config/location.js';
 import type { SendResult } from '../../notify/send.js';
+import { configOf } from '../settings.js';
 
 /** Where the command reads and writes; tests pass their own. */
 export interface NotifyCommandIo {
@@ -43,8 +45,9 @@ async function readAll(stream: AsyncIterable<Buffer | string>): Promise<string> 
   return chunks.join('').replace(/\n$/, '');
 }
 
+/** Never the current folder: a notify.yaml planted there must not choose where messages go. */
 function defaultConfigPath(env: NodeJS.ProcessEnv): string {
-  return env['UNIFI_BACKUP_NOTIFY_CONFIG'] ?? 'notify.yaml';
+  return env['UNIFI_BACKUP_NOTIFY_CONFIG'] ?? defaultNotifyFile;
 }
 
 function report(io: NotifyCommandIo, results: readonly SendResult[], json: boolean | undefined): void {
@@ -93,6 +96,7 @@ async function send(
   flags: SendFlags,
   title: string | undefined,
   body: string,
+  command: Command,
 ): Promise<void> {
   const { loadNotifyConfig, resolveAliases } = await import('../../notify/config.js');
   const { sendNotifications } = await import('../../notify/send.js');
@@ -104,7 +108,11 @@ async function send(
   const retries = positiveInt('retries', flags.retries, 0);
   const config =
     flags.alias.length > 0
-      ? await loadNotifyConfig(flags.config ?? defaultConfigPath(io.env), io.env)
+      ? await loadNotifyConfig(
+          flags.config ?? defaultConfigPath(io.env),
+          io.env,
+          configOf(command)?.notify?.environment,
+        )
       : undefined;
   const targets = [
     ...(config === undefined ? [] : resolveAliases(config, flags.alias)),
@@ -128,7 +136,7 @@ function sendOptions(command: Command): Command {
   return command
     .option(
       '--config <file>',
-      'notify.yaml with the aliases (default: $UNIFI_BACKUP_NOTIFY_CONFIG or ./notify.yaml)',
+      `notify.yaml with the aliases (default: $UNIFI_BACKUP_NOTIFY_CONFIG or ${defaultNotifyFile})`,
     )
     .option('--alias <name>', 'alias from notify.yaml; repeat for several', collect, [])
     .option('--url <url>', 'a service URL instead of an alias; repeat for several', collect, [])
@@ -149,7 +157,7 @@ export function notifyCommand(io: NotifyCommandIo = defaultIo): Command {
     .action(async (flags: SendFlags & { title?: string }, command: Command) => {
       const body = flags.msg === '-' ? await readAll(io.stdin) : flags.msg;
       if (body.trim() === '') throw new UsageError('--msg: the message is empty');
-      await send(io, { ...flags, json: wantsJson(command) }, flags.title, body);
+      await send(io, { ...flags, json: wantsJson(command) }, flags.title, body, command);
     });
 
   sendOptions(notify.command('test'))
@@ -161,6 +169,7 @@ export function notifyCommand(io: NotifyCommandIo = defaultIo): Command {
         { ...flags, json: wantsJson(command) },
         'unifi-backup test notification',
         `This is a test notification from unifi-backup on ${hostname()} at ${new Date().toISOString()}.`,
+        command,
       );
     });
 
