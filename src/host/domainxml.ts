@@ -110,6 +110,15 @@ export function snapshotXml(name: string, disks: readonly SnapshotDiskSpec[], me
   return builder.build(doc);
 }
 
+/** The definition with `<name>` set to `name` (a config dump read from a backup may carry any name). */
+export function setDomainName(xml: string, name: string): string {
+  const doc = parser.parse(xml) as Node[];
+  const root = doc.find((n) => tagOf(n) === 'domain');
+  if (!root) throw new UserError('domain XML has no <domain> element');
+  root.domain = [{ name: [{ '#text': name }] }, ...childrenOf(root).filter((c) => tagOf(c) !== 'name')];
+  return builder.build(doc);
+}
+
 /**
  * A copy of a definition that can run beside the original: a new name, no UUID and no MAC
  * addresses (libvirt generates fresh ones), and file paths of serial/console logs moved by `relocate`.
