@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { chmod, copyFile, lstat, open, readdir, realpath } from 'node:fs/promises';
+import { chmod, chown, copyFile, lstat, open, readdir, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import type { Restic, ResticLsEntry, ResticSnapshot } from '../host/restic.js';
@@ -92,6 +92,9 @@ async function checkStaged(file: string, staging: string, what: string): Promise
   const real = await realpath(file);
   if (!real.startsWith(`${await realpath(staging)}/`))
     throw new UserError(`${what} resolves outside the staging folder, to ${real}. Nothing was placed.`);
+  // restic restores the owner and mode the snapshot records: a set-uid bit or another user's ownership.
+  await chown(file, process.getuid?.() ?? 0, process.getgid?.() ?? 0);
+  await chmod(file, 0o600);
 }
 
 export function resticTree(

@@ -153,9 +153,10 @@ async function openBackup(ctx: OpsContext, domain: string, request: RestoreReque
   return { tree, dump, folder: to ?? path.dirname(dump), inPlace: false };
 }
 
-/** The target folder (made 0700 when new) and a private staging folder inside it, on its file system. */
+/** The target folder and a private (0700) staging folder inside it, on its file system. */
 async function openTarget(folder: string): Promise<{ staging: string; created: boolean }> {
-  const created = (await mkdir(folder, { recursive: true, mode: 0o700 })) !== undefined;
+  // 0711: QEMU runs as its own user and must pass through to the (0600, libvirt-owned) layers.
+  const created = (await mkdir(folder, { recursive: true, mode: 0o711 })) !== undefined;
   return { staging: await mkdtemp(path.join(folder, '.unifi-backup-restore-')), created };
 }
 
