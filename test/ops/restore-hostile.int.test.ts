@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execaRunner, runChecked } from '../../src/host/runner.js';
 import type { RestoreResult } from '../../src/ops/restore.js';
-import { isolatedEnv, runCli, runCliOk } from '../cli-run.js';
+import { isolatedEnv, runCli } from '../cli-run.js';
 import { testRoot } from '../rig/rig-paths.js';
 import { tryVirsh, virsh } from '../rig/virsh.js';
 import type { TestRepository } from './repositories.js';
