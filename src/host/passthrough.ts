@@ -1,9 +1,18 @@
+import path from 'node:path';
 import { UserError } from '../errors.js';
+import { charDeviceFiles } from './domainxml.js';
 import type { Node } from './xmltree.js';
 import { child, childrenOf, parser, tagOf, textOf } from './xmltree.js';
 
 /** What `restore --keep-device` can keep of a definition's reach into the host. */
-export const keepWords = ['host-disk', 'hostdev', 'filesystem', 'qemu-commandline', 'emulator'] as const;
+export const keepWords = [
+  'host-disk',
+  'hostdev',
+  'filesystem',
+  'host-file',
+  'qemu-commandline',
+  'emulator',
+] as const;
 export type KeepWord = (typeof keepWords)[number];
 
 /** One element of a definition that gives the domain something of the host's. */
@@ -34,11 +43,13 @@ function isNamespaced(node: Node): boolean {
  * Every element of a definition (a config dump read from a backup) that reaches beyond the restored
  * disks into the host: disks not restored (host block devices, network and pool volumes, other
  * files), PCI/USB/SCSI passthrough, shared host folders, raw QEMU arguments and the emulator
- * binary. `restored` holds the targets of the disks the restore itself provides.
+ * binary, and character devices writing to files outside `folder` (libvirt hands such a file to
+ * QEMU's user when the domain starts). `restored` holds the targets of the disks restored.
  */
 export function hostReaches(
   xml: string,
   restored: ReadonlySet<string>,
+  folder: string,
 ): { reaches: HostReach[]; emulator: string | undefined } {
   let doc: Node[];
   try {
@@ -74,6 +85,14 @@ export function hostReaches(
       });
     else if (tag !== undefined && isNamespaced(node))
       reaches.push({ keep: 'qemu-commandline', element: `<${tag}> in <devices>` });
+  }
+  for (const { node, attribute } of charDeviceFiles(devices === undefined ? [] : childrenOf(devices))) {
+    const file = node[':@']?.[attribute] ?? '';
+    if (path.dirname(file) !== folder)
+      reaches.push({
+        keep: 'host-file',
+        element: `${tagOf(node) ?? ''} ${attribute}='${file}' of a character device`,
+      });
   }
   return { reaches, emulator };
 }

@@ -4,7 +4,13 @@ import { unsupportedReason } from '../chain/eligibility.js';
 import { isIgnoredDevice } from '../chain/model.js';
 import { UserError } from '../errors.js';
 import type { XmlDisk } from '../host/domainxml.js';
-import { parseDomainXml, renameDomainXml, setDiskSources, setDomainName } from '../host/domainxml.js';
+import {
+  parseDomainXml,
+  relocateCharDeviceFiles,
+  renameDomainXml,
+  setDiskSources,
+  setDomainName,
+} from '../host/domainxml.js';
 import { fileId } from '../host/fileid.js';
 import type { KeepWord } from '../host/passthrough.js';
 import { hostReaches } from '../host/passthrough.js';
@@ -187,8 +193,9 @@ async function hostOffersEmulator(ctx: OpsContext, emulator: string): Promise<bo
 }
 
 /**
- * The disks to restore, once the definition is known to reach nothing of the host beyond them
- * (unless kept), and its UUID is no other defined domain's.
+ * The disks to restore and the definition with its console logs moved from the original folders
+ * into the target folder, once it is known to reach nothing of the host beyond them (unless kept)
+ * and its UUID is no other defined domain's.
  */
 async function checkDefinition(
   ctx: OpsContext,
@@ -196,13 +203,17 @@ async function checkDefinition(
   backup: OpenedBackup,
   domain: string,
   request: RestoreRequest,
-): Promise<XmlDisk[]> {
+): Promise<{ disks: XmlDisk[]; xml: string }> {
   const what = `the config dump ${backup.dump} of ${backup.tree.what}`;
   const definition = parseDomainXml(xml, what);
   const disks = definition.disks.filter((d) => !isIgnoredDevice(d) && unsupportedReason(d) === undefined);
   if (disks.length === 0)
     throw new UserError(`${what} names no qcow2 file disk of '${domain}' to restore. Nothing was restored.`);
-  const { reaches, emulator } = hostReaches(xml, new Set(disks.map((d) => d.target)));
+  const originalFolders = new Set(disks.map((d) => path.dirname(d.source ?? '')));
+  const relocated = relocateCharDeviceFiles(xml, (file) =>
+    originalFolders.has(path.dirname(file)) ? path.join(backup.folder, path.basename(file)) : file,
+  );
+  const { reaches, emulator } = hostReaches(relocated, new Set(disks.map((d) => d.target)), backup.folder);
   const refused = reaches
     .filter((r) => !request.keep.includes(r.keep))
     .map((r) => `${r.element} (--keep-device ${r.keep})`);
@@ -229,7 +240,7 @@ async function checkDefinition(
           `Restore it beside that domain with --as NEWNAME (a new UUID), or undefine that domain first.`,
       );
   }
-  return disks;
+  return { disks, xml: relocated };
 }
 
 /** How the next layer down is opened: never probed, only qcow2 or raw. */
@@ -457,21 +468,11 @@ async function checkChains(
 function restoredDefinition(
   xml: string,
   disks: readonly { target: string; chain: readonly string[] }[],
-  sources: readonly XmlDisk[],
-  folder: string,
   name: string,
   as: string | undefined,
 ): string {
-  const tops = new Map(disks.map((d) => [d.target, d.chain[0] ?? '']));
-  const withDisks = setDiskSources(xml, tops);
-  if (as === undefined) return setDomainName(withDisks, name);
-  // The folders the dump's disks lived in when it was written: logs there belong to the original.
-  const originalFolders = new Set(
-    sources.flatMap((d) => (d.source === undefined ? [] : [path.dirname(d.source)])),
-  );
-  return renameDomainXml(withDisks, as, (file) =>
-    originalFolders.has(path.dirname(file)) ? path.join(folder, path.basename(file)) : file,
-  );
+  const withDisks = setDiskSources(xml, new Map(disks.map((d) => [d.target, d.chain[0] ?? ''])));
+  return as === undefined ? setDomainName(withDisks, name) : renameDomainXml(withDisks, as);
 }
 
 /**
@@ -492,12 +493,12 @@ export async function restoreDomain(
   let placed: Map<string, string> | undefined;
   try {
     const dumps = await fetchDumps(backup, domain, staging);
-    const sources = await checkDefinition(ctx, dumps.xml, backup, domain, request);
-    const chains = await fetchChains(ctx, backup, domain, sources, staging, dumps.staged);
+    const checked = await checkDefinition(ctx, dumps.xml, backup, domain, request);
+    const chains = await fetchChains(ctx, backup, domain, checked.disks, staging, dumps.staged);
     placed = await placeFiles(backup, dumps.staged);
     const rebased = await relinkChains(ctx, chains, placed);
     const disks = await checkChains(ctx, chains, placed, name, backup.folder);
-    const xml = restoredDefinition(dumps.xml, disks, sources, backup.folder, name, request.as);
+    const xml = restoredDefinition(checked.xml, disks, name, request.as);
     const definition = path.join(backup.folder, `${name}-restored.xml`);
     await writeFile(definition, xml, { mode: 0o600, flag: 'wx' });
     if (request.define || request.start) await ctx.host.virsh.define(xml, name);

@@ -15,6 +15,7 @@ describe('hostReaches', () => {
 <disk type='file' device='cdrom'><target dev='hdc'/></disk>`,
       ),
       new Set(['vda']),
+      '/vm',
     );
     expect(reaches.map((r) => [r.keep, r.element.split(':')[0]])).toEqual([
       ['host-disk', 'disk vdb'],
@@ -30,9 +31,24 @@ describe('hostReaches', () => {
         `<q:commandline><q:arg value='-x'/></q:commandline><override xmlns='http://libvirt.org/schemas/domain/qemu/1.0'/>`,
       ),
       new Set(),
+      '/vm',
     );
     expect(emulator).toBe('/usr/bin/qemu-system-x86_64');
     expect(reaches.map((r) => r.keep)).toEqual(['qemu-commandline', 'qemu-commandline', 'hostdev']);
     expect(reaches[0]?.element).toBe('<q:commandline>');
+  });
+
+  it('names character devices writing to files outside the target folder', () => {
+    const { reaches } = hostReaches(
+      domain(`<serial type='file'><source path='/vm/console.log'/></serial>
+<console type='file'><source path='/etc/shadow'/></console>
+<channel type='unix'><source mode='bind' path='/run/x.sock'/><log file='/root/.bashrc'/></channel>`),
+      new Set(),
+      '/vm',
+    );
+    expect(reaches).toEqual([
+      { keep: 'host-file', element: "source path='/etc/shadow' of a character device" },
+      { keep: 'host-file', element: "log file='/root/.bashrc' of a character device" },
+    ]);
   });
 });

@@ -88,7 +88,8 @@ describe('restore of a hostile snapshot', () => {
         fileDisk('vda', join(vm, 'blk-top.qcow2')) +
           `<disk type='block' device='disk'><driver name='qemu' type='raw'/><source dev='/dev/sda'/><target dev='vdb' bus='virtio'/></disk>` +
           `<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x0000' bus='0x00' slot='0x1f' function='0x2'/></source></hostdev>` +
-          `<filesystem type='mount' accessmode='passthrough'><source dir='/'/><target dir='hostroot'/></filesystem>`,
+          `<filesystem type='mount' accessmode='passthrough'><source dir='/'/><target dir='hostroot'/></filesystem>` +
+          `<serial type='file'><source path='/etc/cron.d/evil'/><target port='0'/></serial>`,
         `<qemu:commandline><qemu:arg value='-device'/><qemu:arg value='x'/></qemu:commandline>`,
       ).replace('/usr/bin/qemu-system-x86_64', '/bin/sh'),
     );
@@ -201,6 +202,7 @@ describe('restore of a hostile snapshot', () => {
       "<hostdev mode='subsystem' type='pci' managed='yes'>",
       "<filesystem type='mount' accessmode='passthrough'> dir='/' as dir='hostroot' (--keep-device filesystem)",
       '<qemu:commandline> (--keep-device qemu-commandline)',
+      "source path='/etc/cron.d/evil' of a character device (--keep-device host-file)",
       '<emulator>/bin/sh</emulator>',
     ])
       expect(refused.stderr).toContain(text);
@@ -213,7 +215,7 @@ describe('restore of a hostile snapshot', () => {
       '--to',
       to,
       '--keep-device',
-      'host-disk,hostdev,filesystem,qemu-commandline,emulator',
+      'host-disk,hostdev,filesystem,host-file,qemu-commandline,emulator',
     );
     expect(kept.exitCode, kept.stderr).toBe(0);
     const xml = await readFile(join(to, `${p}-blk-restored.xml`), 'utf8');
