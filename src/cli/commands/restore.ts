@@ -79,6 +79,7 @@ export function restoreCommand(): Command {
         '  host-disk         disks not restored: host block devices, network or pool volumes, other files\n' +
         '  hostdev           PCI/USB/SCSI passthrough (<hostdev>, <interface type=hostdev>)\n' +
         '  filesystem        host folders shared with the guest (<filesystem>)\n' +
+        '  host-file         serial/console/channel output to a file outside the target folder\n' +
         '  qemu-commandline  <qemu:commandline> and other elements of the qemu namespace\n' +
         "  emulator          an <emulator> that is not one this host's libvirt offers",
     )
