@@ -489,17 +489,19 @@ export async function restoreDomain(
   const name = request.as ?? domain;
   if (request.define || request.start) await refuseDomainInUse(ctx, name);
   const backup = await openBackup(ctx, domain, request);
+  const definition = path.join(backup.folder, `${name}-restored.xml`);
+  await refuseTaken(backup.folder, [definition]);
   const { staging, created } = await openTarget(backup.folder);
   let placed: Map<string, string> | undefined;
   try {
-    const dumps = await fetchDumps(backup, domain, staging);
-    const checked = await checkDefinition(ctx, dumps.xml, backup, domain, request);
-    const chains = await fetchChains(ctx, backup, domain, checked.disks, staging, dumps.staged);
-    placed = await placeFiles(backup, dumps.staged);
+    // Every fetched file, by tree path: the dumps first, then fetchChains adds the layers.
+    const { staged, xml: dumpXml } = await fetchDumps(backup, domain, staging);
+    const checked = await checkDefinition(ctx, dumpXml, backup, domain, request);
+    const chains = await fetchChains(ctx, backup, domain, checked.disks, staging, staged);
+    placed = await placeFiles(backup, staged);
     const rebased = await relinkChains(ctx, chains, placed);
     const disks = await checkChains(ctx, chains, placed, name, backup.folder);
     const xml = restoredDefinition(checked.xml, disks, name, request.as);
-    const definition = path.join(backup.folder, `${name}-restored.xml`);
     await writeFile(definition, xml, { mode: 0o600, flag: 'wx' });
     if (request.define || request.start) await ctx.host.virsh.define(xml, name);
     if (request.start) await ctx.host.virsh.start(name);
