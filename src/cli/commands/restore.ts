@@ -26,14 +26,14 @@ export function restoreLines(result: RestoreResult): string[] {
   ];
 }
 
-function keepList(value: string, previous: KeepWord[]): KeepWord[] {
+function keepList(value: string, previous: KeepWord[] | undefined): KeepWord[] {
   const words = value.split(',').map((w) => w.trim());
   const unknown = words.filter((w) => !(keepWords as readonly string[]).includes(w));
   if (unknown.length > 0)
     throw new UsageError(
       `--keep-device: unknown ${unknown.join(', ')}; the words are ${keepWords.join(', ')}`,
     );
-  return [...previous, ...(words as KeepWord[])];
+  return [...(previous ?? []), ...(words as KeepWord[])];
 }
 
 interface RestoreOptions {
@@ -41,7 +41,7 @@ interface RestoreOptions {
   to?: string;
   as?: string;
   host?: string;
-  keepDevice: KeepWord[];
+  keepDevice?: KeepWord[];
   define?: boolean;
   start?: boolean;
   config?: string;
@@ -69,32 +69,34 @@ export function restoreCommand(): Command {
   return new Command('restore')
     .summary('restore a domain from a restic snapshot or a folder, optionally as a new domain')
     .description(
-      "Reads the backup's tree (a snapshot of the files or of the whole folder), restores only the\n" +
-        "config dumps and each disk's chain as the <domain>-inactive.xml dump names it, all into one\n" +
-        'target folder, as regular files only; rebuilds and checks each chain there (backing paths\n' +
-        'rewritten with `qemu-img rebase -u` when the folder moved) and writes a definition that runs\n' +
-        'each disk from its top frozen layer. Never overwrites a file or a defined domain. Only this\n' +
-        "host's snapshots are used unless --host names another. A definition reaching host resources\n" +
-        'that were not restored is refused unless --keep-device keeps them:\n' +
-        '  host-disk         disks not restored: host block devices, network or pool volumes, other files\n' +
-        '  hostdev           PCI/USB/SCSI passthrough (<hostdev>, <interface type=hostdev>)\n' +
+      "Reads the backup's tree (a snapshot of the files or of the whole folder) and\n" +
+        "restores only the config dumps and each disk's chain as the\n" +
+        '<domain>-inactive.xml dump names it, as regular files, into one target folder.\n' +
+        'Rebuilds and checks each chain there (`qemu-img rebase -u` when the folder\n' +
+        'moved) and writes a definition that runs each disk from its top frozen layer.\n' +
+        "Never overwrites a file or a defined domain. Only this host's snapshots are\n" +
+        'used unless --host names another. A definition reaching host resources that\n' +
+        'were not restored is refused unless --keep-device keeps them:\n' +
+        '  host-disk         disks not restored: host block devices, volumes, files\n' +
+        '  hostdev           PCI/USB/SCSI passthrough (<hostdev>, hostdev interfaces)\n' +
         '  filesystem        host folders shared with the guest (<filesystem>)\n' +
-        '  host-file         serial/console/channel output to a file outside the target folder\n' +
-        '  qemu-commandline  <qemu:commandline> and other elements of the qemu namespace\n' +
-        "  emulator          an <emulator> that is not one this host's libvirt offers",
+        '  host-file         serial/console/channel output to a file elsewhere\n' +
+        '  qemu-commandline  <qemu:commandline>, other elements of the qemu namespace\n' +
+        "  emulator          an <emulator> that this host's libvirt does not offer",
     )
     .argument('<domain>', 'the domain name the backup was made of')
     .requiredOption(
       '--from <source>',
       "'restic' (latest snapshot of the domain), 'restic:SNAPSHOT', or a folder",
     )
-    .option('--to <dir>', 'where the files go (default: the original folder)')
+    .option('--to <dir>', "the one folder all files go into (default: the config dump's folder)")
     .option('--as <name>', 'a new name, with a new UUID and new MAC addresses, to run beside the original')
     .option('--host <name>', "restore a snapshot made by this host name (default: this host's)")
     .addOption(
-      new Option('--keep-device <words>', `host resources the definition may keep: ${keepWords.join(',')}`)
-        .argParser(keepList)
-        .default([]),
+      new Option(
+        '--keep-device <words>',
+        `host resources the definition may keep: ${keepWords.join(',')}`,
+      ).argParser(keepList),
     )
     .option('--define', 'define the restored domain in libvirt')
     .option('--start', 'define and start the restored domain')
@@ -112,7 +114,7 @@ export function restoreCommand(): Command {
         source,
         ...(options.to === undefined ? {} : { to: options.to }),
         ...(options.as === undefined ? {} : { as: options.as }),
-        keep: options.keepDevice,
+        keep: options.keepDevice ?? [],
         define: options.define === true,
         start: options.start === true,
       });
