@@ -372,6 +372,8 @@ export class Restic {
 
   /** Restores exactly the given paths of a snapshot (paths as its tree holds them) under `target`. */
   async restoreFiles(snapshotId: string, target: string, paths: readonly string[]): Promise<void> {
+    // Without any --include restic restores the whole snapshot.
+    if (paths.length === 0) return;
     await this.run(
       ['restore', snapshotId, '--target', target, ...paths.flatMap((p) => ['--include', includePattern(p)])],
       `restoring from restic snapshot ${snapshotId}`,
