@@ -110,11 +110,51 @@ export function snapshotXml(name: string, disks: readonly SnapshotDiskSpec[], me
   return builder.build(doc);
 }
 
+/** The definition with `<name>` set to `name` (a config dump read from a backup may carry any name). */
+export function setDomainName(xml: string, name: string): string {
+  const doc = parser.parse(xml) as Node[];
+  const root = doc.find((n) => tagOf(n) === 'domain');
+  if (!root) throw new UserError('domain XML has no <domain> element');
+  root.domain = [{ name: [{ '#text': name }] }, ...childrenOf(root).filter((c) => tagOf(c) !== 'name')];
+  return builder.build(doc);
+}
+
+/** Character devices (serial, console, parallel, channel) whose output QEMU writes to a host file. */
+const charDevices = new Set(['serial', 'console', 'parallel', 'channel']);
+
+/** Every host file a character device writes: a `type='file'` source path, or its `<log file=…>`. */
+export function charDeviceFiles(devices: readonly Node[]): { node: Node; attribute: 'path' | 'file' }[] {
+  return devices.flatMap((device) => {
+    if (!charDevices.has(tagOf(device) ?? '')) return [];
+    const source = child(device, 'source');
+    const log = child(device, 'log');
+    return [
+      ...(device[':@']?.type === 'file' && source?.[':@']?.path !== undefined
+        ? [{ node: source, attribute: 'path' as const }]
+        : []),
+      ...(log?.[':@']?.file === undefined ? [] : [{ node: log, attribute: 'file' as const }]),
+    ];
+  });
+}
+
+/** The definition with each character device's host file moved by `relocate`. */
+export function relocateCharDeviceFiles(xml: string, relocate: (file: string) => string): string {
+  const doc = parser.parse(xml) as Node[];
+  const root = doc.find((n) => tagOf(n) === 'domain');
+  if (!root) throw new UserError('domain XML has no <domain> element');
+  const devices = child(root, 'devices');
+  for (const { node, attribute } of charDeviceFiles(devices ? childrenOf(devices) : [])) {
+    const attrs = node[':@'] ?? {};
+    node[':@'] = { ...attrs, [attribute]: relocate(attrs[attribute] ?? '') };
+  }
+  return builder.build(doc);
+}
+
 /**
  * A copy of a definition that can run beside the original: a new name, no UUID and no MAC
- * addresses (libvirt generates fresh ones), and file paths of serial/console logs moved by `relocate`.
+ * addresses (libvirt generates fresh ones).
  */
-export function renameDomainXml(xml: string, name: string, relocate: (file: string) => string): string {
+export function renameDomainXml(xml: string, name: string): string {
   const doc = parser.parse(xml) as Node[];
   const root = doc.find((n) => tagOf(n) === 'domain');
   if (!root) throw new UserError('domain XML has no <domain> element');
@@ -125,11 +165,6 @@ export function renameDomainXml(xml: string, name: string, relocate: (file: stri
   for (const device of devices ? childrenOf(devices) : []) {
     const tag = tagOf(device);
     if (tag === 'interface') device[tag] = childrenOf(device).filter((c) => tagOf(c) !== 'mac');
-    if (tag === 'serial' || tag === 'console') {
-      const source = child(device, 'source');
-      const file = source?.[':@']?.path;
-      if (source && file !== undefined) source[':@'] = { ...source[':@'], path: relocate(file) };
-    }
   }
   return builder.build(doc);
 }

@@ -18,6 +18,7 @@ interface RawImageInfo {
   'full-backing-filename'?: string;
   'backing-filename'?: string;
   'backing-filename-format'?: string;
+  'format-specific'?: { type?: string; data?: { 'data-file'?: string } };
 }
 
 /** One image's header, its backing as recorded (not opened: it may be missing or elsewhere). */
@@ -27,6 +28,8 @@ export interface LayerHeader {
   readonly virtualSize: number;
   readonly backingFilename: string | undefined;
   readonly backingFormat: string | undefined;
+  /** A qcow2's external data file: its guest data lives in that other file. */
+  readonly dataFile: string | undefined;
 }
 
 export interface CheckResult {
@@ -144,11 +147,24 @@ export class QemuImg {
     );
   }
 
-  /** The header of one image, without opening its backing file. */
-  async header(file: string): Promise<LayerHeader> {
+  /**
+   * The header of one image, without opening its backing file. With `format` the image is opened
+   * as that format instead of probed (a file from an untrusted source must never be probed).
+   */
+  async header(file: string, format?: string): Promise<LayerHeader> {
     const { stdout } = await runChecked(
       this.runner,
-      { argv: ['qemu-img', 'info', '--output=json', '-U', '--', file] },
+      {
+        argv: [
+          'qemu-img',
+          'info',
+          '--output=json',
+          '-U',
+          ...(format === undefined ? [] : ['-f', format]),
+          '--',
+          file,
+        ],
+      },
       `reading the header of ${file}`,
     );
     const raw = JSON.parse(stdout) as RawImageInfo;
@@ -158,6 +174,7 @@ export class QemuImg {
       virtualSize: raw['virtual-size'],
       backingFilename: raw['backing-filename'],
       backingFormat: raw['backing-filename-format'],
+      dataFile: raw['format-specific']?.data?.['data-file'],
     };
   }
 

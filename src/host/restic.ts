@@ -116,6 +116,11 @@ function toSnapshot(raw: RawSnapshot): ResticSnapshot {
   };
 }
 
+/** An `--include` pattern matching exactly one path: restic reads `*?[\\` in patterns as globs. */
+export function includePattern(treePath: string): string {
+  return treePath.replace(/[*?[\\]/g, (c) => `\\${c}`);
+}
+
 /** One JSON value per line; restic mixes in the odd non-JSON line, which is skipped. */
 export function jsonLines(text: string): unknown[] {
   return text.split('\n').flatMap((line) => {
@@ -365,8 +370,14 @@ export class Restic {
     return parseForgetOutput(result.stdout);
   }
 
-  async restore(snapshotId: string, target: string): Promise<void> {
-    await this.run(['restore', snapshotId, '--target', target], `restoring restic snapshot ${snapshotId}`);
+  /** Restores exactly the given paths of a snapshot (paths as its tree holds them) under `target`. */
+  async restoreFiles(snapshotId: string, target: string, paths: readonly string[]): Promise<void> {
+    // Without any --include restic restores the whole snapshot.
+    if (paths.length === 0) return;
+    await this.run(
+      ['restore', snapshotId, '--target', target, ...paths.flatMap((p) => ['--include', includePattern(p)])],
+      `restoring from restic snapshot ${snapshotId}`,
+    );
   }
 
   async check(): Promise<void> {

@@ -115,6 +115,21 @@ export class Virsh {
     return out.split('\n').filter((l) => l.trim() !== '');
   }
 
+  /** The UUIDs of every defined or running domain. */
+  async listUuids(): Promise<string[]> {
+    const out = await this.run(['list', '--all', '--uuid'], 'listing domain UUIDs');
+    return out
+      .split('\n')
+      .map((l) => l.trim().toLowerCase())
+      .filter((l) => l !== '');
+  }
+
+  /** The emulator binaries this host's libvirt offers (`virsh capabilities`). */
+  async emulators(): Promise<string[]> {
+    const out = await this.run(['capabilities'], 'reading the host capabilities');
+    return [...new Set([...out.matchAll(/<emulator>([^<]+)<\/emulator>/g)].map((m) => m[1] ?? ''))];
+  }
+
   async info(domain: string): Promise<DomainInfo> {
     return parseDomInfo(await this.run(['dominfo', '--domain', domain], `domain '${domain}'`), domain);
   }

@@ -1,26 +1,48 @@
-import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { link, lstat, mkdir, mkdtemp, readFile, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { unsupportedReason } from '../chain/eligibility.js';
 import { isIgnoredDevice } from '../chain/model.js';
 import { UserError } from '../errors.js';
-import { parseDomainXml, renameDomainXml, setDiskSources } from '../host/domainxml.js';
+import type { XmlDisk } from '../host/domainxml.js';
+import {
+  parseDomainXml,
+  relocateCharDeviceFiles,
+  renameDomainXml,
+  setDiskSources,
+  setDomainName,
+} from '../host/domainxml.js';
+import { fileId } from '../host/fileid.js';
+import type { KeepWord } from '../host/passthrough.js';
+import { hostReaches } from '../host/passthrough.js';
+import type { LayerHeader } from '../host/qemuimg.js';
 import type { Restic } from '../host/restic.js';
+import { ProcessError } from '../host/runner.js';
 import { NoSuchDomainError } from '../host/virsh.js';
-import { checkLayers, resolveBacking, walkChain } from './chaincheck.js';
+import type { BackupTree } from './backuptree.js';
+import { chooseSnapshot, findDump, folderTree, locate, resticTree } from './backuptree.js';
+import { checkLayers, resolveBacking } from './chaincheck.js';
 import type { OpsContext } from './context.js';
 
 /** Where the backup comes from: a restic snapshot (latest of the domain when none is named) or a folder. */
 export type RestoreSource =
-  | { readonly kind: 'restic'; readonly restic: Restic; readonly snapshot?: string }
+  | {
+      readonly kind: 'restic';
+      readonly restic: Restic;
+      readonly snapshot?: string;
+      /** Whose snapshots: this host's (as restic records it) unless `--host` names another. */
+      readonly host: string;
+      readonly foreign: boolean;
+    }
   | { readonly kind: 'dir'; readonly dir: string };
 
 export interface RestoreRequest {
   readonly source: RestoreSource;
-  /** Default: the original folder (restic), or the folder restored from (dir). */
+  /** Default: the config dump's folder (restic), or the folder restored from (dir). */
   readonly to?: string;
   /** A new name, UUID and MAC addresses, so the copy can run beside the original. */
   readonly as?: string;
+  /** Host resources the definition may keep (`--keep-device`). */
+  readonly keep: readonly KeepWord[];
   readonly define: boolean;
   readonly start: boolean;
 }
@@ -37,11 +59,34 @@ export interface RestoreResult {
   readonly started: boolean;
 }
 
-/** A restored file: where it was when backed up, where it is now. */
-interface Placed {
-  readonly original: string;
-  readonly file: string;
+/** One layer of a restored disk: where it is in the backup, where it was staged, what its header says. */
+interface RestoredLayer {
+  readonly treePath: string;
+  readonly format: string;
+  readonly header: LayerHeader;
+  /** The backing layer's tree path. */
+  readonly backing?: string;
 }
+
+interface RestoredDisk {
+  readonly target: string;
+  readonly layers: readonly RestoredLayer[];
+}
+
+/** The backup opened: its tree, where its inactive config dump is, and where the restore goes. */
+interface OpenedBackup {
+  readonly tree: BackupTree;
+  readonly dump: string;
+  readonly folder: string;
+  /** A folder restored where it is: nothing is copied or moved. */
+  readonly inPlace: boolean;
+}
+
+const configDumps = (domain: string) => [
+  `${domain}.xml`,
+  `${domain}-inactive.xml`,
+  `${domain}-migratable.xml`,
+];
 
 /** `restic:ID`, `restic` or a folder, as `--from` takes it. */
 export function parseFrom(
@@ -68,8 +113,16 @@ async function refuseDomainInUse(ctx: OpsContext, name: string): Promise<void> {
   }
 }
 
-function refuseFolder(folder: string, files: readonly string[]): void {
-  const taken = files.filter((f) => existsSync(f));
+async function refuseTaken(folder: string, files: readonly string[]): Promise<void> {
+  const exists = await Promise.all(
+    files.map((f) =>
+      lstat(f).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
+  const taken = files.filter((_, i) => exists[i]);
   if (taken.length > 0)
     throw new UserError(
       `${taken.length === 1 ? `${taken[0] ?? ''} exists` : `${taken.length} files exist in ${folder}`}; restore never ` +
@@ -77,88 +130,356 @@ function refuseFolder(folder: string, files: readonly string[]): void {
     );
 }
 
-async function moveFile(from: string, to: string): Promise<void> {
-  try {
-    await rename(from, to);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
-    await copyFile(from, to);
-    await rm(from);
+async function openBackup(ctx: OpsContext, domain: string, request: RestoreRequest): Promise<OpenedBackup> {
+  const to = request.to === undefined ? undefined : path.resolve(request.to);
+  const { source } = request;
+  if (source.kind === 'dir') {
+    const inPlace = to === undefined || to === source.dir;
+    const tree = await folderTree(source.dir, inPlace);
+    return { tree, dump: findDump(tree, domain), folder: to ?? source.dir, inPlace };
   }
-}
-
-/** Restores a restic snapshot into a staging folder beside the destination, then moves files in place. */
-async function fromRestic(
-  ctx: OpsContext,
-  domain: string,
-  source: Extract<RestoreSource, { kind: 'restic' }>,
-  to: string | undefined,
-): Promise<{ placed: Placed[]; snapshot: string; folder: string }> {
-  const snapshots = await source.restic.snapshots({ tags: [domain] });
-  const snapshot =
-    source.snapshot === undefined
-      ? snapshots.at(-1)
-      : snapshots.find((s) => s.id.startsWith(source.snapshot ?? '') || s.shortId === source.snapshot);
-  if (snapshot === undefined)
-    throw new UserError(
-      source.snapshot === undefined
-        ? `no restic snapshot of domain '${domain}' in ${source.restic.repositoryText}. List them with: restic snapshots --tag '${domain}'`
-        : `no restic snapshot ${source.snapshot} of domain '${domain}' in ${source.restic.repositoryText}. ` +
-            `List them with: restic snapshots --tag '${domain}'`,
-    );
-  const dump = snapshot.paths.find((p) => path.basename(p) === `${domain}-inactive.xml`);
-  const originalFolder = path.dirname(dump ?? snapshot.paths[0] ?? '/');
-  const folder = to ?? originalFolder;
-  const place = (original: string) => (to === undefined ? original : path.join(to, path.basename(original)));
-  refuseFolder(folder, snapshot.paths.map(place));
-  await mkdir(folder, { recursive: true });
-  const staging = await mkdtemp(path.join(path.dirname(folder), '.unifi-backup-restore-'));
-  try {
-    ctx.log(
-      `${domain}: restoring restic snapshot ${snapshot.shortId} (${snapshot.paths.length} files) into ${folder}`,
-    );
-    await source.restic.restore(snapshot.id, staging);
-    const placed: Placed[] = [];
-    for (const original of snapshot.paths) {
-      const file = place(original);
-      await mkdir(path.dirname(file), { recursive: true });
-      await moveFile(path.join(staging, original), file);
-      placed.push({ original, file });
-    }
-    return { placed, snapshot: snapshot.shortId, folder };
-  } finally {
-    await rm(staging, { recursive: true, force: true });
-  }
-}
-
-/** A folder holding a backup (a restic restore made by hand, a copy): restored in place or copied to `to`. */
-async function fromDir(dir: string, to: string | undefined): Promise<{ placed: Placed[]; folder: string }> {
-  const entries = await readdir(dir, { withFileTypes: true }).catch(() => {
-    throw new UserError(`--from ${dir}: no such folder. Give the folder that holds the backed-up layers.`);
-  });
-  const names = entries.filter((e) => e.isFile()).map((e) => e.name);
-  if (to === undefined || path.resolve(to) === dir)
-    return {
-      placed: names.map((n) => ({ original: path.join(dir, n), file: path.join(dir, n) })),
-      folder: dir,
-    };
-  refuseFolder(
-    to,
-    names.map((n) => path.join(to, n)),
+  const { restic } = source;
+  const snapshot = chooseSnapshot(
+    await restic.snapshots(source.snapshot === undefined ? { tags: [domain] } : {}),
+    {
+      domain,
+      host: source.host,
+      ...(source.snapshot === undefined ? {} : { id: source.snapshot }),
+      repository: restic.repositoryText,
+    },
   );
-  await mkdir(to, { recursive: true });
-  const placed: Placed[] = [];
-  for (const name of names) {
-    await copyFile(path.join(dir, name), path.join(to, name));
-    placed.push({ original: path.join(dir, name), file: path.join(to, name) });
-  }
-  return { placed, folder: to };
+  if (source.foreign && to === undefined)
+    throw new UserError(
+      `restic snapshot ${snapshot.shortId} was made by host '${snapshot.hostname}': its folders are that ` +
+        `host's. Nothing was restored. Say where its files go with --to DIR.`,
+    );
+  const tree = resticTree(restic, snapshot, await restic.ls(snapshot.id));
+  const dump = findDump(tree, domain);
+  ctx.log(`${domain}: restoring from ${tree.what}`);
+  return { tree, dump, folder: to ?? path.dirname(dump), inPlace: false };
+}
+
+/** The target folder and a private (0700) staging folder inside it, on its file system. */
+async function openTarget(folder: string): Promise<{ staging: string; created: boolean }> {
+  // 0711: QEMU runs as its own user and must pass through to the (0600, libvirt-owned) layers.
+  const created = (await mkdir(folder, { recursive: true, mode: 0o711 })) !== undefined;
+  return { staging: await mkdtemp(path.join(folder, '.unifi-backup-restore-')), created };
+}
+
+/** Fetches the config dumps beside the inactive one; returns them and the inactive dump's XML. */
+async function fetchDumps(
+  backup: OpenedBackup,
+  domain: string,
+  staging: string,
+): Promise<{ staged: Map<string, string>; xml: string }> {
+  const folder = path.posix.dirname(backup.dump);
+  const dumps = configDumps(domain)
+    .map((name) => path.posix.join(folder, name))
+    .filter((p) => backup.tree.types.get(p) === 'file');
+  if (!backup.inPlace)
+    await refuseTaken(
+      backup.folder,
+      dumps.map((p) => path.join(backup.folder, path.posix.basename(p))),
+    );
+  const staged = await backup.tree.fetch(dumps, staging);
+  return { staged, xml: await readFile(staged.get(backup.dump) ?? '', 'utf8') };
+}
+
+async function hostOffersEmulator(ctx: OpsContext, emulator: string): Promise<boolean> {
+  const id = await fileId(emulator);
+  if (id === undefined) return false;
+  const offered = await Promise.all((await ctx.host.virsh.emulators()).map(fileId));
+  return offered.includes(id);
 }
 
 /**
- * `restore DOMAIN --from restic[:ID] | DIR`: puts the backed-up files in place, rebuilds each disk's
- * chain there (backing paths rewritten when the folder moved), checks it, and writes a definition
- * that runs the disks from their top frozen layers (the active layer is never backed up).
+ * The disks to restore and the definition with its console logs moved from the original folders
+ * into the target folder, once it is known to reach nothing of the host beyond them (unless kept)
+ * and its UUID is no other defined domain's.
+ */
+async function checkDefinition(
+  ctx: OpsContext,
+  xml: string,
+  backup: OpenedBackup,
+  domain: string,
+  request: RestoreRequest,
+): Promise<{ disks: XmlDisk[]; xml: string }> {
+  const what = `the config dump ${backup.dump} of ${backup.tree.what}`;
+  const definition = parseDomainXml(xml, what);
+  const disks = definition.disks.filter((d) => !isIgnoredDevice(d) && unsupportedReason(d) === undefined);
+  if (disks.length === 0)
+    throw new UserError(`${what} names no qcow2 file disk of '${domain}' to restore. Nothing was restored.`);
+  const originalFolders = new Set(disks.map((d) => path.dirname(d.source ?? '')));
+  const relocated = relocateCharDeviceFiles(xml, (file) =>
+    originalFolders.has(path.dirname(file)) ? path.join(backup.folder, path.basename(file)) : file,
+  );
+  const { reaches, emulator } = hostReaches(relocated, new Set(disks.map((d) => d.target)), backup.folder);
+  const refused = reaches
+    .filter((r) => !request.keep.includes(r.keep))
+    .map((r) => `${r.element} (--keep-device ${r.keep})`);
+  if (
+    emulator !== undefined &&
+    !request.keep.includes('emulator') &&
+    !(await hostOffersEmulator(ctx, emulator))
+  )
+    refused.push(
+      `<emulator>${emulator}</emulator> is no emulator this host's libvirt offers (--keep-device emulator)`,
+    );
+  if (refused.length > 0)
+    throw new UserError(
+      `${what} gives the domain host resources that the restore does not provide; nothing was restored:\n` +
+        refused.map((r) => `  ${r}\n`).join('') +
+        'Keep one only when this host should hand it to the restored domain: --keep-device WORD[,WORD…].',
+    );
+  const defining = request.define || request.start;
+  if (defining && request.as === undefined && definition.uuid !== '') {
+    const uuid = definition.uuid.toLowerCase();
+    if ((await ctx.host.virsh.listUuids()).includes(uuid))
+      throw new UserError(
+        `${what} carries UUID ${uuid}, which a defined domain already has. Nothing was restored. ` +
+          `Restore it beside that domain with --as NEWNAME (a new UUID), or undefine that domain first.`,
+      );
+  }
+  return { disks, xml: relocated };
+}
+
+/** How the next layer down is opened: never probed, only qcow2 or raw. */
+function backingOf(
+  tree: BackupTree,
+  layer: { treePath: string; header: LayerHeader },
+): { treePath?: string; format: string; problem?: string } {
+  const recorded = layer.header.backingFilename ?? '';
+  const format = layer.header.backingFormat ?? 'qcow2';
+  const folder = path.posix.dirname(layer.treePath);
+  const treePath = path.posix.isAbsolute(recorded)
+    ? locate(tree, recorded, folder)
+    : path.posix.join(folder, recorded);
+  if (treePath === undefined || !tree.types.has(treePath))
+    return { format, problem: `backing file ${recorded} of ${layer.treePath} is not in ${tree.what}` };
+  if (format !== 'qcow2' && format !== 'raw')
+    return {
+      format,
+      problem: `${layer.treePath} records its backing ${recorded} as ${format}; only qcow2 and raw are restored`,
+    };
+  return { treePath, format };
+}
+
+/**
+ * Fetches every layer of each disk's chain as the dump names it: its source is the top frozen
+ * layer; each layer's header (opened with an explicit format) names the next one down, which must
+ * be a regular file in the backup. One fetch per level of all disks' chains.
+ */
+async function fetchChains(
+  ctx: OpsContext,
+  backup: OpenedBackup,
+  domain: string,
+  disks: readonly XmlDisk[],
+  staging: string,
+  staged: Map<string, string>,
+): Promise<RestoredDisk[]> {
+  const { tree } = backup;
+  const problems: string[] = [];
+  const chains = disks.map((disk) => {
+    const top = locate(tree, disk.source ?? '', path.posix.dirname(backup.dump));
+    if (top === undefined)
+      problems.push(`disk ${disk.target}: its layer ${disk.source ?? ''} is not in ${tree.what}`);
+    return {
+      target: disk.target,
+      layers: [] as RestoredLayer[],
+      next: top === undefined ? undefined : { treePath: top, format: 'qcow2' },
+    };
+  });
+  for (;;) {
+    const open = chains.filter((c) => c.next !== undefined);
+    if (open.length === 0) break;
+    for (const chain of open) {
+      const type = tree.types.get(chain.next?.treePath ?? '');
+      if (type !== 'file') {
+        problems.push(
+          `disk ${chain.target}: layer ${chain.next?.treePath ?? ''} is a ${type ?? 'missing'} entry in ` +
+            `${tree.what}, not a regular file`,
+        );
+        chain.next = undefined;
+      }
+    }
+    const wanted = [...new Set(open.flatMap((c) => (c.next === undefined ? [] : [c.next.treePath])))];
+    for (const [treePath, file] of await tree.fetch(
+      wanted.filter((p) => !staged.has(p)),
+      staging,
+    ))
+      staged.set(treePath, file);
+    for (const chain of open) {
+      const next = chain.next;
+      if (next === undefined) continue;
+      chain.next = undefined;
+      const file = staged.get(next.treePath) ?? '';
+      let header: LayerHeader;
+      try {
+        header = await ctx.host.qemuImg.header(file, next.format);
+      } catch (error) {
+        if (!(error instanceof ProcessError)) throw error;
+        problems.push(
+          `disk ${chain.target}: ${next.treePath} is not a readable ${next.format} image: ${error.stderr.trim()}`,
+        );
+        continue;
+      }
+      if (header.dataFile !== undefined) {
+        problems.push(
+          `disk ${chain.target}: ${next.treePath} keeps its data in an external data file ${header.dataFile}`,
+        );
+        continue;
+      }
+      if (header.backingFilename === undefined || next.format === 'raw') {
+        chain.layers.push({ treePath: next.treePath, format: next.format, header });
+        continue;
+      }
+      const backing = backingOf(tree, { treePath: next.treePath, header });
+      if (backing.problem !== undefined || backing.treePath === undefined) {
+        problems.push(`disk ${chain.target}: ${backing.problem ?? ''}`);
+        continue;
+      }
+      if (backing.treePath === next.treePath || chain.layers.some((l) => l.treePath === backing.treePath)) {
+        problems.push(`disk ${chain.target}: the chain loops back to ${backing.treePath}`);
+        continue;
+      }
+      chain.layers.push({ treePath: next.treePath, format: next.format, header, backing: backing.treePath });
+      chain.next = { treePath: backing.treePath, format: backing.format };
+    }
+  }
+  if (problems.length > 0)
+    throw new UserError(
+      `restore of domain '${domain}' from ${tree.what} refused; nothing was placed:\n` +
+        problems.map((p) => `  ${p}`).join('\n'),
+    );
+  return chains.map((c) => ({ target: c.target, layers: c.layers }));
+}
+
+/**
+ * Moves each staged file into the target folder under its own name, never replacing anything:
+ * link(2) fails when the name exists, and only then is the staged name dropped.
+ */
+async function placeFiles(
+  backup: OpenedBackup,
+  staged: ReadonlyMap<string, string>,
+): Promise<Map<string, string>> {
+  if (backup.inPlace) return new Map(staged);
+  const destinations = new Map(
+    [...staged.keys()].map((p) => [p, path.join(backup.folder, path.posix.basename(p))]),
+  );
+  const names = [...destinations.values()];
+  const twice = names.filter((n, i) => names.indexOf(n) !== i);
+  if (twice.length > 0)
+    throw new UserError(
+      `${backup.tree.what} holds several files named ${path.basename(twice[0] ?? '')} for this domain; they cannot ` +
+        `share one folder. Nothing was placed.`,
+    );
+  await refuseTaken(backup.folder, names);
+  const placed = new Map<string, string>();
+  try {
+    for (const [treePath, destination] of destinations) {
+      const file = staged.get(treePath) ?? '';
+      await link(file, destination);
+      placed.set(treePath, destination);
+      await unlink(file);
+    }
+  } catch (error) {
+    for (const destination of placed.values()) await unlink(destination).catch(() => undefined);
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST')
+      throw new UserError(
+        `a file appeared in ${backup.folder} while restoring; restore never overwrites. Nothing was placed.`,
+      );
+    throw error;
+  }
+  return placed;
+}
+
+/** Points each placed layer at the placed copy of its backing (only the header changes), where it is not already. */
+async function relinkChains(
+  ctx: OpsContext,
+  disks: readonly RestoredDisk[],
+  placed: ReadonlyMap<string, string>,
+): Promise<string[]> {
+  const rebased: string[] = [];
+  for (const layer of disks.flatMap((d) => d.layers)) {
+    if (layer.backing === undefined || layer.header.backingFilename === undefined) continue;
+    const file = placed.get(layer.treePath) ?? '';
+    const backing = placed.get(layer.backing) ?? '';
+    const recorded = await fileId(resolveBacking(file, layer.header.backingFilename));
+    if (recorded !== undefined && recorded === (await fileId(backing))) continue;
+    await ctx.host.qemuImg.rebaseUnsafe(file, backing, layer.header.backingFormat ?? 'qcow2');
+    rebased.push(file);
+  }
+  return rebased;
+}
+
+/**
+ * Walks each placed chain as QEMU will open it, each image with its explicit format: every layer
+ * must be one of the restored files (by identity, not path), with no external data file, and pass
+ * `qemu-img check`.
+ */
+async function checkChains(
+  ctx: OpsContext,
+  disks: readonly RestoredDisk[],
+  placed: ReadonlyMap<string, string>,
+  name: string,
+  folder: string,
+): Promise<{ target: string; chain: string[] }[]> {
+  const restored = new Set(await Promise.all([...placed.values()].map(fileId)));
+  const problems: string[] = [];
+  const result: { target: string; chain: string[] }[] = [];
+  for (const disk of disks) {
+    const label = `disk ${disk.target} of '${name}'`;
+    const top = disk.layers[0];
+    let next: { file: string; format: string } | undefined =
+      top === undefined ? undefined : { file: placed.get(top.treePath) ?? '', format: top.format };
+    const layers: LayerHeader[] = [];
+    const seen = new Set<string>();
+    while (next !== undefined) {
+      const id = await fileId(next.file);
+      if (id === undefined || !restored.has(id) || seen.has(id)) {
+        problems.push(`${label}: the chain reaches ${next.file}, which is not one of the restored files`);
+        break;
+      }
+      seen.add(id);
+      const header = await ctx.host.qemuImg.header(next.file, next.format);
+      if (header.dataFile !== undefined)
+        problems.push(`${label}: ${next.file} keeps its data in an external data file ${header.dataFile}`);
+      layers.push(header);
+      next =
+        header.backingFilename === undefined || next.format === 'raw'
+          ? undefined
+          : {
+              file: resolveBacking(next.file, header.backingFilename),
+              format: header.backingFormat ?? 'qcow2',
+            };
+    }
+    problems.push(...(await checkLayers(ctx.host.qemuImg, layers, label)));
+    result.push({ target: disk.target, chain: layers.map((l) => l.filename) });
+  }
+  if (problems.length > 0)
+    throw new UserError(
+      `restore of '${name}' found problems; nothing was defined. The restored files are in ${folder}.\n` +
+        problems.map((p) => `  ${p}`).join('\n'),
+    );
+  return result;
+}
+
+/** The definition to write: disks on their restored top layers, the asked-for name, a new identity with --as. */
+function restoredDefinition(
+  xml: string,
+  disks: readonly { target: string; chain: readonly string[] }[],
+  name: string,
+  as: string | undefined,
+): string {
+  const withDisks = setDiskSources(xml, new Map(disks.map((d) => [d.target, d.chain[0] ?? ''])));
+  return as === undefined ? setDomainName(withDisks, name) : renameDomainXml(withDisks, as);
+}
+
+/**
+ * `restore DOMAIN --from restic[:ID] | DIR`: reads the backup's tree (never trusting its paths),
+ * fetches only the config dumps and each disk's chain into a private staging folder, checks them,
+ * places them in the one target folder without overwriting anything, rebuilds and checks each chain
+ * there, and writes a definition that runs the disks from their top frozen layers.
  */
 export async function restoreDomain(
   ctx: OpsContext,
@@ -166,99 +487,37 @@ export async function restoreDomain(
   request: RestoreRequest,
 ): Promise<RestoreResult> {
   const name = request.as ?? domain;
-  const to = request.to === undefined ? undefined : path.resolve(request.to);
   if (request.define || request.start) await refuseDomainInUse(ctx, name);
-
-  const restored: { placed: Placed[]; folder: string; snapshot?: string } =
-    request.source.kind === 'restic'
-      ? await fromRestic(ctx, domain, request.source, to)
-      : await fromDir(request.source.dir, to);
-  const { placed, folder } = restored;
-  const byOriginal = new Map(placed.map((p) => [p.original, p.file]));
-  const byName = new Map(placed.map((p) => [path.basename(p.original), p.file]));
-  const locate = (original: string) => byOriginal.get(original) ?? byName.get(path.basename(original));
-
-  const dumpFile = byName.get(`${domain}-inactive.xml`);
-  if (dumpFile === undefined)
-    throw new UserError(
-      `the backup of domain '${domain}' holds no ${domain}-inactive.xml config dump, so its definition cannot be ` +
-        `rebuilt. The restored files are in ${folder}; define the domain by hand.`,
-    );
-  const dumpXml = await readFile(dumpFile, 'utf8');
-  const definition = parseDomainXml(dumpXml, `config dump ${dumpFile}`);
-
-  const tops = new Map<string, string>();
-  const rebased: string[] = [];
-  const problems: string[] = [];
-  const disks: { target: string; chain: string[] }[] = [];
-  for (const disk of definition.disks) {
-    if (isIgnoredDevice(disk) || unsupportedReason(disk) !== undefined || disk.source === undefined) continue;
-    const label = `disk ${disk.target} of '${name}'`;
-    const top = locate(disk.source);
-    if (top === undefined) {
-      problems.push(
-        `${label}: its layer ${path.basename(disk.source)} is not in the backup (was it excluded?)`,
-      );
-      continue;
-    }
-    // Walk down the chain, pointing each layer at the restored copy of its backing file.
-    let file = top;
-    for (;;) {
-      const header = await ctx.host.qemuImg.header(file);
-      if (header.backingFilename === undefined) break;
-      const recorded = resolveBacking(file, header.backingFilename);
-      const backing = locate(recorded);
-      if (backing === undefined) {
-        problems.push(`${label}: backing file ${path.basename(recorded)} of ${file} is not in the backup`);
-        break;
-      }
-      if (backing !== recorded) {
-        const format = header.backingFormat ?? (await ctx.host.qemuImg.header(backing)).format;
-        await ctx.host.qemuImg.rebaseUnsafe(file, backing, format);
-        rebased.push(file);
-      }
-      file = backing;
-    }
-    const walk = await walkChain(ctx.host.qemuImg, top, label);
-    problems.push(...walk.problems, ...(await checkLayers(ctx.host.qemuImg, walk.layers, label)));
-    const outside = walk.layers.filter((l) => !placed.some((p) => p.file === l.filename));
-    for (const layer of outside)
-      problems.push(`${label}: chain still reaches ${layer.filename} outside the backup`);
-    tops.set(disk.target, top);
-    disks.push({ target: disk.target, chain: walk.layers.map((l) => l.filename) });
+  const backup = await openBackup(ctx, domain, request);
+  const definition = path.join(backup.folder, `${name}-restored.xml`);
+  await refuseTaken(backup.folder, [definition]);
+  const { staging, created } = await openTarget(backup.folder);
+  let placed: Map<string, string> | undefined;
+  try {
+    // Every fetched file, by tree path: the dumps first, then fetchChains adds the layers.
+    const { staged, xml: dumpXml } = await fetchDumps(backup, domain, staging);
+    const checked = await checkDefinition(ctx, dumpXml, backup, domain, request);
+    const chains = await fetchChains(ctx, backup, domain, checked.disks, staging, staged);
+    placed = await placeFiles(backup, staged);
+    const rebased = await relinkChains(ctx, chains, placed);
+    const disks = await checkChains(ctx, chains, placed, name, backup.folder);
+    const xml = restoredDefinition(checked.xml, disks, name, request.as);
+    await writeFile(definition, xml, { mode: 0o600, flag: 'wx' });
+    if (request.define || request.start) await ctx.host.virsh.define(xml, name);
+    if (request.start) await ctx.host.virsh.start(name);
+    return {
+      domain,
+      name,
+      ...(backup.tree.snapshot === undefined ? {} : { snapshot: backup.tree.snapshot }),
+      folder: backup.folder,
+      definition,
+      disks,
+      rebased,
+      defined: request.define || request.start,
+      started: request.start,
+    };
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+    if (created && placed === undefined) await rmdir(backup.folder).catch(() => undefined);
   }
-  if (problems.length > 0)
-    throw new UserError(
-      `restore of domain '${domain}' found problems; nothing was defined. The restored files are in ${folder}.\n` +
-        problems.map((p) => `  ${p}`).join('\n'),
-    );
-  if (tops.size === 0)
-    throw new UserError(`the config dump of '${domain}' names no qcow2 file disk to restore.`);
-
-  // The folders the dump's disks lived in when it was written: logs there belong to the original.
-  const originalFolders = new Set(
-    definition.disks.flatMap((d) =>
-      tops.has(d.target) && d.source !== undefined ? [path.dirname(d.source)] : [],
-    ),
-  );
-  let xml = setDiskSources(dumpXml, tops);
-  if (request.as !== undefined)
-    xml = renameDomainXml(xml, request.as, (file) =>
-      originalFolders.has(path.dirname(file)) ? path.join(folder, path.basename(file)) : file,
-    );
-  const definitionFile = path.join(folder, `${name}-restored.xml`);
-  await writeFile(definitionFile, xml, { mode: 0o600 });
-  if (request.define || request.start) await ctx.host.virsh.define(xml, name);
-  if (request.start) await ctx.host.virsh.start(name);
-  return {
-    domain,
-    name,
-    ...(restored.snapshot === undefined ? {} : { snapshot: restored.snapshot }),
-    folder,
-    definition: definitionFile,
-    disks,
-    rebased,
-    defined: request.define || request.start,
-    started: request.start,
-  };
 }

@@ -117,4 +117,21 @@ describe('restic wrapper', () => {
     expect(await restic.exists()).toBe(false);
     expect(restic.repositoryText).toBe('rest:https://user:***@backup.example:8000/vm');
   });
+
+  it('restores exactly the named paths, and nothing at all when none are named', async () => {
+    const { runner, calls } = fakeRunner({});
+    const restic = new Restic(runner, settings, {});
+    await restic.restoreFiles('abc', '/stage', []);
+    expect(calls).toEqual([]);
+    await restic.restoreFiles('abc', '/stage', ['/vm/a*.qcow2', '/vm/b.xml']);
+    expect(calls[0]?.argv.slice(-7)).toEqual([
+      'abc',
+      '--target',
+      '/stage',
+      '--include',
+      '/vm/a\\*.qcow2',
+      '--include',
+      '/vm/b.xml',
+    ]);
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { renameDomainXml, parseDomainXml } from '../../src/host/domainxml.js';
+import { parseDomainXml, relocateCharDeviceFiles, renameDomainXml } from '../../src/host/domainxml.js';
 import { parseFrom } from '../../src/ops/restore.js';
 
 describe('restore --from', () => {
@@ -18,7 +18,9 @@ describe('restore --as', () => {
 <serial type='file'><source path='/vm/web/console.log'/></serial>
 <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/vm/web/a.qcow2'/><target dev='vda'/></disk>
 </devices></domain>`;
-    const out = renameDomainXml(xml, 'web-copy', (f) => f.replace('/vm/web/', '/vm/copy/'));
+    const out = relocateCharDeviceFiles(renameDomainXml(xml, 'web-copy'), (f) =>
+      f.replace('/vm/web/', '/vm/copy/'),
+    );
     expect(parseDomainXml(out).name).toBe('web-copy');
     expect(out).not.toContain('<uuid>');
     expect(out).not.toContain('52:54:00:11:22:33');

@@ -1,6 +1,10 @@
-import { Command } from 'commander';
+import os from 'node:os';
+import { Command, Option } from 'commander';
 import { UsageError } from '../../errors.js';
-import type { RestoreResult } from '../../ops/restore.js';
+import type { KeepWord } from '../../host/passthrough.js';
+import { keepWords } from '../../host/passthrough.js';
+import type { Runner } from '../../host/runner.js';
+import type { RestoreResult, RestoreSource } from '../../ops/restore.js';
 import { globalOptions, opsContext } from '../context.js';
 import { report } from '../report.js';
 import { configOption, repository } from '../repository.js';
@@ -22,31 +26,78 @@ export function restoreLines(result: RestoreResult): string[] {
   ];
 }
 
+function keepList(value: string, previous: KeepWord[] | undefined): KeepWord[] {
+  const words = value.split(',').map((w) => w.trim());
+  const unknown = words.filter((w) => !(keepWords as readonly string[]).includes(w));
+  if (unknown.length > 0)
+    throw new UsageError(
+      `--keep-device: unknown ${unknown.join(', ')}; the words are ${keepWords.join(', ')}`,
+    );
+  return [...(previous ?? []), ...(words as KeepWord[])];
+}
+
 interface RestoreOptions {
   from: string;
   to?: string;
   as?: string;
+  host?: string;
+  keepDevice?: KeepWord[];
   define?: boolean;
   start?: boolean;
   config?: string;
+}
+
+/** The repository, and whose snapshots: restic records this host as its host name (or restic.host). */
+async function resticSource(
+  options: RestoreOptions,
+  runner: Runner,
+  snapshot: string | undefined,
+): Promise<RestoreSource> {
+  const { settings, restic } = await repository(options.config, runner);
+  const own = settings.host ?? os.hostname();
+  const host = options.host ?? own;
+  return {
+    kind: 'restic',
+    restic,
+    host,
+    foreign: host !== own,
+    ...(snapshot === undefined ? {} : { snapshot }),
+  };
 }
 
 export function restoreCommand(): Command {
   return new Command('restore')
     .summary('restore a domain from a restic snapshot or a folder, optionally as a new domain')
     .description(
-      "Puts the backed-up layers in place, rebuilds each disk's chain there (backing paths rewritten with\n" +
-        '`qemu-img rebase -u` when the folder moved), checks it, and writes a definition from the\n' +
-        '<domain>-inactive.xml config dump that runs each disk from its top frozen layer.\n' +
-        'Never overwrites a file or a defined domain.',
+      "Reads the backup's tree (a snapshot of the files or of the whole folder) and\n" +
+        "restores only the config dumps and each disk's chain as the\n" +
+        '<domain>-inactive.xml dump names it, as regular files, into one target folder.\n' +
+        'Rebuilds and checks each chain there (`qemu-img rebase -u` when the folder\n' +
+        'moved) and writes a definition that runs each disk from its top frozen layer.\n' +
+        "Never overwrites a file or a defined domain. Only this host's snapshots are\n" +
+        'used unless --host names another. A definition reaching host resources that\n' +
+        'were not restored is refused unless --keep-device keeps them:\n' +
+        '  host-disk         disks not restored: host block devices, volumes, files\n' +
+        '  hostdev           PCI/USB/SCSI passthrough (<hostdev>, hostdev interfaces)\n' +
+        '  filesystem        host folders shared with the guest (<filesystem>)\n' +
+        '  host-file         serial/console/channel output to a file elsewhere\n' +
+        '  qemu-commandline  <qemu:commandline>, other elements of the qemu namespace\n' +
+        "  emulator          an <emulator> that this host's libvirt does not offer",
     )
     .argument('<domain>', 'the domain name the backup was made of')
     .requiredOption(
       '--from <source>',
       "'restic' (latest snapshot of the domain), 'restic:SNAPSHOT', or a folder",
     )
-    .option('--to <dir>', 'where the files go (default: the original folder)')
+    .option('--to <dir>', "the one folder all files go into (default: the config dump's folder)")
     .option('--as <name>', 'a new name, with a new UUID and new MAC addresses, to run beside the original')
+    .option('--host <name>', "restore a snapshot made by this host name (default: this host's)")
+    .addOption(
+      new Option(
+        '--keep-device <words>',
+        `host resources the definition may keep: ${keepWords.join(',')}`,
+      ).argParser(keepList),
+    )
     .option('--define', 'define the restored domain in libvirt')
     .option('--start', 'define and start the restored domain')
     .addOption(configOption())
@@ -56,18 +107,14 @@ export function restoreCommand(): Command {
       const ctx = opsContext(global);
       const { parseFrom, restoreDomain } = await import('../../ops/restore.js');
       const from = parseFrom(options.from);
-      const source =
-        from.kind === 'dir'
-          ? from
-          : {
-              kind: 'restic' as const,
-              restic: (await repository(options.config, ctx.host.runner)).restic,
-              ...(from.snapshot === undefined ? {} : { snapshot: from.snapshot }),
-            };
+      if (from.kind === 'dir' && options.host !== undefined)
+        throw new UsageError('--host chooses restic snapshots; it does not go with --from DIR');
+      const source = from.kind === 'dir' ? from : await resticSource(options, ctx.host.runner, from.snapshot);
       const result = await restoreDomain(ctx, domain, {
         source,
         ...(options.to === undefined ? {} : { to: options.to }),
         ...(options.as === undefined ? {} : { as: options.as }),
+        keep: options.keepDevice ?? [],
         define: options.define === true,
         start: options.start === true,
       });
