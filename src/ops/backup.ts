@@ -111,7 +111,7 @@ export async function refuseSharedBases(
       if (use.kind === 'used')
         throw new UserError(
           `disk ${disk.target} of domain '${state.name}': ${layer === base ? 'its base' : 'its layer'} ${layer.path} ` +
-            `is in the chain of ${quoted(use.by)} too (a linked clone). Committing into ${base.path} would corrupt ` +
+            `is shared with ${quoted(use.by)} (a linked clone). Committing into ${base.path} would corrupt ` +
             `${use.by.length > 1 ? 'them' : 'it'}, so nothing was changed. Use 'backup diff' to shorten the chain instead.`,
         );
       if (use.kind === 'unknown')

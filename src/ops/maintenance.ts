@@ -232,7 +232,7 @@ async function refuseSharedParents(
     if (use.kind === 'used')
       throw new UserError(
         `disk ${m.target} of domain '${domain}': the layer under its maintenance layer, ${m.parent}, is ` +
-          `in the chain of ${quoted(use.by)} too (a linked clone); merging into it would ` +
+          `shared with ${quoted(use.by)} (a linked clone); merging into it would ` +
           `corrupt ${use.by.length > 1 ? 'them' : 'it'}. Nothing was changed. Throw the changes away with ` +
           `'unifi-backup maintenance drop ${domain}' instead.`,
       );
