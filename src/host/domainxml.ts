@@ -84,11 +84,12 @@ export function setDiskSources(xml: string, sources: ReadonlyMap<string, string>
   return builder.build(doc);
 }
 
-/** What a libvirt snapshot's metadata names: the overlays it made and the `<domain>` it keeps. */
+/** What a libvirt snapshot's metadata names: the overlays it made and the definitions it keeps. */
 export interface SnapshotFiles {
   /** The source files of its `<disks>` (for an external snapshot, the overlays it created). */
   readonly overlays: readonly string[];
-  readonly domain: DomainXml | undefined;
+  /** The definitions it keeps: `<domain>`, and `<inactiveDomain>` when a running domain's persistent one differed. */
+  readonly domains: readonly DomainXml[];
 }
 
 export function parseSnapshotXml(xml: string, what: string): SnapshotFiles {
@@ -105,8 +106,10 @@ export function parseSnapshotXml(xml: string, what: string): SnapshotFiles {
     .map((n) => child(n, 'source')?.[':@'])
     .map((source) => source?.file ?? source?.dev)
     .filter((file): file is string => file !== undefined);
-  const domain = child(root, 'domain');
-  return { overlays, domain: domain === undefined ? undefined : domainOf(domain) };
+  const domains = childrenOf(root)
+    .filter((n) => tagOf(n) === 'domain' || tagOf(n) === 'inactiveDomain')
+    .map(domainOf);
+  return { overlays, domains };
 }
 
 export interface SnapshotDiskSpec {

@@ -79,13 +79,14 @@ function namesFile(disk: XmlDisk): disk is XmlDisk & { source: string } {
   return disk.source !== undefined && disk.sourceType !== 'network';
 }
 
+/** Each file a domain's definitions name, once; `devices: 'disks'` leaves out cdroms and floppies. */
 async function definitionSources(host: Host, devices: 'disks' | 'all'): Promise<Source[]> {
   return (await everyDefinition(host)).flatMap(({ domain, xmls }) => {
-    const disks = xmls
-      .flatMap((xml) => parseDomainXml(xml, `definition of domain '${domain}'`).disks)
-      .filter((d) => namesFile(d) && (devices === 'all' || d.device === 'disk'));
-    const files = new Map(disks.map((d) => [d.source, `disk ${d.target}`]));
-    return [...files].flatMap(([file, where]) => (file === undefined ? [] : [{ domain, file, where }]));
+    const files = new Map<string, string>();
+    for (const disk of xmls.flatMap((xml) => parseDomainXml(xml, `definition of domain '${domain}'`).disks))
+      if (namesFile(disk) && (devices === 'all' || disk.device === 'disk'))
+        files.set(disk.source, `disk ${disk.target}`);
+    return [...files].map(([file, where]) => ({ domain, file, where }));
   });
 }
 
@@ -110,7 +111,7 @@ async function snapshotSources(host: Host): Promise<{ sources: Source[]; unreada
           );
           const files = [
             ...parsed.overlays,
-            ...(parsed.domain?.disks.filter(namesFile).map((d) => d.source) ?? []),
+            ...parsed.domains.flatMap((d) => d.disks.filter(namesFile).map((disk) => disk.source)),
           ];
           sources.push(...[...new Set(files)].map((file) => ({ domain, file, where })));
         }

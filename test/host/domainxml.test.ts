@@ -94,12 +94,18 @@ describe('parseSnapshotXml', () => {
   <domain type='qemu'><name>web</name><uuid>00000000-0000-0000-0000-000000000001</uuid><devices>
     <disk type='file' device='disk'><source file='/vms/link/disk.1.qcow2'/><target dev='vda'/></disk>
   </devices></domain>
+  <inactiveDomain type='qemu'><name>web</name><devices>
+    <disk type='file' device='disk'><source file='/vms/web/disk.1.qcow2'/><target dev='vda'/></disk>
+  </devices></inactiveDomain>
 </domainsnapshot>`;
 
-  it("reads the snapshot's overlays and the disks of the definition it keeps", () => {
+  it("reads the snapshot's overlays and the disks of both definitions it keeps", () => {
     const parsed = parseSnapshotXml(metadata, "snapshot 's1'");
     expect(parsed.overlays).toEqual(['/vms/web/disk.s1']);
-    expect(parsed.domain?.disks.map((d) => d.source)).toEqual(['/vms/link/disk.1.qcow2']);
+    expect(parsed.domains.flatMap((d) => d.disks.map((disk) => disk.source))).toEqual([
+      '/vms/link/disk.1.qcow2',
+      '/vms/web/disk.1.qcow2',
+    ]);
   });
 
   it('refuses a document that is not snapshot metadata, naming it', () => {
