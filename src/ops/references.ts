@@ -3,7 +3,8 @@ import type { Host } from '../host/host.js';
 import type { XmlDisk } from '../host/domainxml.js';
 import { parseDomainXml, parseSnapshotXml } from '../host/domainxml.js';
 import type { FileId } from '../host/fileid.js';
-import { fileId } from '../host/fileid.js';
+import type { LayerHeader } from '../host/qemuimg.js';
+import { fileId, lookUp } from '../host/fileid.js';
 import { NoSuchDomainError } from '../host/virsh.js';
 import { mapConcurrently } from './concurrency.js';
 
@@ -135,19 +136,58 @@ async function chainIds(host: Host, source: Source): Promise<{ ids: FileId[]; un
   try {
     layers = (await host.qemuImg.chain(source.file)).map((layer) => layer.filename);
   } catch {
-    return { ids: [], unreadable: `${what} cannot be read` };
+    return walkHeaders(host, source.file, what);
   }
   const ids: FileId[] = [];
   let folder = path.dirname(source.file);
   for (const layer of layers) {
-    // qemu-img names a backing file as the layer above recorded it, possibly relative to that layer.
-    const file = path.resolve(folder, layer);
+    const file = backingPath(folder, layer);
     const id = await fileId(file);
     if (id === undefined) return { ids, unreadable: `layer ${file} of ${what} cannot be stat'ed` };
     ids.push(id);
     folder = path.dirname(file);
   }
   return { ids };
+}
+
+/**
+ * A backing file as a layer in `folder` names it, possibly relative to that folder. Joined, not
+ * normalized: `..` after a symlinked folder must resolve as the kernel (and QEMU) resolve it.
+ */
+function backingPath(folder: string, name: string): string {
+  return path.isAbsolute(name) ? name : `${folder}/${name}`;
+}
+
+/** Chains whose headers name each other in a loop end here instead of being walked for ever. */
+const maxLayers = 1000;
+
+/**
+ * A chain qemu-img could not open as a whole (a layer is missing or damaged), walked one header at
+ * a time: the layers that exist still reference what they name, and a missing one names no file.
+ */
+async function walkHeaders(
+  host: Host,
+  top: string,
+  what: string,
+): Promise<{ ids: FileId[]; unreadable?: string }> {
+  const ids: FileId[] = [];
+  for (let file: string | undefined = top; file !== undefined && ids.length < maxLayers;) {
+    const found = await lookUp(file);
+    if (found === 'absent') return { ids };
+    if (found === undefined) return { ids, unreadable: `layer ${file} of ${what} cannot be stat'ed` };
+    ids.push(found);
+    let header: LayerHeader;
+    try {
+      header = await host.qemuImg.header(file);
+    } catch {
+      return { ids, unreadable: `${what} cannot be read at ${file}` };
+    }
+    file =
+      header.backingFilename === undefined
+        ? undefined
+        : backingPath(path.dirname(file), header.backingFilename);
+  }
+  return ids.length < maxLayers ? { ids } : { ids, unreadable: `${what} is longer than ${maxLayers} layers` };
 }
 
 function add(users: Map<FileId, Set<string>>, id: FileId, domain: string): void {
@@ -185,8 +225,9 @@ async function topReferences(host: Host): Promise<References> {
   const users = new Map<FileId, Set<string>>();
   const unreadable: string[] = [];
   for (const source of await definitionSources(host, 'disks')) {
-    const id = await fileId(source.file);
-    if (id !== undefined) add(users, id, source.domain);
+    const found = await lookUp(source.file);
+    if (found === 'absent') continue;
+    if (found !== undefined) add(users, found, source.domain);
     else unreadable.push(`${source.file}, ${source.where} of domain '${source.domain}', cannot be stat'ed`);
   }
   return { users, unreadable };
