@@ -38,6 +38,8 @@ export interface DomainState {
   readonly uuid: string;
   readonly persistent: boolean;
   readonly runState: RunState;
+  /** Shut off with its RAM saved by libvirt (`virsh managedsave`): starting it resumes that RAM. */
+  readonly managedSave: boolean;
   /** Disks as the domain runs them now (live definition when running, else the persistent one). */
   readonly disks: readonly Disk[];
   /** Sources of the persistent definition, by target (empty for transient domains). */

@@ -44,7 +44,10 @@ function toXmlDisk(node: Node): XmlDisk | undefined {
 }
 
 export function parseDomainXml(xml: string, what = 'domain XML'): DomainXml {
-  const root = parseDocument(xml, what);
+  return domainOf(parseDocument(xml, what));
+}
+
+function domainOf(root: Node): DomainXml {
   return {
     name: textOf(child(root, 'name')) ?? '',
     uuid: textOf(child(root, 'uuid')) ?? '',
@@ -79,6 +82,34 @@ export function setDiskSources(xml: string, sources: ReadonlyMap<string, string>
   const missing = [...sources.keys()].filter((t) => !seen.has(t));
   if (missing.length > 0) throw new UserError(`domain XML has no disk ${missing.join(', ')}`);
   return builder.build(doc);
+}
+
+/** What a libvirt snapshot's metadata names: the overlays it made and the definitions it keeps. */
+export interface SnapshotFiles {
+  /** The source files of its `<disks>` (for an external snapshot, the overlays it created). */
+  readonly overlays: readonly string[];
+  /** The definitions it keeps: `<domain>`, and `<inactiveDomain>` when a running domain's persistent one differed. */
+  readonly domains: readonly DomainXml[];
+}
+
+export function parseSnapshotXml(xml: string, what: string): SnapshotFiles {
+  let doc: Node[];
+  try {
+    doc = parser.parse(xml) as Node[];
+  } catch (error) {
+    throw new UserError(`cannot parse ${what}: ${(error as Error).message}`);
+  }
+  const root = doc.find((n) => tagOf(n) === 'domainsnapshot');
+  if (!root) throw new UserError(`${what} has no <domainsnapshot> element`);
+  const overlays = childrenOf(child(root, 'disks') ?? {})
+    .filter((n) => tagOf(n) === 'disk')
+    .map((n) => child(n, 'source')?.[':@'])
+    .map((source) => source?.file ?? source?.dev)
+    .filter((file): file is string => file !== undefined);
+  const domains = childrenOf(root)
+    .filter((n) => tagOf(n) === 'domain' || tagOf(n) === 'inactiveDomain')
+    .map(domainOf);
+  return { overlays, domains };
 }
 
 export interface SnapshotDiskSpec {

@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises';
+import path from 'node:path';
 
 /**
  * A file's identity: device and inode of the file a path resolves to (symlinked folders, relative
@@ -9,10 +10,21 @@ export type FileId = string & { readonly __brand: 'FileId' };
 
 /** The identity of `file`, or undefined when it cannot be established (missing, unreadable folder). */
 export async function fileId(file: string): Promise<FileId | undefined> {
+  const found = await lookUp(file);
+  return found === 'absent' ? undefined : found;
+}
+
+/**
+ * The identity of `file`, or `absent` when the path names no file at all (its folder is there, the
+ * file is not: it can be no other file's name), or neither when that cannot be told.
+ */
+export async function lookUp(file: string): Promise<FileId | 'absent' | undefined> {
   try {
     const s = await stat(file, { bigint: true });
     return `${s.dev}:${s.ino}` as FileId;
-  } catch {
-    return undefined;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return undefined;
+    // A missing folder may be a filesystem not mounted yet: what it will hold is unknown.
+    return (await fileId(path.dirname(file))) === undefined ? undefined : 'absent';
   }
 }

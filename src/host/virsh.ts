@@ -17,6 +17,8 @@ export interface DomainInfo {
   readonly uuid: string;
   readonly runState: RunState;
   readonly persistent: boolean;
+  /** A shut-off domain whose RAM libvirt saved (`virsh managedsave`): its disks must stay as they are. */
+  readonly managedSave: boolean;
 }
 
 /** What one batched read learned about a domain; read one at a time instead when absent. */
@@ -128,6 +130,30 @@ export class Virsh {
   async emulators(): Promise<string[]> {
     const out = await this.run(['capabilities'], 'reading the host capabilities');
     return [...new Set([...out.matchAll(/<emulator>([^<]+)<\/emulator>/g)].map((m) => m[1] ?? ''))];
+  }
+
+  /** Domains that have libvirt snapshot metadata (one virsh run). */
+  async domainsWithSnapshots(): Promise<string[]> {
+    const out = await this.run(
+      ['list', '--all', '--with-snapshot', '--name'],
+      'listing domains with snapshots',
+    );
+    return out.split('\n').filter((l) => l.trim() !== '');
+  }
+
+  async snapshotNames(domain: string): Promise<string[]> {
+    const out = await this.run(
+      ['snapshot-list', '--domain', domain, '--name'],
+      `listing the snapshots of domain '${domain}'`,
+    );
+    return out.split('\n').filter((l) => l.trim() !== '');
+  }
+
+  snapshotXml(domain: string, snapshot: string): Promise<string> {
+    return this.run(
+      ['snapshot-dumpxml', '--domain', domain, '--snapshotname', snapshot],
+      `reading snapshot '${snapshot}' of domain '${domain}'`,
+    );
   }
 
   async info(domain: string): Promise<DomainInfo> {
@@ -479,6 +505,7 @@ function parseDomInfo(out: string, domain: string): DomainInfo {
     uuid: fields.get('UUID') ?? '',
     runState: state === 'running' || state === 'paused' || state === 'shut off' ? state : 'other',
     persistent: fields.get('Persistent') === 'yes',
+    managedSave: fields.get('Managed save') === 'yes',
   };
 }
 

@@ -3,20 +3,22 @@ import path from 'node:path';
 import type { Level } from '../chain/consolidate.js';
 import { chooseLevel, planCommit, planDiff } from '../chain/consolidate.js';
 import type { Disk, DomainState } from '../chain/model.js';
-import { baseLayer, isActive } from '../chain/model.js';
+import { baseLayer, frozenLayers, isActive } from '../chain/model.js';
 import { selectDisks } from '../chain/eligibility.js';
+import { refuseManagedSave } from '../chain/managedsave.js';
 import { planSnapshot } from '../chain/incr.js';
 import type { Plan } from '../chain/plan.js';
 import { describeStep } from '../chain/plan.js';
 import { UserError } from '../errors.js';
 import { setDiskSources } from '../host/domainxml.js';
+import { fileId } from '../host/fileid.js';
 import { lockDomain } from '../lock/lock.js';
 import type { OpsContext } from './context.js';
 import { executePlan } from './execute.js';
 import { faultHoldLock } from './fault.js';
 import { recoverInterrupted } from './recover.js';
 import { refuseInMaintenance } from './maintenance-record.js';
-import { fileReferences, topReferencesOnce } from './references.js';
+import { fileReferences, quoted, topReferencesOnce, useOf } from './references.js';
 import { readDomainStateWithDefinitions } from './state.js';
 
 export interface BackupRequest {
@@ -91,7 +93,10 @@ export async function refuseRunningBlockJobs(
   }
 }
 
-/** Committing into a base another domain also builds on (a linked clone) would corrupt that domain. */
+/**
+ * Committing into a base changes what every layer above it reads: another domain whose chain holds
+ * any frozen layer of this disk (a linked clone) would be corrupted.
+ */
 export async function refuseSharedBases(
   ctx: OpsContext,
   state: DomainState,
@@ -101,13 +106,21 @@ export async function refuseSharedBases(
   for (const disk of disks) {
     const base = baseLayer(disk);
     if (!base || disk.chain.length < 2) continue;
-    const others = [...(references.get(base.path) ?? [])].filter((d) => d !== state.name);
-    if (others.length > 0)
-      throw new UserError(
-        `disk ${disk.target} of domain '${state.name}': its base ${base.path} is shared with ` +
-          `${others.map((d) => `'${d}'`).join(', ')} (a linked clone). Committing into it would corrupt ` +
-          `${others.length > 1 ? 'them' : 'it'}, so nothing was changed. Use 'backup diff' to shorten the chain instead.`,
-      );
+    for (const layer of frozenLayers(disk)) {
+      const use = useOf(references, await fileId(layer.path), layer.path, state.name);
+      if (use.kind === 'used')
+        throw new UserError(
+          `disk ${disk.target} of domain '${state.name}': ${layer === base ? 'its base' : 'its layer'} ${layer.path} ` +
+            `is shared with ${quoted(use.by)} (a linked clone). Committing into ${base.path} would corrupt ` +
+            `${use.by.length > 1 ? 'them' : 'it'}, so nothing was changed. Use 'backup diff' to shorten the chain instead.`,
+        );
+      if (use.kind === 'unknown')
+        throw new UserError(
+          `disk ${disk.target} of domain '${state.name}': cannot tell whether another domain builds on ${layer.path}: ` +
+            `${use.why}. Committing into ${base.path} could corrupt such a domain, so nothing was changed. ` +
+            `Make that chain readable (or undefine the domain that names it), then run again.`,
+        );
+    }
   }
 }
 
@@ -120,12 +133,19 @@ async function refuseSharedActiveLayers(
   const references = await topReferencesOnce(ctx.host);
   for (const disk of disks) {
     const top = disk.chain[0]?.path;
-    const others = [...(references.get(top ?? '') ?? [])].filter((d) => d !== state.name);
-    if (top !== undefined && others.length > 0)
+    if (top === undefined) continue;
+    const use = useOf(references, await fileId(top), top, state.name);
+    if (use.kind === 'used')
       throw new UserError(
         `disk ${disk.target} of domain '${state.name}': its active layer ${top} is also a disk of ` +
-          `${others.map((d) => `'${d}'`).join(', ')}. Freezing it while another domain writes to it would corrupt ` +
+          `${quoted(use.by)}. Freezing it while another domain writes to it would corrupt ` +
           `the chain, so nothing was changed. Give each domain its own disk file (or --exclude ${disk.target}).`,
+      );
+    if (use.kind === 'unknown')
+      throw new UserError(
+        `disk ${disk.target} of domain '${state.name}': cannot tell whether another domain writes to its active ` +
+          `layer ${top}: ${use.why}. Nothing was changed. Make that file readable (or undefine the domain ` +
+          `that names it), then run again.`,
       );
   }
 }
@@ -146,6 +166,7 @@ export async function verify(
     uuid: before.uuid,
     runState: before.runState,
     persistent: before.persistent,
+    managedSave: before.managedSave,
   };
   const { state: after, definitions } = await readDomainStateWithDefinitions(ctx.host, plan.domain, known, {
     expectedTops: plan.tops.values(),
@@ -199,6 +220,7 @@ export async function backupLocked(
   const { state, definitions } = await readDomainStateWithDefinitions(ctx.host, domain, undefined, {
     migratable: !ctx.dryRun,
   });
+  refuseManagedSave(state, `backup ${request.level}`);
   const { included } = selectDisks(state, request.exclude);
   const requested = request.level === 'enable' ? 'incr' : request.level;
   const { level, note } = chooseLevel(included, requested, request.maxIncr);

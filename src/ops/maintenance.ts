@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { planCommit } from '../chain/consolidate.js';
 import { selectDisks } from '../chain/eligibility.js';
+import { refuseManagedSave } from '../chain/managedsave.js';
 import type { MaintenanceDisk } from '../chain/maintenance.js';
 import { maintenancePosition, planDrop, planEnter, planSave } from '../chain/maintenance.js';
 import type { Disk, DomainState } from '../chain/model.js';
@@ -9,6 +10,7 @@ import { isActive } from '../chain/model.js';
 import type { Plan, Step } from '../chain/plan.js';
 import { describeStep } from '../chain/plan.js';
 import { DomainBusyError, UserError } from '../errors.js';
+import { fileId } from '../host/fileid.js';
 import { readJournal } from '../journal/journal.js';
 import { lockDomain } from '../lock/lock.js';
 import { refuseRunningBlockJobs, refuseSharedBases, takenNames, verify } from './backup.js';
@@ -19,7 +21,7 @@ import type { MaintenanceRecord } from './maintenance-record.js';
 import { clearMaintenance, readMaintenance, writeMaintenance } from './maintenance-record.js';
 import { purgeLayers } from './purge.js';
 import { recoverInterrupted } from './recover.js';
-import { fileReferences } from './references.js';
+import { fileReferences, quoted, useOf } from './references.js';
 import { readDomainState } from './state.js';
 
 export type MaintenanceAction = 'enter' | 'save' | 'drop';
@@ -151,6 +153,7 @@ export async function enterMaintenance(
           `'unifi-backup maintenance drop ${domain}' throws them away.`,
       );
     const state = await readDomainState(ctx.host, domain);
+    refuseManagedSave(state, 'maintenance enter');
     const { included } = selectDisks(state);
     const { plan, disks } = planEnter(state, included, {
       now: ctx.now(),
@@ -225,13 +228,19 @@ async function refuseSharedParents(
 ): Promise<void> {
   const references = await fileReferences(ctx.host);
   for (const m of record.disks) {
-    const others = [...(references.get(m.parent) ?? [])].filter((d) => d !== domain);
-    if (others.length > 0)
+    const use = useOf(references, await fileId(m.parent), m.parent, domain);
+    if (use.kind === 'used')
       throw new UserError(
         `disk ${m.target} of domain '${domain}': the layer under its maintenance layer, ${m.parent}, is ` +
-          `shared with ${others.map((d) => `'${d}'`).join(', ')} (a linked clone); merging into it would ` +
-          `corrupt ${others.length > 1 ? 'them' : 'it'}. Nothing was changed. Throw the changes away with ` +
+          `shared with ${quoted(use.by)} (a linked clone); merging into it would ` +
+          `corrupt ${use.by.length > 1 ? 'them' : 'it'}. Nothing was changed. Throw the changes away with ` +
           `'unifi-backup maintenance drop ${domain}' instead.`,
+      );
+    if (use.kind === 'unknown')
+      throw new UserError(
+        `disk ${m.target} of domain '${domain}': cannot tell whether another domain builds on ${m.parent}, the ` +
+          `layer under its maintenance layer: ${use.why}. Merging into it could corrupt such a domain, so nothing ` +
+          `was changed. Make that chain readable (or undefine the domain that names it), then run again.`,
       );
   }
 }
@@ -251,6 +260,7 @@ export async function saveMaintenance(
   return underLock(ctx, domain, 'maintenance save', async () => {
     const record = requireRecord(ctx, domain, 'save');
     const state = await readDomainState(ctx.host, domain);
+    refuseManagedSave(state, 'maintenance save');
     let plan: Plan;
     let disks: readonly Disk[];
     if (request.consolidate) {
@@ -322,6 +332,7 @@ async function drop(
 ): Promise<MaintenanceResult> {
   const record = requireRecord(ctx, domain, 'drop');
   const state = await readDomainState(ctx.host, domain);
+  refuseManagedSave(state, 'maintenance drop');
   const memoryFile =
     record.memoryFile !== undefined && existsSync(record.memoryFile) ? record.memoryFile : undefined;
   const interrupted = undone.find((s) => s.kind === 'restore' || s.kind === 'start')?.kind;

@@ -1,6 +1,8 @@
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { fileId } from '../host/fileid.js';
 import type { OpsContext } from './context.js';
-import { fileReferences, unreadableChain } from './references.js';
+import { fileReferences, quoted, useOf } from './references.js';
 
 export interface PurgeResult {
   readonly removed: readonly string[];
@@ -9,22 +11,20 @@ export interface PurgeResult {
 
 /**
  * Deletes layers a merge left behind, each only when no chain of any domain on the host references
- * it — re-read now, after the merge finished (DESIGN §4, invariant 1).
+ * it by identity — re-read now, after the merge finished (DESIGN §4, invariant 1).
  */
 export async function purgeLayers(ctx: OpsContext, files: readonly string[]): Promise<PurgeResult> {
   const references = await fileReferences(ctx.host);
-  const blind = references.get(unreadableChain);
   const removed: string[] = [];
   const kept: { file: string; reason: string }[] = [];
   for (const file of files) {
-    const users = references.get(file);
-    if (users)
-      kept.push({ file, reason: `still in the chain of ${[...users].map((d) => `'${d}'`).join(', ')}` });
-    else if (blind)
-      kept.push({
-        file,
-        reason: `the chain of ${[...blind].join(', ')} cannot be read, so it may still be in use`,
-      });
+    if (!existsSync(file)) {
+      removed.push(file);
+      continue;
+    }
+    const use = useOf(references, await fileId(file), file);
+    if (use.kind === 'used') kept.push({ file, reason: `still in the chain of ${quoted(use.by)}` });
+    else if (use.kind === 'unknown') kept.push({ file, reason: `it may still be in use: ${use.why}` });
     else {
       await rm(file, { force: true });
       removed.push(file);

@@ -109,6 +109,7 @@ export async function readDomainStateWithDefinitions(
     uuid: info.uuid,
     persistent: info.persistent,
     runState: info.runState,
+    managedSave: info.managedSave,
     disks,
     persistentSources: new Map((persistentXml?.disks ?? []).map((d) => [d.target, d.source])),
   };

@@ -2,6 +2,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import {
   createReadStream,
   createWriteStream,
+  existsSync,
   mkdirSync,
   readdirSync,
   renameSync,
@@ -25,6 +26,7 @@ import type {
 } from '../chain/replica.js';
 import { describeReplicaStep, planReplica, replicaFiles, replicaTops } from '../chain/replica.js';
 import { UserError } from '../errors.js';
+import { fileId } from '../host/fileid.js';
 import { interfaceCount, replicaXml } from '../host/replicaxml.js';
 import { NoSuchDomainError } from '../host/virsh.js';
 import { lockDomain } from '../lock/lock.js';
@@ -32,7 +34,7 @@ import type { OpsContext } from './context.js';
 import { faultAfterStep } from './fault.js';
 import { refuseInMaintenance } from './maintenance-record.js';
 import { recoverInterrupted } from './recover.js';
-import { fileReferences, unreadableChain } from './references.js';
+import { fileReferences, quoted, useOf } from './references.js';
 import {
   encodeName,
   fsyncDir,
@@ -201,7 +203,7 @@ function removeLeftovers(dir: string, domain: string): void {
     if (name.startsWith(tempPrefix(domain))) rmSync(path.join(dir, name), { force: true });
 }
 
-/** Deletes files the replica no longer uses, keeping any some domain still references. */
+/** Deletes files the replica no longer uses, keeping any some domain still references (by identity). */
 async function prune(run: Running, files: readonly string[]): Promise<{ left: string[]; notes: string[] }> {
   if (files.length === 0) return { left: [], notes: [] };
   const references = await fileReferences(run.ctx.host);
@@ -209,15 +211,16 @@ async function prune(run: Running, files: readonly string[]): Promise<{ left: st
   const notes: string[] = [];
   for (const file of files) {
     const full = path.join(run.dir, file);
-    const users = references.get(full);
-    if (users !== undefined || references.has(unreadableChain)) {
-      left.push(file);
-      notes.push(
-        `kept ${full}: ${users ? `domain ${[...users].map((d) => `'${d}'`).join(', ')} uses it` : 'a chain on this host could not be read'}`,
-      );
+    if (!existsSync(full)) continue;
+    const use = useOf(references, await fileId(full), full);
+    if (use.kind === 'unused') {
+      rmSync(full, { force: true });
       continue;
     }
-    rmSync(full, { force: true });
+    left.push(file);
+    notes.push(
+      `kept ${full}: ${use.kind === 'used' ? `domain ${quoted(use.by)} uses it` : `it may still be in use: ${use.why}`}`,
+    );
   }
   return { left, notes };
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseDomainXml, setDiskSources, snapshotXml } from '../../src/host/domainxml.js';
+import { parseDomainXml, parseSnapshotXml, setDiskSources, snapshotXml } from '../../src/host/domainxml.js';
 
 const running = readFileSync(new URL('../fixtures/domain-running.xml', import.meta.url), 'utf8');
 
@@ -81,6 +81,36 @@ describe('snapshotXml', () => {
   it('adds an external memory file when asked', () => {
     expect(snapshotXml('s', [{ target: 'vda', file: '/x' }], '/m')).toContain(
       '<memory snapshot="external" file="/m"',
+    );
+  });
+});
+
+describe('parseSnapshotXml', () => {
+  const metadata = `<domainsnapshot><name>s1</name>
+  <disks>
+    <disk name='vda' snapshot='external' type='file'><driver type='qcow2'/><source file='/vms/web/disk.s1'/></disk>
+    <disk name='vdb' snapshot='no'/>
+  </disks>
+  <domain type='qemu'><name>web</name><uuid>00000000-0000-0000-0000-000000000001</uuid><devices>
+    <disk type='file' device='disk'><source file='/vms/link/disk.1.qcow2'/><target dev='vda'/></disk>
+  </devices></domain>
+  <inactiveDomain type='qemu'><name>web</name><devices>
+    <disk type='file' device='disk'><source file='/vms/web/disk.1.qcow2'/><target dev='vda'/></disk>
+  </devices></inactiveDomain>
+</domainsnapshot>`;
+
+  it("reads the snapshot's overlays and the disks of both definitions it keeps", () => {
+    const parsed = parseSnapshotXml(metadata, "snapshot 's1'");
+    expect(parsed.overlays).toEqual(['/vms/web/disk.s1']);
+    expect(parsed.domains.flatMap((d) => d.disks.map((disk) => disk.source))).toEqual([
+      '/vms/link/disk.1.qcow2',
+      '/vms/web/disk.1.qcow2',
+    ]);
+  });
+
+  it('refuses a document that is not snapshot metadata, naming it', () => {
+    expect(() => parseSnapshotXml('<domain/>', "snapshot 's1' of domain 'web'")).toThrow(
+      /snapshot 's1' of domain 'web' has no <domainsnapshot> element/,
     );
   });
 });

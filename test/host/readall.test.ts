@@ -7,8 +7,10 @@ const xml = (name: string, flavour: string) =>
   `<domain type='qemu'>\n  <name>${name}</name> <!-- ${flavour} -->\n  <devices>${disk('vda')}${disk('vdb')}${disk('weird dev')}</devices>\n</domain>\n`;
 const disk = (target: string) =>
   `<disk type='file' device='disk'><source file='/d/${target}.qcow2'/><target dev='${target}'/></disk>`;
+// The shut-off domains of these tests have a managed save image.
 const dominfo = (name: string, uuid: string, state: string) =>
-  `Id:             -\nName:           ${name}\nUUID:           ${uuid}\nState:          ${state}\nPersistent:     yes\n\n`;
+  `Id:             -\nName:           ${name}\nUUID:           ${uuid}\nState:          ${state}\nPersistent:     yes\n` +
+  `Managed save:   ${state === 'shut off' ? 'yes' : 'no'}\n\n`;
 
 /**
  * A stand-in for virsh (pure parsing is under test): answers `list` with the given lines, and a
@@ -62,6 +64,7 @@ describe('Virsh.readAll: every domain in one batched run', () => {
       uuid: b,
       runState: 'shut off',
       persistent: true,
+      managedSave: true,
     });
     expect(seen).toHaveLength(2);
     // Names never reach virsh's command language: only fixed words, markers and UUIDs.

@@ -128,8 +128,9 @@ export class TestDomain {
   async cleanup(): Promise<void> {
     registry.delete(this);
     await this.destroy();
-    // Metadata other tools leave (checkpoints of virtnbdbackup, snapshots) would block the undefine.
-    const metadata = ['--checkpoints-metadata', '--snapshots-metadata'];
+    // Metadata other tools leave (checkpoints of virtnbdbackup, snapshots) and a managed save image
+    // would block the undefine.
+    const metadata = ['--checkpoints-metadata', '--snapshots-metadata', '--managed-save'];
     const undefine = await tryVirsh('undefine', '--domain', this.name, '--nvram', ...metadata);
     if (undefine.exitCode !== 0) await tryVirsh('undefine', '--domain', this.name, ...metadata);
     await rm(this.dir, { recursive: true, force: true });
