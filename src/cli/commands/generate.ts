@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Command } from 'commander';
 import { UsageError } from '../../errors.js';
@@ -19,6 +19,7 @@ import {
 } from '../../profiles/model.js';
 import type { DomainSource, Level, ProfileSettings, Retention } from '../../profiles/model.js';
 import { shellCommand } from '../../profiles/shell.js';
+import { writeStateFile } from '../../state/write.js';
 import {
   buildSystemdUnits,
   defaultUnitDir,
@@ -142,12 +143,10 @@ async function readIfPresent(file: string): Promise<string | undefined> {
   }
 }
 
-/** Replaces the file in one step, so resticprofile never reads half of it. */
+/** Replaces the file in one step, so resticprofile never reads half of it; private, as it may hold credentials. */
 async function writeWhole(file: string, text: string): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
-  const temporary = `${file}.${process.pid}.tmp`;
-  await writeFile(temporary, text, 'utf8');
-  await rename(temporary, file);
+  writeStateFile(file, text);
 }
 
 function randomizedDelay(value: string | undefined): number | undefined {
