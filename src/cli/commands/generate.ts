@@ -11,7 +11,6 @@ import type { ConfigFormat } from '../../profiles/format.js';
 import type * as formatModule from '../../profiles/format.js';
 import {
   buildProfileSet,
-  defaultLockDir,
   defaultLogDir,
   defaultProgram,
   defaultRetention,
@@ -20,12 +19,8 @@ import {
 import type { DomainSource, Level, ProfileSettings, Retention } from '../../profiles/model.js';
 import { shellCommand } from '../../profiles/shell.js';
 import { writeStateFile } from '../../state/write.js';
-import {
-  buildSystemdUnits,
-  defaultUnitDir,
-  defaultUnitLockDir,
-  enableCommands,
-} from '../../profiles/systemd.js';
+import { buildSystemdUnits, defaultUnitDir, enableCommands } from '../../profiles/systemd.js';
+import { defaultLockDir } from '../../lock/lock.js';
 
 /** The options of `unifi-backup generate` as commander hands them over. */
 export interface GenerateOptions {
@@ -176,7 +171,7 @@ async function generateUnits(
     {
       schedules,
       program: defaultProgram,
-      lockDir: defaultUnitLockDir,
+      lockDir: defaultLockDir,
       ...(delay === undefined ? {} : { randomizedDelaySec: delay }),
     },
     domains,
