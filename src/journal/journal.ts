@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Plan, Step } from '../chain/plan.js';
 import { domainFileName } from '../lock/filename.js';
 import { privateFolder } from '../state/folder.js';
-import { readStateFile } from '../state/read.js';
+import { describeStateFile, readStateFile } from '../state/read.js';
 import type { StateFileKind } from '../state/read.js';
 import { writeStateFile } from '../state/write.js';
 
@@ -129,4 +129,19 @@ export class Journal {
 
 export function clearJournal(stateDir: string, domain: string): void {
   rmSync(journalFile(stateDir, domain), { force: true });
+}
+
+/** How much of a discarded journal is shown: a plan of a few disks fits. */
+const shownBytes = 4096;
+
+/**
+ * `repair --discard-journal`: removes the domain's journal (whatever it is: corrupt, foreign, a
+ * symlink, which is removed, not followed) and returns what it held, or undefined when there was none.
+ */
+export function discardJournal(stateDir: string, domain: string, dryRun: boolean): string | undefined {
+  if (!journalFolder(stateDir, false)) return undefined;
+  const file = journalFile(stateDir, domain);
+  const held = describeStateFile(file, shownBytes);
+  if (held !== undefined && !dryRun) rmSync(file);
+  return held;
 }

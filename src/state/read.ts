@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync } from 'node:fs';
 import type { z } from 'zod';
 import { UserError } from '../errors.js';
 import { refuseSymlink } from './write.js';
@@ -88,4 +88,34 @@ export function readStateFile<T extends z.ZodType>(
     );
   }
   return parsed.data;
+}
+
+/** What shows of a state file's text: control characters escaped, so a terminal shows bytes, not effects. */
+function printable(text: string): string {
+  return text.replace(/[^\P{Cc}\n\t]/gu, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/**
+ * What is at a state file's path, for a user deciding to discard it: a symlink's target (never
+ * followed), or a regular file's first `limit` bytes. Undefined when there is nothing.
+ */
+export function describeStateFile(file: string, limit: number): string | undefined {
+  let st;
+  try {
+    st = lstatSync(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  if (st.isSymbolicLink()) return `a symbolic link to ${printable(readlinkSync(file))}`;
+  if (!st.isFile()) return 'not a regular file';
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    const buffer = Buffer.alloc(Math.min(st.size, limit));
+    const length = readSync(fd, buffer, 0, buffer.length, 0);
+    const more = st.size > length ? `\n… ${st.size - length} more bytes not shown` : '';
+    return `${st.size} bytes, owner uid ${st.uid}:\n${printable(buffer.subarray(0, length).toString('utf8'))}${more}`;
+  } finally {
+    closeSync(fd);
+  }
 }
