@@ -101,7 +101,7 @@ export function manPage(root: CommandDefinition, meta: { version: string; date: 
     'Journals and state (\\-\\-state\\-dir).',
     '.TP',
     '.I /run/unifi\\-backup/',
-    'Per\\-domain locks (\\-\\-lock\\-dir); it and the state folder must be root\'s alone (0700).',
+    "Per\\-domain locks (\\-\\-lock\\-dir); it and the state folder must be root's alone (0700).",
     '.SH ENVIRONMENT',
     ...environment.flatMap(([name, text]) => ['.TP', `.B ${roff(name)}`, roff(text)]),
     '.SH EXIT STATUS',

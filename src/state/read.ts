@@ -1,7 +1,6 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync } from 'node:fs';
 import type { z } from 'zod';
 import { UserError } from '../errors.js';
-import { refuseSymlink } from './write.js';
 
 /** State files are small; anything larger is not one of ours. */
 const maxStateBytes = 16 * 1024 * 1024;
@@ -24,7 +23,11 @@ export function readStateText(file: string, kind: StateFileKind, limit = maxStat
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
-    if (code === 'ELOOP') refuseSymlink(file);
+    if (code === 'ELOOP')
+      throw new UserError(
+        `${file} is a symbolic link; refusing to follow it. Nothing was changed. ${kind.remedy}`,
+        { cause: error },
+      );
     throw new UserError(
       `cannot read the ${kind.what} ${file} (${code ?? String(error)}). Nothing was changed. ${kind.remedy}`,
       { cause: error },
@@ -108,6 +111,8 @@ export function describeStateFile(file: string, limit: number): string | undefin
     throw error;
   }
   if (st.isSymbolicLink()) return `a symbolic link to ${printable(readlinkSync(file))}`;
+  if (st.isDirectory())
+    throw new UserError(`${file} is a folder, not a state file. Check who made it, then remove it by hand.`);
   if (!st.isFile()) return 'not a regular file';
   const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
