@@ -55,7 +55,7 @@ export function readMaintenance(stateDir: string, domain: string): MaintenanceRe
 function maintenanceFolder(stateDir: string, create: boolean): boolean {
   return (
     privateFolder(stateDir, 'state folder', create) &&
-    privateFolder(path.dirname(maintenanceFile(stateDir, '-')), 'state folder', create)
+    privateFolder(path.join(stateDir, 'maintenance'), 'state folder', create)
   );
 }
 
