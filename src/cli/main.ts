@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, UsageError, UserError } from '../errors.js';
+import { defaultLockDir } from '../lock/lock.js';
 import { backupCommand, filesCommand, showChainCommand } from './commands/backup.js';
 import { generateCommand } from './commands/generate.js';
 import { maintenanceCommand } from './commands/maintenance.js';
@@ -44,7 +45,7 @@ export function buildProgram(): Command {
     .option('--dry-run', 'print the plan and change nothing', false)
     .addOption(
       new Option('--lock-dir <dir>', 'where per-domain locks live').default(
-        env.UNIFI_BACKUP_LOCK_DIR ?? '/run/lock/unifi-backup',
+        env.UNIFI_BACKUP_LOCK_DIR ?? defaultLockDir,
       ),
     )
     .addOption(
@@ -97,6 +98,8 @@ function exitCodeOf(error: unknown): number {
 
 /** The one place errors become messages and exit codes (STYLE: changesets). */
 export async function main(argv: readonly string[]): Promise<number> {
+  // Everything the tool and the programs it runs create (layers, memory state, dumps, replicas) is private.
+  process.umask(0o077);
   // `unifi-backup files all | head` closes our stdout early: that is not an error.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code === 'EPIPE') process.exit(ExitCode.ok);

@@ -8,8 +8,8 @@ export const configExample = `# /etc/unifi-backup/config.yaml — every key is o
 # libvirt connection URI (flag: --connect; env: LIBVIRT_DEFAULT_URI)
 connect: qemu:///system
 
-# Where per-domain locks live (flag: --lock-dir; env: UNIFI_BACKUP_LOCK_DIR)
-lock-dir: /run/lock/unifi-backup
+# Where per-domain locks live (flag: --lock-dir; env: UNIFI_BACKUP_LOCK_DIR); root's alone (0700)
+lock-dir: /run/unifi-backup
 
 # Where journals and state live (flag: --state-dir; env: UNIFI_BACKUP_STATE_DIR)
 state-dir: /var/lib/unifi-backup

@@ -1,19 +1,12 @@
-import {
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-  openSync,
-  fsyncSync,
-  closeSync,
-  constants,
-  lstatSync,
-} from 'node:fs';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
+import { z } from 'zod';
 import type { Plan, Step } from '../chain/plan.js';
-import { UserError } from '../errors.js';
 import { domainFileName } from '../lock/filename.js';
+import { privateFolder } from '../state/folder.js';
+import { describeStateFile, readStateFile } from '../state/read.js';
+import type { StateFileKind } from '../state/read.js';
+import { writeStateFile } from '../state/write.js';
 
 /** What an interrupted run was doing: written before its first change, updated after each step. */
 export interface JournalRecord {
@@ -26,80 +19,74 @@ export interface JournalRecord {
   readonly done: number;
 }
 
+const newLayer = z.object({
+  target: z.string(),
+  file: z.string(),
+  backing: z.string(),
+  backingFormat: z.string(),
+});
+const merge = z.object({ target: z.string(), top: z.string(), base: z.string(), baseFormat: z.string() });
+const sources = z.array(z.object({ target: z.string(), file: z.string() }));
+const step = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('dump-config'),
+    dumps: z.array(z.object({ flavour: z.enum(['live', 'inactive', 'migratable']), file: z.string() })),
+  }),
+  z.object({
+    kind: z.literal('snapshot'),
+    layers: z.array(newLayer),
+    untouched: z.array(z.string()),
+    quiesce: z.boolean(),
+    memoryFile: z.string().optional(),
+  }),
+  z.object({ kind: z.literal('create-overlays'), layers: z.array(newLayer) }),
+  z.object({ kind: z.literal('block-pull'), merge }),
+  z.object({ kind: z.literal('rebase'), merge }),
+  z.object({ kind: z.literal('block-commit'), merge }),
+  z.object({ kind: z.literal('commit'), merge }),
+  z.object({ kind: z.literal('redefine'), sources }),
+  z.object({ kind: z.literal('purge'), files: z.array(z.string()) }),
+  z.object({ kind: z.literal('destroy') }),
+  z.object({ kind: z.literal('start') }),
+  z.object({ kind: z.literal('restore'), memoryFile: z.string(), sources }),
+]);
+const journalSchema = z.object({
+  domain: z.string(),
+  verb: z.string(),
+  pid: z.number().int(),
+  startedAt: z.string(),
+  steps: z.array(step),
+  done: z.number().int().nonnegative(),
+});
+
 export function journalFile(stateDir: string, domain: string): string {
   return path.join(stateDir, 'journal', domainFileName(domain, '.json'));
 }
 
-/** A symlink planted where the journal lives would make root read or replace whatever it points at. */
-function refuseSymlink(file: string): void {
-  let isLink = false;
-  try {
-    isLink = lstatSync(file).isSymbolicLink();
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-  if (isLink)
-    throw new UserError(
-      `${file} is a symbolic link; refusing to follow it. Nothing was changed. ` +
-        `Remove it (rm '${file}') after checking who planted it, then run again.`,
-    );
+export function journalKind(domain: string): StateFileKind {
+  return {
+    what: `journal of domain '${domain}'`,
+    remedy: `See what it holds and remove it with: unifi-backup repair '${domain}' --discard-journal`,
+  };
 }
 
-// temp file + fsync + rename: a crash leaves either the old record or the new one, never half of one.
-export function writeAtomically(file: string, content: string): void {
-  try {
-    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  } catch (error) {
-    throw new UserError(
-      `cannot create the journal folder ${path.dirname(file)} (${(error as NodeJS.ErrnoException).code ?? String(error)}). ` +
-        `Nothing was changed. Give a state folder with --state-dir or UNIFI_BACKUP_STATE_DIR.`,
-      { cause: error },
-    );
-  }
-  refuseSymlink(file);
-  const temp = `${file}.${process.pid}.tmp`;
-  const fd = openSync(
-    temp,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
-    0o600,
+/** The journal folder, checked (and with `create`, made) private; false when there is none yet. */
+export function journalFolder(stateDir: string, create: boolean): boolean {
+  return (
+    privateFolder(stateDir, 'state folder', create) &&
+    privateFolder(path.join(stateDir, 'journal'), 'state folder', create)
   );
-  try {
-    writeFileSync(fd, content);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, file);
-}
-
-/**
- * Reads a state file (journal, maintenance record) never through a symlink; undefined when there is
- * none. `what` names it in the error.
- */
-export function readStateFile(file: string, what: string): string | undefined {
-  let fd: number;
-  try {
-    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return undefined;
-    if (code === 'ELOOP') refuseSymlink(file);
-    throw new UserError(
-      `cannot read the ${what} ${file} (${code ?? String(error)}). Nothing was changed. ` +
-        `Give a state folder with --state-dir or UNIFI_BACKUP_STATE_DIR.`,
-      { cause: error },
-    );
-  }
-  try {
-    return readFileSync(fd, 'utf8');
-  } finally {
-    closeSync(fd);
-  }
 }
 
 export function readJournal(stateDir: string, domain: string): JournalRecord | undefined {
-  const text = readStateFile(journalFile(stateDir, domain), 'journal');
-  return text === undefined ? undefined : (JSON.parse(text) as JournalRecord);
+  if (!journalFolder(stateDir, false)) return undefined;
+  const schema = journalSchema
+    .extend({ domain: z.literal(domain) })
+    .refine((record) => record.done <= record.steps.length, {
+      error: 'more steps done than planned',
+      path: ['done'],
+    });
+  return readStateFile(journalFile(stateDir, domain), schema, journalKind(domain));
 }
 
 export class Journal {
@@ -120,8 +107,9 @@ export class Journal {
   }
 
   static begin(stateDir: string, plan: Plan): Journal {
+    journalFolder(stateDir, true);
     const journal = new Journal(journalFile(stateDir, plan.domain), plan);
-    writeAtomically(journal.file, JSON.stringify(journal.record));
+    writeStateFile(journal.file, JSON.stringify(journal.record));
     return journal;
   }
 
@@ -131,7 +119,7 @@ export class Journal {
 
   stepDone(): void {
     this.record = { ...this.record, done: this.record.done + 1 };
-    writeAtomically(this.file, JSON.stringify(this.record));
+    writeStateFile(this.file, JSON.stringify(this.record));
   }
 
   finish(): void {
@@ -141,4 +129,19 @@ export class Journal {
 
 export function clearJournal(stateDir: string, domain: string): void {
   rmSync(journalFile(stateDir, domain), { force: true });
+}
+
+/** How much of a discarded journal is shown: a plan of a few disks fits. */
+const shownBytes = 4096;
+
+/**
+ * `repair --discard-journal`: removes the domain's journal (whatever it is: corrupt, foreign, a
+ * symlink, which is removed, not followed) and returns what it held, or undefined when there was none.
+ */
+export function discardJournal(stateDir: string, domain: string, dryRun: boolean): string | undefined {
+  if (!journalFolder(stateDir, false)) return undefined;
+  const file = journalFile(stateDir, domain);
+  const held = describeStateFile(file, shownBytes);
+  if (held !== undefined && !dryRun) rmSync(file);
+  return held;
 }

@@ -1,9 +1,21 @@
-import { closeSync, constants, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  ftruncateSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  writeSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { DomainBusyError, UserError } from '../errors.js';
 import { MissingProgramError, ProgramKilledError } from '../host/runner.js';
+import { privateFolder } from '../state/folder.js';
 import { domainFileName } from './filename.js';
 
 export interface DomainLock {
@@ -23,60 +35,172 @@ export function lockFile(lockDir: string, domain: string): string {
   return path.join(lockDir, domainFileName(domain, '.lock'));
 }
 
+/** Where locks live by default: under /run (root's, cleared at boot), not the world-writable /run/lock. */
+export const defaultLockDir = '/run/unifi-backup';
+
+/** How often a lock file swapped under us between open and flock is retried before giving up. */
+const lockAttempts = 3;
+
 /**
  * Takes the per-domain lock or throws DomainBusyError naming the holder.
  *
  * The lock is a kernel flock(2) on an open file description this process keeps open: util-linux
  * `flock` takes it on a descriptor we hand it and exits, and the kernel drops it when the last
  * descriptor closes — so a holder killed with SIGKILL holds nothing, with no stale-file guessing.
+ * The folder must be ours alone, and the file a regular file of ours with one link: otherwise
+ * another user could remove a held lock, or have the holder's name written into a file of theirs.
  */
 export async function lockDomain(lockDir: string, domain: string, verb: string): Promise<DomainLock> {
-  try {
-    mkdirSync(lockDir, { recursive: true, mode: 0o700 });
-  } catch (error) {
-    throw new UserError(
-      `cannot create the lock folder ${lockDir} (${(error as NodeJS.ErrnoException).code ?? String(error)}), ` +
-        `so domain '${domain}' was not touched. Give a folder with --lock-dir or UNIFI_BACKUP_LOCK_DIR.`,
-      { cause: error },
-    );
-  }
+  privateFolder(lockDir, 'lock folder', true);
   const file = lockFile(lockDir, domain);
+  for (let attempt = 1; attempt <= lockAttempts; attempt++) {
+    const fd = openLockFile(file, domain);
+    let taken = false;
+    try {
+      const exitCode = await flockOn(fd);
+      if (exitCode === conflictExit) throw new DomainBusyError(busyMessage(domain, file));
+      if (exitCode !== 0)
+        throw new UserError(
+          `cannot lock ${file}: flock exited with ${exitCode}, so domain '${domain}' was not touched. ` +
+            `Check that ${lockDir} is a local folder that supports flock(2), then run again.`,
+        );
+      // The lock holds only while the path still names the file we locked.
+      if (!namesFile(file, fd)) continue;
+      const orphan = removedWhileHeld(file, fd);
+      if (orphan !== undefined)
+        throw new DomainBusyError(
+          `domain '${domain}' is busy: pid ${orphan} holds a lock file that was removed or replaced at ` +
+            `${file}. Wait for it to finish, then check who changed ${lockDir}.`,
+        );
+      taken = true;
+      const holder: Holder = { pid: process.pid, verb, host: os.hostname(), since: new Date().toISOString() };
+      ftruncateSync(fd, 0);
+      writeSync(fd, `${JSON.stringify(holder)}\n`, 0);
+    } finally {
+      if (!taken) closeSync(fd);
+    }
+    let released = false;
+    return {
+      release() {
+        if (released) return;
+        released = true;
+        closeSync(fd);
+      },
+    };
+  }
+  throw new UserError(
+    `the lock file ${file} of domain '${domain}' was removed or replaced while it was being taken, ` +
+      `${lockAttempts} times, so domain '${domain}' was not touched. Find what changes ${lockDir} (only ` +
+      `unifi-backup should), then run again.`,
+  );
+}
+
+/** Opens the lock file without following links, and refuses one that is not a plain file of ours. */
+function openLockFile(file: string, domain: string): number {
   let fd: number;
   try {
-    fd = openSync(file, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+    fd = openSync(
+      file,
+      constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+      0o600,
+    );
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ELOOP')
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP')
       throw new UserError(
         `${file} is a symbolic link; refusing to follow it, so domain '${domain}' was not touched. ` +
           `Remove it (rm '${file}') after checking who planted it, then run again.`,
         { cause: error },
       );
-    throw error;
+    throw new UserError(
+      `cannot open the lock file ${file} (${code ?? String(error)}), so domain '${domain}' was not touched. ` +
+        `Remove it (rm '${file}') after checking who made it, then run again.`,
+      { cause: error },
+    );
   }
-  let taken = false;
+  const st = fstatSync(fd);
+  const uid = process.geteuid?.() ?? st.uid;
+  const problem = !st.isFile()
+    ? 'is not a regular file'
+    : st.nlink !== 1
+      ? `has ${st.nlink} hard links (another name for the same file could be anything)`
+      : st.uid !== uid
+        ? `belongs to uid ${st.uid}, not to uid ${uid} that runs unifi-backup`
+        : undefined;
+  if (problem === undefined) return fd;
+  closeSync(fd);
+  throw new UserError(
+    `the lock file ${file} ${problem}; refusing to use it, so domain '${domain}' was not touched. ` +
+      `Remove it (rm '${file}') after checking who made it, then run again.`,
+  );
+}
+
+function namesFile(file: string, fd: number): boolean {
+  const held = fstatSync(fd);
   try {
-    const exitCode = await flockOn(fd);
-    if (exitCode === conflictExit) throw new DomainBusyError(busyMessage(domain, file));
-    if (exitCode !== 0)
-      throw new UserError(
-        `cannot lock ${file}: flock exited with ${exitCode}, so domain '${domain}' was not touched. ` +
-          `Check that ${lockDir} is a local folder that supports flock(2), then run again.`,
-      );
-    taken = true;
-    const holder: Holder = { pid: process.pid, verb, host: os.hostname(), since: new Date().toISOString() };
-    ftruncateSync(fd, 0);
-    writeSync(fd, `${JSON.stringify(holder)}\n`, 0);
-  } finally {
-    if (!taken) closeSync(fd);
+    const now = lstatSync(file);
+    return now.dev === held.dev && now.ino === held.ino;
+  } catch {
+    return false;
   }
-  let released = false;
-  return {
-    release() {
-      if (released) return;
-      released = true;
-      closeSync(fd);
-    },
-  };
+}
+
+/**
+ * A holder keeps its lock file open until it finishes: should the file be removed or replaced
+ * meanwhile, its descriptor still shows the path, marked deleted. Such a holder still runs, so the
+ * fresh file at the path locks nothing. Returns its pid.
+ */
+function removedWhileHeld(file: string, held: number): number | undefined {
+  if (!otherFlocksOnDevice(held)) return undefined;
+  const deleted = `${file} (deleted)`;
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return undefined;
+  }
+  for (const pid of pids) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === deleted) return Number(pid);
+      } catch {
+        // The descriptor closed while we looked.
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Whether the kernel knows a flock on the lock file's filesystem other than ours (/proc/locks:
+ * `FLOCK … MAJOR:MINOR:INODE`). Without one no removed lock file can be held, and the scan of every
+ * process's descriptors (tens of milliseconds on a busy host) is skipped.
+ */
+function otherFlocksOnDevice(fd: number): boolean {
+  const { dev, ino } = fstatSync(fd, { bigint: true });
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  let locks: string;
+  try {
+    locks = readFileSync('/proc/locks', 'utf8');
+  } catch {
+    return true;
+  }
+  return locks.split('\n').some((line) => {
+    const match = /\bFLOCK\b.*?\s([0-9a-f]+):([0-9a-f]+):(\d+)\s/.exec(line);
+    return (
+      match !== null &&
+      BigInt(`0x${match[1] ?? ''}`) === major &&
+      BigInt(`0x${match[2] ?? ''}`) === minor &&
+      BigInt(match[3] ?? '') !== ino
+    );
+  });
 }
 
 function flockOn(fd: number): Promise<number> {

@@ -1,11 +1,12 @@
 import { existsSync } from 'node:fs';
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Merge, NewLayer, Plan, Step } from '../chain/plan.js';
 import { UserError } from '../errors.js';
 import { setDiskSources, snapshotXml } from '../host/domainxml.js';
 import { ProcessError } from '../host/runner.js';
 import { Journal } from '../journal/journal.js';
+import { writeStateFile } from '../state/write.js';
 import type { OpsContext } from './context.js';
 import { faultAfterStep } from './fault.js';
 import { purgeLayers } from './purge.js';
@@ -19,12 +20,10 @@ async function writeConfigDumps(
 ) {
   for (const dump of step.dumps) {
     const xml = known[dump.flavour] ?? (await ctx.host.virsh.dumpXml(domain, dump.flavour));
-    const temp = `${dump.file}.tmp`;
     try {
-      await writeFile(temp, xml, { mode: 0o600 });
-      await rename(temp, dump.file);
+      writeStateFile(dump.file, xml);
     } catch (error) {
-      await rm(temp, { force: true }).catch(() => undefined);
+      if (error instanceof UserError) throw error;
       const code = (error as NodeJS.ErrnoException).code;
       throw new UserError(
         `domain '${domain}': cannot write the config dump ${dump.file} (${code ?? String(error)}). Nothing in ` +

@@ -2,9 +2,12 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import type { MaintenanceDisk } from '../chain/maintenance.js';
 import type { RunState } from '../chain/model.js';
-import { DomainBusyError, UserError } from '../errors.js';
-import { readStateFile, writeAtomically } from '../journal/journal.js';
+import { z } from 'zod';
+import { DomainBusyError } from '../errors.js';
 import { domainFileName } from '../lock/filename.js';
+import { privateFolder } from '../state/folder.js';
+import { readStateFile } from '../state/read.js';
+import { writeStateFile } from '../state/write.js';
 
 /** What `maintenance enter` recorded: enough to save or drop later, from any process. */
 export interface MaintenanceRecord {
@@ -21,27 +24,44 @@ export interface MaintenanceRecord {
   readonly persistentXml?: string;
 }
 
+const recordSchema = z.object({
+  domain: z.string(),
+  uuid: z.string(),
+  since: z.string(),
+  runState: z.enum(['running', 'paused', 'shut off', 'other']),
+  disks: z.array(
+    z.object({ target: z.string(), layer: z.string(), parent: z.string(), parentFormat: z.string() }),
+  ),
+  memoryFile: z.string().optional(),
+  persistentXml: z.string().optional(),
+});
+
 export function maintenanceFile(stateDir: string, domain: string): string {
   return path.join(stateDir, 'maintenance', domainFileName(domain, '.json'));
 }
 
 export function readMaintenance(stateDir: string, domain: string): MaintenanceRecord | undefined {
+  if (!maintenanceFolder(stateDir, false)) return undefined;
   const file = maintenanceFile(stateDir, domain);
-  const text = readStateFile(file, 'maintenance record');
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text) as MaintenanceRecord;
-  } catch (error) {
-    throw new UserError(
-      `the maintenance record of domain '${domain}' (${file}) cannot be read: ${(error as Error).message}. ` +
-        `Check its chain with 'unifi-backup backup showchain ${domain}', then remove the file.`,
-      { cause: error },
-    );
-  }
+  return readStateFile(file, recordSchema.extend({ domain: z.literal(domain) }), {
+    what: `maintenance record of domain '${domain}'`,
+    remedy:
+      `It names the maintenance layer of each disk and the parent a drop returns to: compare it with ` +
+      `'unifi-backup backup showchain ${domain}', end the window by hand if one is open (virsh blockcommit or ` +
+      `qemu-img commit), then move the file away (mv '${file}' '${file}.bad').`,
+  });
+}
+
+function maintenanceFolder(stateDir: string, create: boolean): boolean {
+  return (
+    privateFolder(stateDir, 'state folder', create) &&
+    privateFolder(path.join(stateDir, 'maintenance'), 'state folder', create)
+  );
 }
 
 export function writeMaintenance(stateDir: string, record: MaintenanceRecord): void {
-  writeAtomically(maintenanceFile(stateDir, record.domain), `${JSON.stringify(record, null, 2)}\n`);
+  maintenanceFolder(stateDir, true);
+  writeStateFile(maintenanceFile(stateDir, record.domain), `${JSON.stringify(record, null, 2)}\n`);
 }
 
 export function clearMaintenance(stateDir: string, domain: string): void {

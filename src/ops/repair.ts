@@ -1,4 +1,4 @@
-import { readJournal } from '../journal/journal.js';
+import { discardJournal, journalFile, readJournal } from '../journal/journal.js';
 import { lockDomain } from '../lock/lock.js';
 import type { OpsContext } from './context.js';
 import { finishInterruptedDrop } from './maintenance.js';
@@ -28,6 +28,29 @@ export async function repairDomain(ctx: OpsContext, domain: string): Promise<Rep
       );
     }
     return { domain, dryRun: ctx.dryRun, actions };
+  } finally {
+    lock?.release();
+  }
+}
+
+/**
+ * `repair --discard-journal`: a journal that cannot be read (corrupt, foreign) blocks every verb on
+ * the domain. It is shown, then removed, under the domain's lock; nothing else is touched.
+ */
+export async function discardDomainJournal(ctx: OpsContext, domain: string): Promise<RepairResult> {
+  const lock = ctx.dryRun ? undefined : await lockDomain(ctx.lockDir, domain, 'repair --discard-journal');
+  try {
+    const file = journalFile(ctx.stateDir, domain);
+    const held = discardJournal(ctx.stateDir, domain, ctx.dryRun);
+    if (held === undefined) return { domain, dryRun: ctx.dryRun, actions: [] };
+    return {
+      domain,
+      dryRun: ctx.dryRun,
+      actions: [
+        `${ctx.dryRun ? 'would discard' : 'discarded'} the journal ${file}, which held ${held}`,
+        `layers an interrupted run made are not removed: check the chain with 'unifi-backup backup showchain ${domain}', then run 'unifi-backup repair ${domain}'`,
+      ],
+    };
   } finally {
     lock?.release();
   }

@@ -1,9 +1,10 @@
-import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { ReplicaState } from '../chain/replica.js';
 import { syncModes } from '../chain/replica.js';
-import { UserError } from '../errors.js';
+import { readStateFile } from '../state/read.js';
+import { writeStateFile } from '../state/write.js';
 
 const stateSuffix = '.replica.json';
 
@@ -46,20 +47,10 @@ export function stateFile(dir: string, domain: string): string {
 
 export function readReplicaState(dir: string, domain: string): ReplicaState | undefined {
   const file = stateFile(dir, domain);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-  const parsed = schema.safeParse(JSON.parse(text));
-  if (!parsed.success)
-    throw new UserError(
-      `${file} is not a replica state this version understands (${parsed.error.issues[0]?.message ?? 'invalid'}). ` +
-        `Move it away and sync into an empty folder.`,
-    );
-  return parsed.data;
+  return readStateFile(file, schema.extend({ domain: z.literal(domain) }), {
+    what: `replica state of domain '${domain}'`,
+    remedy: `Move it away (mv '${file}' '${file}.bad') and sync into an empty folder.`,
+  });
 }
 
 /** Every replica state in DIR (of all domains synced into it). */
@@ -83,30 +74,6 @@ export function readAllReplicaStates(dir: string): ReplicaState[] {
     });
 }
 
-/** Writes a file so a crash leaves either the old content or the new, never a torn file. */
-export function writeFileAtomic(file: string, content: string): void {
-  const temp = path.join(path.dirname(file), `.ub-tmp.${path.basename(file)}`);
-  const fd = openSync(temp, 'w', 0o600);
-  try {
-    writeSync(fd, content);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, file);
-  fsyncDir(path.dirname(file));
-}
-
-/** Makes renames in `dir` durable. */
-export function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 export function writeReplicaState(dir: string, state: ReplicaState): void {
-  writeFileAtomic(stateFile(dir, state.domain), `${JSON.stringify(state, null, 2)}\n`);
+  writeStateFile(stateFile(dir, state.domain), `${JSON.stringify(state, null, 2)}\n`);
 }

@@ -37,14 +37,13 @@ import { recoverInterrupted } from './recover.js';
 import { fileReferences, quoted, useOf } from './references.js';
 import {
   encodeName,
-  fsyncDir,
   readAllReplicaStates,
   readReplicaState,
   stateFile,
-  writeFileAtomic,
   writeReplicaState,
 } from './replicastate.js';
 import { readDomainState } from './state.js';
+import { fsyncFolder, writeStateFile } from '../state/write.js';
 
 export interface SyncRequest {
   readonly mode: SyncMode;
@@ -338,7 +337,7 @@ export async function syncDomain(ctx: OpsContext, domain: string, request: SyncR
     // replica's files are untouched until the state file says they are no longer used).
     for (const step of plan.copies)
       renameSync(path.join(dir, `${tempPrefix(state.name)}${step.file}`), path.join(dir, step.file));
-    fsyncDir(dir);
+    fsyncFolder(dir);
     stepDone();
     const withSums = (disks: readonly ReplicaDisk[]): ReplicaDisk[] =>
       disks.map((d) => ({
@@ -353,7 +352,7 @@ export async function syncDomain(ctx: OpsContext, domain: string, request: SyncR
       const disks = stamped(dir, unstamped);
       writeReplicaState(dir, { ...header(), disks, retired });
       const xml = definitionOf(disks);
-      writeFileAtomic(definitionFile, xml);
+      writeStateFile(definitionFile, xml);
       if (define) await ctx.host.virsh.define(xml, replica);
       stepDone();
     };

@@ -42,7 +42,6 @@ export interface ProfileSettings {
 }
 
 export const defaultProgram = 'unifi-backup';
-export const defaultLockDir = '/run/lock/unifi-backup';
 export const defaultLogDir = '/var/log/unifi-backup';
 
 export interface DomainSource {

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { checkDomainName, domainFileName, levels } from './model.js';
 import type { Level } from './model.js';
@@ -9,11 +10,9 @@ export interface SystemdSettings {
   readonly schedules: Partial<Record<Level, string>>;
   readonly program: string;
   readonly randomizedDelaySec?: number;
-  /** Where the per-domain flock files live; /run/lock exists on every systemd host. */
+  /** Where the per-domain flock files live: the tool's own lock folder, made by each service. */
   readonly lockDir: string;
 }
-
-export const defaultUnitLockDir = '/run/lock';
 
 export interface UnitFile {
   readonly name: string;
@@ -77,6 +76,16 @@ export function serviceArgv(settings: SystemdSettings, domain: string, level: Le
   return [flockProgram, lockFile, settings.program, 'run', level, domain];
 }
 
+/**
+ * /run is emptied at boot and flock makes no folders: systemd makes the lock folder, root's alone,
+ * before each run, and keeps it while other services hold locks in it.
+ */
+function lockFolderLines(lockDir: string): string[] {
+  const under = path.posix.relative('/run', lockDir);
+  if (under === '' || under.startsWith('..') || path.posix.isAbsolute(under)) return [];
+  return [`RuntimeDirectory=${under}`, 'RuntimeDirectoryMode=0700', 'RuntimeDirectoryPreserve=yes'];
+}
+
 function serviceUnit(settings: SystemdSettings, domain: string, level: Level): string {
   return [
     '[Unit]',
@@ -86,6 +95,8 @@ function serviceUnit(settings: SystemdSettings, domain: string, level: Level): s
     '',
     '[Service]',
     'Type=oneshot',
+    ...lockFolderLines(settings.lockDir),
+    'UMask=0077',
     // Levels of one domain wait for each other: flock holds a per-domain lock file for the run.
     `ExecStart=${execLine(serviceArgv(settings, domain, level))}`,
     '',

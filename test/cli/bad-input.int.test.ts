@@ -1,10 +1,23 @@
-import { existsSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDomainXml } from '../../src/host/domainxml.js';
 import { isolatedEnv, runCli, runCliOk } from '../cli-run.js';
 import type { CliResult } from '../cli-run.js';
+import type { TestDomain } from '../rig/domain.js';
 import { useTestDomains } from '../rig/test-domains.js';
 import { tryVirsh, virsh } from '../rig/virsh.js';
 
@@ -90,10 +103,16 @@ describe('bad input without a domain', () => {
       'cannot create the lock folder /etc/hostname (EEXIST)',
     ],
     [
+      'lock folder is world-writable',
+      ['--lock-dir', '/tmp', 'backup', 'incr', 'vm'],
+      1,
+      "the lock folder /tmp is writable by group or others (mode 1777): another user could remove or replace what unifi-backup keeps there, so nothing was done. Make it private (chown root:root '/tmp'; chmod 700 '/tmp') or give another folder with --lock-dir",
+    ],
+    [
       'state folder is a file',
       ['--state-dir', '/etc/hostname', 'repair', 'vm'],
       1,
-      'cannot read the journal /etc/hostname/journal/vm.json (ENOTDIR)',
+      'the state folder /etc/hostname is not a folder. Nothing was changed. Give a folder with --state-dir',
     ],
     [
       'missing config file',
@@ -356,5 +375,137 @@ describe('secrets never reach output (DESIGN §4, invariant 7)', () => {
     expect((await capture(['backup', 'showchain', domain.name])).exitCode).toBe(0);
     const all = [...captured, ...seen.map((s) => s.message)].join('\n');
     for (const secret of secrets) expect(all).not.toContain(secret);
+  });
+});
+
+describe('locks and state files (docs/security.md)', () => {
+  let domain: TestDomain;
+  let listing: () => string[];
+  let definition: () => Promise<string>;
+  beforeAll(async () => {
+    domain = await domains.create({ writer: false, start: false });
+    listing = () => readdirSync(domain.dir).sort();
+    definition = async () => (await virsh('dumpxml', '--inactive', '--domain', domain.name)).stdout;
+  });
+
+  it('a lock folder owned by nobody or writable by others is refused; nothing changes', async () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'ub-badlock-'));
+    const before = { files: listing(), xml: await definition() };
+    for (const [name, spoil, problem] of [
+      [
+        'lock folder owned by nobody',
+        (dir: string) => {
+          chownSync(dir, 65534, 65534);
+        },
+        'owned by uid 65534',
+      ],
+      [
+        'lock folder mode 0777',
+        (dir: string) => {
+          chmodSync(dir, 0o777);
+        },
+        'writable by group or others (mode 777)',
+      ],
+    ] as const) {
+      const lockDir = path.join(root, name.replaceAll(' ', '-'));
+      mkdirSync(lockDir, { mode: 0o700 });
+      spoil(lockDir);
+      const result = await attempt(
+        name,
+        ['--lock-dir', lockDir, 'backup', 'incr', domain.name],
+        1,
+        `the lock folder ${lockDir} is ${problem}`,
+      );
+      expect(result.stderr).toContain(`chown root:root '${lockDir}'; chmod 700 '${lockDir}'`);
+      expect(readdirSync(lockDir)).toEqual([]);
+    }
+    expect({ files: listing(), xml: await definition() }).toEqual(before);
+  });
+
+  it('corrupt journals stop backup incr and repair with a clear message; --discard-journal lets the next backup run', async () => {
+    const stateDir = env.UNIFI_BACKUP_STATE_DIR ?? '';
+    const journal = path.join(stateDir, 'journal', `${encodeURIComponent(domain.name)}.json`);
+    mkdirSync(path.dirname(journal), { recursive: true, mode: 0o700 });
+    const valid = {
+      domain: domain.name,
+      verb: 'backup diff',
+      pid: 1,
+      startedAt: '2026-01-01T00:00:00Z',
+      steps: [{ kind: 'purge', files: [path.join(domain.dir, 'not-there.qcow2')] }],
+      done: 0,
+    };
+    const corrupt: [string, () => void, string][] = [
+      [
+        'journal {}',
+        () => {
+          writeFileSync(journal, '{}');
+        },
+        'is not one this version of unifi-backup wrote',
+      ],
+      [
+        'journal truncated',
+        () => {
+          writeFileSync(journal, JSON.stringify(valid).slice(0, 50));
+        },
+        'is not valid JSON',
+      ],
+      [
+        'journal with wrong types',
+        () => {
+          writeFileSync(journal, JSON.stringify({ ...valid, done: '1', steps: {} }));
+        },
+        'is not one this version of unifi-backup wrote (steps: ',
+      ],
+      [
+        'journal is a symlink',
+        () => {
+          symlinkSync('/etc/hostname', journal);
+        },
+        'is a symbolic link; refusing to follow it',
+      ],
+    ];
+    const before = { files: listing(), xml: await definition() };
+    for (const [name, plant, problem] of corrupt) {
+      plant();
+      const held = readFileSync(journal, 'utf8');
+      for (const verb of [['backup', 'incr'], ['repair']]) {
+        const result = await attempt(`${name}: ${verb.join(' ')}`, [...verb, domain.name], 1, problem);
+        expect(result.stderr).toContain(journal);
+        expect(result.stderr).not.toMatch(/internal error|TypeError|SyntaxError|\n\s+at /);
+        expect(result.stderr).toContain(`unifi-backup repair '${domain.name}' --discard-journal`);
+        expect(readFileSync(journal, 'utf8')).toBe(held);
+      }
+      expect({ files: listing(), xml: await definition() }).toEqual(before);
+      const discarded = await runCliOk(['repair', '--discard-journal', domain.name], env);
+      expect(discarded.stdout).toContain(`discarded the journal ${journal}, which held`);
+      expect(existsSync(journal)).toBe(false);
+    }
+    expect(readFileSync('/etc/hostname', 'utf8').length).toBeGreaterThan(0);
+    await runCliOk(['backup', 'incr', domain.name], env);
+    expect(listing().filter((f) => f.includes('.incr-'))).toHaveLength(1);
+  });
+
+  it('what backup incr (shut off, then running with -s DIR) creates is private: layers, memory state, dumps (0600)', async () => {
+    const memoryDir = mkdtempSync(path.join(os.tmpdir(), 'ub-memory-'));
+    const before = new Set(listing());
+    // Shut off, qemu-img makes the layer (our umask); running, libvirt makes it and the memory state.
+    await runCliOk(['backup', 'incr', domain.name], env);
+    await virsh('start', '--domain', domain.name);
+    await runCliOk(['backup', 'incr', '-s', memoryDir, domain.name], env);
+    const dumps = ['.xml', '-inactive.xml', '-migratable.xml'].map((end) => `${domain.name}${end}`);
+    const made = [
+      ...listing()
+        .filter((f) => !before.has(f) || dumps.includes(f))
+        .map((f) => path.join(domain.dir, f)),
+      ...readdirSync(memoryDir).map((f) => path.join(memoryDir, f)),
+    ];
+    expect(made.filter((f) => path.dirname(f) === domain.dir && f.includes('.incr-'))).toHaveLength(2);
+    expect(made.filter((f) => dumps.includes(path.basename(f)))).toHaveLength(3);
+    expect(readdirSync(memoryDir)).toHaveLength(1);
+    const modes = Object.fromEntries(
+      made.map((f) => [path.basename(f), (statSync(f).mode & 0o777).toString(8)]),
+    );
+    expect(modes).toEqual(Object.fromEntries(made.map((f) => [path.basename(f), '600'])));
+    expect((statSync(memoryDir).mode & 0o777).toString(8)).toBe('700');
   });
 });

@@ -36,7 +36,7 @@ function program(): { root: Command; incr: Command } {
   const incr = new Command('incr').addOption(new Option('--max-incr <n>').argParser(Number));
   const root = new Command('unifi-backup')
     .addOption(new Option('-c, --connect <uri>').default('qemu:///system'))
-    .addOption(new Option('--lock-dir <dir>').default('/run/lock/unifi-backup'))
+    .addOption(new Option('--lock-dir <dir>').default('/run/unifi-backup'))
     .addOption(new Option('--state-dir <dir>').default('/var/lib/unifi-backup'))
     .addCommand(new Command('backup').addCommand(incr));
   for (const c of [root, incr]) c.action(() => undefined);

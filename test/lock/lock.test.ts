@@ -1,9 +1,20 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DomainBusyError } from '../../src/errors.js';
+import { DomainBusyError, UserError } from '../../src/errors.js';
 import { lockDomain, lockFile } from '../../src/lock/lock.js';
 
 const dirs: string[] = [];
@@ -54,5 +65,92 @@ describe('lockDomain', () => {
   it('gives odd names plain, distinct file names', () => {
     expect(path.basename(lockFile('/l', '../x'))).toBe('..%2Fx.lock'.replace('..', '%2E.'));
     expect(lockFile('/l', 'a b')).not.toBe(lockFile('/l', 'a_b'));
+  });
+});
+
+describe('a lock folder or file another user could change', () => {
+  const nobody = 65534;
+
+  it.each([
+    [
+      'owned by nobody',
+      (dir: string) => {
+        chownSync(dir, nobody, nobody);
+      },
+      'owned by uid 65534',
+    ],
+    [
+      'mode 0777',
+      (dir: string) => {
+        chmodSync(dir, 0o777);
+      },
+      'writable by group or others (mode 777)',
+    ],
+    [
+      'mode 1777 (like /run/lock)',
+      (dir: string) => {
+        chmodSync(dir, 0o1777);
+      },
+      'writable by group or others (mode 1777)',
+    ],
+  ])('refuses a folder %s, naming it and the fix, and changes nothing', async (_case, spoil, problem) => {
+    const dir = lockDir();
+    mkdirSync(dir, { mode: 0o700 });
+    spoil(dir);
+    const attempt = lockDomain(dir, 'vm', 'backup incr');
+    await expect(attempt).rejects.toBeInstanceOf(UserError);
+    await expect(attempt).rejects.toThrow(`the lock folder ${dir} is ${problem}`);
+    await expect(attempt).rejects.toThrow(
+      `chown root:root '${dir}'; chmod 700 '${dir}') or give another folder with --lock-dir`,
+    );
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('refuses a lock file hard-linked to another file, and leaves that file as it was', async () => {
+    const dir = lockDir();
+    (await lockDomain(dir, 'a', 'x')).release();
+    const precious = path.join(path.dirname(dir), 'precious');
+    writeFileSync(precious, 'precious\n', { mode: 0o600 });
+    linkSync(precious, lockFile(dir, 'vm'));
+    await expect(lockDomain(dir, 'vm', 'backup incr')).rejects.toThrow(
+      `the lock file ${lockFile(dir, 'vm')} has 2 hard links`,
+    );
+    expect(readFileSync(precious, 'utf8')).toBe('precious\n');
+  });
+
+  it('refuses a lock file that belongs to another user', async () => {
+    const dir = lockDir();
+    (await lockDomain(dir, 'vm', 'x')).release();
+    chownSync(lockFile(dir, 'vm'), nobody, nobody);
+    await expect(lockDomain(dir, 'vm', 'backup incr')).rejects.toThrow(
+      `the lock file ${lockFile(dir, 'vm')} belongs to uid 65534`,
+    );
+  });
+
+  it.each([
+    [
+      'removed',
+      (file: string) => {
+        rmSync(file);
+      },
+    ],
+    [
+      'replaced',
+      (file: string) => {
+        writeFileSync(`${file}.new`, '', { mode: 0o600 });
+        renameSync(`${file}.new`, file);
+      },
+    ],
+  ])('keeps the domain busy when its lock file is %s while held', async (_case, tamper) => {
+    const dir = lockDir();
+    const held = await lockDomain(dir, 'vm', 'backup incr');
+    tamper(lockFile(dir, 'vm'));
+    const second = lockDomain(dir, 'vm', 'backup diff');
+    await expect(second).rejects.toBeInstanceOf(DomainBusyError);
+    await expect(second).rejects.toThrow(
+      `domain 'vm' is busy: pid ${process.pid} holds a lock file that was removed or replaced at ${lockFile(dir, 'vm')}`,
+    );
+    held.release();
+    (await lockDomain(dir, 'vm', 'backup diff')).release();
   });
 });

@@ -9,7 +9,7 @@ export const originalExample: ProfileSettings = {
   retention: defaultRetention,
   notify: { config: '/etc/unifi-backup/notify.yaml', alias: 'smtp' },
   program: 'unifi-backup',
-  lockDir: '/run/lock/unifi-backup',
+  lockDir: '/run/unifi-backup',
   logDir: '/var/log/unifi-backup',
 };
 

@@ -30,7 +30,7 @@ describe('buildProfileSet', () => {
     expect(incr).toMatchObject({
       repository: '/srv/restic',
       'password-file': '/etc/unifi-backup/restic.password',
-      lock: '/run/lock/unifi-backup/resticprofile-MY-VM-NAME.lock',
+      lock: '/run/unifi-backup/resticprofile-MY-VM-NAME.lock',
       backup: {
         source: ['/storage/kvm/instances/MY-VM-NAME'],
         tag: ['MY-VM-NAME', 'kvm', 'incr'],
@@ -97,7 +97,7 @@ describe('buildProfileSet', () => {
     const set = buildProfileSet(originalExample, [{ domain: 'a,b c', source: '/vm' }]);
     const incr = set.profiles['a,b c-incr'];
     expect(incr?.backup.tag).toEqual(['a_b c', 'kvm', 'incr']);
-    expect(incr?.lock).toBe('/run/lock/unifi-backup/resticprofile-a%2cb%20c.lock');
+    expect(incr?.lock).toBe('/run/unifi-backup/resticprofile-a%2cb%20c.lock');
   });
 
   it.each(['all', '', 'x{{ .Env }}'])('refuses the domain name %j', (domain) => {

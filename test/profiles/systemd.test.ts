@@ -66,7 +66,7 @@ function execArgv(line: string): string[] {
 const settings: SystemdSettings = {
   schedules: { incr: 'Mon..Fri 8,12,16,20:00', diff: 'Mon..Fri 21:00', full: 'Sat 20:00' },
   program: 'unifi-backup',
-  lockDir: '/run/lock',
+  lockDir: '/run/unifi-backup',
   randomizedDelaySec: 300,
 };
 const oddName = `it's "50%" $HOME\\vm`;
@@ -91,9 +91,14 @@ describe('buildSystemdUnits', () => {
     expect(timer.Install).toEqual({ WantedBy: ['timers.target'] });
     const service = parseUnit(units[0]?.text ?? '');
     expect(service.Service?.Type).toEqual(['oneshot']);
+    // The lock folder is root's alone (never the world-writable /run/lock) and what runs creates is private.
+    expect(service.Service?.RuntimeDirectory).toEqual(['unifi-backup']);
+    expect(service.Service?.RuntimeDirectoryMode).toEqual(['0700']);
+    expect(service.Service?.RuntimeDirectoryPreserve).toEqual(['yes']);
+    expect(service.Service?.UMask).toEqual(['0077']);
     expect(execArgv(service.Service?.ExecStart?.[0] ?? '')).toEqual([
       '/usr/bin/flock',
-      '/run/lock/unifi-backup-MY-VM-NAME.units.lock',
+      '/run/unifi-backup/unifi-backup-MY-VM-NAME.units.lock',
       'unifi-backup',
       'run',
       'incr',
@@ -129,7 +134,7 @@ describe('buildSystemdUnits', () => {
 
   it('leaves out the timers of unscheduled levels and the delay when not asked for', () => {
     const units = buildSystemdUnits(
-      { schedules: { incr: 'hourly' }, program: 'unifi-backup', lockDir: '/run/lock' },
+      { schedules: { incr: 'hourly' }, program: 'unifi-backup', lockDir: '/run/unifi-backup' },
       ['a'],
     );
     expect(units.map((unit) => unit.name)).toEqual([

@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Command } from 'commander';
 import { UsageError } from '../../errors.js';
@@ -11,7 +11,6 @@ import type { ConfigFormat } from '../../profiles/format.js';
 import type * as formatModule from '../../profiles/format.js';
 import {
   buildProfileSet,
-  defaultLockDir,
   defaultLogDir,
   defaultProgram,
   defaultRetention,
@@ -19,12 +18,9 @@ import {
 } from '../../profiles/model.js';
 import type { DomainSource, Level, ProfileSettings, Retention } from '../../profiles/model.js';
 import { shellCommand } from '../../profiles/shell.js';
-import {
-  buildSystemdUnits,
-  defaultUnitDir,
-  defaultUnitLockDir,
-  enableCommands,
-} from '../../profiles/systemd.js';
+import { writeStateFile } from '../../state/write.js';
+import { buildSystemdUnits, defaultUnitDir, enableCommands } from '../../profiles/systemd.js';
+import { defaultLockDir } from '../../lock/lock.js';
 
 /** The options of `unifi-backup generate` as commander hands them over. */
 export interface GenerateOptions {
@@ -142,12 +138,10 @@ async function readIfPresent(file: string): Promise<string | undefined> {
   }
 }
 
-/** Replaces the file in one step, so resticprofile never reads half of it. */
+/** Replaces the file in one step, so resticprofile never reads half of it; private, as it may hold credentials. */
 async function writeWhole(file: string, text: string): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
-  const temporary = `${file}.${process.pid}.tmp`;
-  await writeFile(temporary, text, 'utf8');
-  await rename(temporary, file);
+  writeStateFile(file, text);
 }
 
 function randomizedDelay(value: string | undefined): number | undefined {
@@ -177,7 +171,7 @@ async function generateUnits(
     {
       schedules,
       program: defaultProgram,
-      lockDir: defaultUnitLockDir,
+      lockDir: defaultLockDir,
       ...(delay === undefined ? {} : { randomizedDelaySec: delay }),
     },
     domains,

@@ -8,7 +8,7 @@ export function repairLines(result: RepairResult): string[] {
   if (result.actions.length === 0) return [`${result.domain}: nothing to repair`];
   return [
     `${result.domain}: ${result.dryRun ? 'repair plan (dry run, nothing changed)' : 'repaired'}:`,
-    ...result.actions.map((a) => `  ${a}`),
+    ...result.actions.flatMap((a) => a.split('\n').map((line) => `  ${line}`)),
   ];
 }
 
@@ -22,11 +22,16 @@ export function repairCommand(): Command {
         'of any domain references them. --dry-run lists the actions first.',
     )
     .argument('<domain>', "domain name, or 'all'")
-    .action(async (domain: string, _options: unknown, command: Command) => {
+    .option(
+      '--discard-journal',
+      'show the journal an interrupted run left (corrupt or not) and remove it, touching nothing else',
+    )
+    .action(async (domain: string, options: { discardJournal?: boolean }, command: Command) => {
       const global = globalOptions(command);
       const ctx = opsContext(global);
-      const { repairDomain } = await import('../../ops/repair.js');
-      const outcomes = await forEachDomain(ctx, domain, (name) => repairDomain(ctx, name));
+      const { discardDomainJournal, repairDomain } = await import('../../ops/repair.js');
+      const repair = options.discardJournal === true ? discardDomainJournal : repairDomain;
+      const outcomes = await forEachDomain(ctx, domain, (name) => repair(ctx, name));
       report(outcomes, { json: global.json, all: domain === 'all' }, repairLines);
     });
 }
