@@ -46,7 +46,8 @@ async function createOverlays(ctx: OpsContext, domain: string, layers: readonly 
   } catch (error) {
     // Not yet in any definition: removing them returns the domain to exactly where it was.
     await Promise.all(made.map((file) => rm(file, { force: true })));
-    if (error instanceof UserError) throw error;
+    // qemu-img's own failure (a full disk) is told with what was undone; a refusal of ours stands.
+    if (error instanceof UserError && !(error instanceof ProcessError)) throw error;
     const folder = path.dirname(layers[made.length]?.file ?? layers[0]?.file ?? '.');
     throw new UserError(
       `domain '${domain}': ${error instanceof Error ? error.message : String(error)}. The new layers were removed, ` +

@@ -1,8 +1,9 @@
-import { link, lstat, mkdir, mkdtemp, readFile, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { link, lstat, mkdtemp, readFile, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { unsupportedReason } from '../chain/eligibility.js';
 import { isIgnoredDevice } from '../chain/model.js';
 import { UserError } from '../errors.js';
+import { makeImageFolder } from '../host/imagefolder.js';
 import type { XmlDisk } from '../host/domainxml.js';
 import {
   parseDomainXml,
@@ -161,8 +162,7 @@ async function openBackup(ctx: OpsContext, domain: string, request: RestoreReque
 
 /** The target folder and a private (0700) staging folder inside it, on its file system. */
 async function openTarget(folder: string): Promise<{ staging: string; created: boolean }> {
-  // 0711: QEMU runs as its own user and must pass through to the (0600, libvirt-owned) layers.
-  const created = (await mkdir(folder, { recursive: true, mode: 0o711 })) !== undefined;
+  const created = await makeImageFolder(folder);
   return { staging: await mkdtemp(path.join(folder, '.unifi-backup-restore-')), created };
 }
 

@@ -3,7 +3,6 @@ import {
   createReadStream,
   createWriteStream,
   existsSync,
-  mkdirSync,
   readdirSync,
   renameSync,
   rmSync,
@@ -27,6 +26,7 @@ import type {
 import { describeReplicaStep, planReplica, replicaFiles, replicaTops } from '../chain/replica.js';
 import { UserError } from '../errors.js';
 import { fileId } from '../host/fileid.js';
+import { makeImageFolder } from '../host/imagefolder.js';
 import { interfaceCount, replicaXml } from '../host/replicaxml.js';
 import { NoSuchDomainError } from '../host/virsh.js';
 import { lockDomain } from '../lock/lock.js';
@@ -239,7 +239,7 @@ export async function syncDomain(ctx: OpsContext, domain: string, request: SyncR
       for (const action of await recoverInterrupted(ctx, domain)) ctx.log(`${domain}: ${action}`);
     const state = await readDomainState(ctx.host, domain);
     const { included, excluded } = selectDisks(state, request.exclude);
-    if (!ctx.dryRun) mkdirSync(dir, { recursive: true });
+    if (!ctx.dryRun) await makeImageFolder(dir);
     const previous = readReplicaState(dir, state.name);
     if (previous && previous.mode !== request.mode)
       throw new UserError(
