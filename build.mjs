@@ -23,7 +23,7 @@ const common = {
 rmSync('dist', { recursive: true, force: true });
 await build({
   ...common,
-  entryPoints: { 'unifi-backup': 'src/cli/main.ts' },
+  entryPoints: { 'unifi-backup': 'src/cli/bin.ts' },
   outdir: 'dist',
   splitting: true,
   chunkNames: 'chunks/[name]-[hash]',

@@ -1,5 +1,5 @@
 /**
- * The errors a user can meet. Each is caught in exactly one place (src/cli/main.ts),
+ * The errors a user can meet. Each is caught in exactly one place (src/cli/main.ts, run by src/cli/bin.ts),
  * which prints the message and exits with the error's code (DESIGN §6).
  */
 export const ExitCode = {

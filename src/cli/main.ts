@@ -32,7 +32,7 @@ export function buildProgram(): Command {
   const env = process.env;
   return new Command('unifi-backup')
     .description(
-      'Back up running libvirt/KVM domains safely: external qcow2 snapshots freeze disk state,\n' +
+      'Back up running libvirt/KVM domains safely: external qcow2 snapshots freeze disk state, ' +
         'a backup program (restic) reads only the frozen layers.',
     )
     .version(__VERSION__, '-V, --version', 'print the version and exit')
@@ -131,5 +131,3 @@ export async function main(argv: readonly string[]): Promise<number> {
     return code;
   }
 }
-
-process.exitCode = await main(process.argv.slice(2));

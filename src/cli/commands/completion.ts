@@ -7,7 +7,7 @@ export function completionCommand(): Command {
   return new Command('completion')
     .summary('print the shell completion script for bash or zsh')
     .description(
-      'Prints a completion script for verbs, subcommands, levels, flags and domain names\n' +
+      'Prints a completion script for verbs, subcommands, levels, flags and domain names ' +
         '(read from `virsh list --all --name` when you press TAB).\n' +
         '  bash: unifi-backup completion bash > /etc/bash_completion.d/unifi-backup\n' +
         '  zsh:  add  source <(unifi-backup completion zsh)  to ~/.zshrc',

@@ -101,8 +101,8 @@ export function maintenanceCommand(): Command {
   return new Command('maintenance')
     .summary('maintenance windows: enter (undo point), save (keep changes), drop (throw them away)')
     .description(
-      'Before an upgrade, enter a window: every disk gets a maintenance layer. Afterwards keep the\n' +
-        'changes (save) or return the disks, and with -s the running VM, to their state of enter (drop).\n' +
+      'Before an upgrade, enter a window: every disk gets a maintenance layer. Afterwards keep the ' +
+        'changes (save) or return the disks, and with -s the running VM, to their state of enter (drop). ' +
         'Backup verbs refuse a domain in maintenance (exit 3) unless --force.\n' +
         'Seed form: unifi-backup -a maintenance -m enter|save|drop [-q] [-s DIR] DOMAIN',
     )

@@ -16,9 +16,9 @@ export function repairCommand(): Command {
   return new Command('repair')
     .summary('finish or roll back what an interrupted run left behind (block jobs, definitions, files)')
     .description(
-      'Reconciles a domain after a crash: pivots a finished block commit or aborts a leftover block job,\n' +
-        'resumes a domain left paused, makes the persistent definition match the running disks, and\n' +
-        'removes layers that were made but never joined a chain, or were due for deletion, once no chain\n' +
+      'Reconciles a domain after a crash: pivots a finished block commit or aborts a leftover block job, ' +
+        'resumes a domain left paused, makes the persistent definition match the running disks, and ' +
+        'removes layers that were made but never joined a chain, or were due for deletion, once no chain ' +
         'of any domain references them. --dry-run lists the actions first.',
     )
     .argument('<domain>', "domain name, or 'all'")

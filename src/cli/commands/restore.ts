@@ -69,13 +69,13 @@ export function restoreCommand(): Command {
   return new Command('restore')
     .summary('restore a domain from a restic snapshot or a folder, optionally as a new domain')
     .description(
-      "Reads the backup's tree (a snapshot of the files or of the whole folder) and\n" +
-        "restores only the config dumps and each disk's chain as the\n" +
-        '<domain>-inactive.xml dump names it, as regular files, into one target folder.\n' +
-        'Rebuilds and checks each chain there (`qemu-img rebase -u` when the folder\n' +
-        'moved) and writes a definition that runs each disk from its top frozen layer.\n' +
-        "Never overwrites a file or a defined domain. Only this host's snapshots are\n" +
-        'used unless --host names another. A definition reaching host resources that\n' +
+      "Reads the backup's tree (a snapshot of the files or of the whole folder) and " +
+        "restores only the config dumps and each disk's chain as the " +
+        '<domain>-inactive.xml dump names it, as regular files, into one target folder. ' +
+        'Rebuilds and checks each chain there (`qemu-img rebase -u` when the folder ' +
+        'moved) and writes a definition that runs each disk from its top frozen layer. ' +
+        "Never overwrites a file or a defined domain. Only this host's snapshots are " +
+        'used unless --host names another. A definition reaching host resources that ' +
         'were not restored is refused unless --keep-device keeps them:\n' +
         '  host-disk         disks not restored: host block devices, volumes, files\n' +
         '  hostdev           PCI/USB/SCSI passthrough (<hostdev>, hostdev interfaces)\n' +

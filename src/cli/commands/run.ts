@@ -60,9 +60,9 @@ export function runCommand(): Command {
   return new Command('run')
     .summary('prepare (as backup LEVEL), back up the frozen layers with restic, apply retention')
     .description(
-      'Prepares exactly as `backup LEVEL`, runs `restic backup` on exactly the files `files` lists\n' +
-        "(tagged with the domain, 'kvm' and the level), then `restic forget` with the keep rules of\n" +
-        'the config file for this domain. Repository settings: the restic: section of the config file,\n' +
+      'Prepares exactly as `backup LEVEL`, runs `restic backup` on exactly the files `files` lists ' +
+        "(tagged with the domain, 'kvm' and the level), then `restic forget` with the keep rules of " +
+        'the config file for this domain. Repository settings: the restic: section of the config file, ' +
         'or restic’s own environment (RESTIC_REPOSITORY, RESTIC_PASSWORD_FILE, …).',
     )
     .addArgument(new Argument('<level>', 'incr, diff or full').choices(['incr', 'diff', 'full']))

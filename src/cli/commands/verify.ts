@@ -17,8 +17,8 @@ export function verifyCommand(): Command {
   return new Command('verify')
     .summary("check a domain's chains and config dumps; --restic: the repository and latest snapshot too")
     .description(
-      '`qemu-img check` of every frozen layer, every backing file present with the recorded format and a\n' +
-        'sane virtual size, config dumps parse. With --restic: `restic check`, and the latest snapshot of the\n' +
+      '`qemu-img check` of every frozen layer, every backing file present with the recorded format and a ' +
+        'sane virtual size, config dumps parse. With --restic: `restic check`, and the latest snapshot of the ' +
         'domain holds every frozen layer of the current chain. Exits 1 when a problem was found.',
     )
     .argument('<domain>', "domain name, or 'all'")
