@@ -52,10 +52,18 @@ describe('lockDomain', () => {
   it('is free again once its holder is killed with SIGKILL', async () => {
     const dir = lockDir();
     (await lockDomain(dir, 'vm', 'x')).release();
-    const holder = spawn('flock', ['--exclusive', '--no-fork', lockFile(dir, 'vm'), 'sleep', '60'], {
-      stdio: 'ignore',
+    // The holder says when it holds the lock: no guess at how long flock takes to start.
+    const holder = spawn(
+      'flock',
+      ['--exclusive', '--no-fork', lockFile(dir, 'vm'), 'sh', '-c', 'echo held; exec sleep 60'],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    await new Promise((resolve, reject) => {
+      holder.stdout.once('data', resolve);
+      holder.once('exit', (code) => {
+        reject(new Error(`flock exited ${String(code)} before holding the lock`));
+      });
     });
-    await new Promise((resolve) => setTimeout(resolve, 300));
     await expect(lockDomain(dir, 'vm', 'backup incr')).rejects.toBeInstanceOf(DomainBusyError);
     holder.kill('SIGKILL');
     await new Promise((resolve) => holder.on('close', resolve));
