@@ -162,3 +162,39 @@ export function recordRuns<T>(
     return value;
   };
 }
+
+export const backupLevels = ['incr', 'diff', 'full'] as const;
+export type BackupLevel = (typeof backupLevels)[number];
+
+/** What `status` and `metrics` show of a domain's records. */
+export interface RunSummary {
+  /** The newest successful `run` or `backup` of each level. */
+  readonly lastSuccess: Partial<Record<BackupLevel, RunRecord>>;
+  /** The newest record of each verb. */
+  readonly latest: Partial<Record<RecordedVerb, RunRecord>>;
+  /** The newest failed record of any verb. */
+  readonly lastFailure?: RunRecord;
+  /** How many `run`/`backup` attempts failed since the last successful one. */
+  readonly failedInRow: number;
+}
+
+const isBackup = (r: RunRecord) =>
+  (r.verb === 'run' || r.verb === 'backup') && (backupLevels as readonly string[]).includes(r.level);
+
+/** Pure: records oldest first → the summary. */
+export function summarizeRuns(runs: readonly RunRecord[]): RunSummary {
+  const lastSuccess: Partial<Record<BackupLevel, RunRecord>> = {};
+  const latest: Partial<Record<RecordedVerb, RunRecord>> = {};
+  let lastFailure: RunRecord | undefined;
+  let failedInRow = 0;
+  for (const r of runs) {
+    latest[r.verb] = r;
+    if (r.result === 'failed') lastFailure = r;
+    if (!isBackup(r)) continue;
+    if (r.result === 'ok') {
+      lastSuccess[r.level as BackupLevel] = r;
+      failedInRow = 0;
+    } else failedInRow++;
+  }
+  return { lastSuccess, latest, ...(lastFailure === undefined ? {} : { lastFailure }), failedInRow };
+}
