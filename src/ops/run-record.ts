@@ -2,6 +2,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { DomainBusyError } from '../errors.js';
 import { NoSuchDomainError } from '../host/virsh.js';
+import { NoQcow2DiskError } from '../chain/eligibility.js';
 import { domainFileName } from '../lock/filename.js';
 import { privateFolder } from '../state/folder.js';
 import { readStateFile } from '../state/read.js';
@@ -123,8 +124,8 @@ function errorText(error: unknown): string {
 
 /**
  * Wraps a verb's per-domain operation so each finished attempt appends a run record, success or
- * failure. A dry run records nothing, nor does a refusal because the domain is busy or does not
- * exist (nothing ran).
+ * failure. A dry run records nothing, nor does a refusal because the domain is busy, does not exist
+ * or has no disk to back up (nothing ran; `all` skips such a domain).
  * A record that cannot be written is told on stderr and never changes the verb's own outcome.
  */
 export function recordRuns<T>(
@@ -153,8 +154,11 @@ export function recordRuns<T>(
     try {
       value = await operation(domain);
     } catch (error) {
-      if (!(error instanceof DomainBusyError || error instanceof NoSuchDomainError))
-        write({ level, result: 'failed', error: errorText(error) });
+      const notRun =
+        error instanceof DomainBusyError ||
+        error instanceof NoSuchDomainError ||
+        error instanceof NoQcow2DiskError;
+      if (!notRun) write({ level, result: 'failed', error: errorText(error) });
       throw error;
     }
     const { failed, ...rest } = details(value);
