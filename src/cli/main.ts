@@ -4,6 +4,7 @@ import { defaultLockDir } from '../lock/lock.js';
 import { backupCommand, filesCommand, showChainCommand } from './commands/backup.js';
 import { generateCommand } from './commands/generate.js';
 import { maintenanceCommand } from './commands/maintenance.js';
+import { metricsCommand } from './commands/metrics.js';
 import { notifyCommand } from './commands/notify.js';
 import { syncCommand } from './commands/sync.js';
 import { repairCommand } from './commands/repair.js';
@@ -80,6 +81,7 @@ export function buildProgram(): Command {
     .addCommand(verifyCommand())
     .addCommand(repairCommand())
     .addCommand(statusCommand())
+    .addCommand(metricsCommand())
     .addCommand(configCommand())
     .addCommand(completionCommand())
     .addCommand(manpageCommand(), { hidden: true })

@@ -2,6 +2,7 @@ import { Option } from 'commander';
 import type { Config } from '../config/config.js';
 import type { Restic, ResticSettings } from '../host/restic.js';
 import type { Runner } from '../host/runner.js';
+import { log } from './log.js';
 
 export function configOption(): Option {
   return new Option('--config <file>', 'config file (default /etc/unifi-backup/config.yaml, optional)').env(
@@ -26,5 +27,10 @@ export async function repository(configFile: string | undefined, runner: Runner)
   ]);
   const { file, config } = await loadConfig(configFile);
   const settings = resticSettings(config, file, process.env);
-  return { config, file, settings, restic: new Restic(runner, settings) };
+  const waiting = {
+    log: (line: string) => {
+      log.info(line);
+    },
+  };
+  return { config, file, settings, restic: new Restic(runner, settings, process.env, waiting) };
 }

@@ -19,6 +19,8 @@ export const resticSectionSchema = z.strictObject({
   host: z.string().min(1).optional(),
   /** `restic -o KEY=VALUE` options, such as `sftp.command=ssh -p 2222 backup@nas -s sftp`. */
   options: z.array(z.string().regex(/^[\w.-]+=/, 'KEY=VALUE, as for restic -o')).optional(),
+  /** How long to wait for a repository lock held by another process or host (seconds). */
+  'lock-wait': z.number().int('a whole number of seconds').min(0, 'at least 0').optional(),
   /** Extra environment for restic, such as AWS_ACCESS_KEY_ID; values are treated as secrets. */
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a variable name'), z.string()).optional(),
   'cache-dir': z.string().min(1).optional(),
@@ -46,6 +48,19 @@ export const timeoutsSectionSchema = z.strictObject({
   'block-job-stall': seconds.optional(),
 });
 
+/** A span such as 26h, 90m, 1d12h (days, hours, minutes, seconds). */
+export const interval = z
+  .string()
+  .regex(/^(\d+[dhms])+$/, 'a span such as 26h, 90m or 1d12h (days, hours, minutes, seconds)');
+
+/** When `status` calls a domain stale, failing or in need of attention (docs/status.md). */
+export const statusSectionSchema = z.strictObject({
+  'stale-after': interval.optional(),
+  'maintenance-after': interval.optional(),
+  failures: count.optional(),
+  'max-chain': count.optional(),
+});
+
 const absolutePath = z.string().startsWith('/', 'an absolute path');
 
 /** The top-level settings: defaults for the global flags of the same names (a flag wins). */
@@ -64,6 +79,7 @@ export const configSchema = z.looseObject({
   retention: retentionSectionSchema.optional(),
   notify: notifyHookSchema.optional(),
   timeouts: timeoutsSectionSchema.optional(),
+  status: statusSectionSchema.optional(),
 });
 
 /** Top-level keys this version knows; `config check` warns about any other. */
@@ -79,6 +95,7 @@ export function configWarnings(config: Config): string[] {
 export type Config = z.infer<typeof configSchema>;
 export type ResticSection = z.infer<typeof resticSectionSchema>;
 export type RetentionSection = z.infer<typeof retentionSectionSchema>;
+export type StatusSection = z.infer<typeof statusSectionSchema>;
 
 /** config.yaml has problems; the message lists every one as `path: message`. */
 export class ConfigError extends UsageError {

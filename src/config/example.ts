@@ -30,6 +30,7 @@ restic:
   # env:                                 # extra environment for restic (treated as secrets)
   #   AWS_ACCESS_KEY_ID: AKIA…
   # cache-dir: /var/cache/restic
+  # lock-wait: 300                       # seconds to wait for a lock held by another host's restic
 
 # restic forget rules, applied per domain after each \`run\`.
 retention:
@@ -61,4 +62,12 @@ notify:
 #   virsh: 120                           # one virsh query or command (libvirtd hung)
 #   guest-agent: 10                      # the guest agent's answer before a --quiesce snapshot
 #   block-job-stall: 600                 # a block pull/commit whose progress does not move is aborted
+
+# When \`status\` (and its exit code, and the metrics' verdict) calls a domain stale, failing or in
+# need of attention. The defaults are shown.
+# status:
+#   stale-after: 26h                     # no successful backup (or restic snapshot) for longer: stale
+#   failures: 1                          # this many failed backups in a row: failing
+#   maintenance-after: 24h               # a maintenance window open longer: attention
+#   max-chain: 20                        # a chain longer than this: attention (default: no limit)
 `;

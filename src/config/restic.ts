@@ -28,6 +28,7 @@ export function resticSettings(config: Config, file: string, env: NodeJS.Process
     ...(section['password-file'] === undefined ? {} : { passwordFile: section['password-file'] }),
     ...(section['password-command'] === undefined ? {} : { passwordCommand: section['password-command'] }),
     ...(section['cache-dir'] === undefined ? {} : { cacheDir: section['cache-dir'] }),
+    ...(section['lock-wait'] === undefined ? {} : { lockWaitSeconds: section['lock-wait'] }),
     host: section.host ?? os.hostname(),
     options: section.options ?? [],
     env: section.env ?? {},

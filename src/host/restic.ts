@@ -15,6 +15,35 @@ export interface ResticSettings {
   /** Extra environment; every value is a secret. */
   readonly env: Readonly<Record<string, string>>;
   readonly cacheDir?: string;
+  /** How long a repository lock held by another process or host is waited for (default 300 s). */
+  readonly lockWaitSeconds?: number;
+}
+
+/** How the wait for a repository lock passes time and tells about it (tests shorten it). */
+export interface LockWaiting {
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly log: (line: string) => void;
+}
+
+const defaultLockWaitSeconds = 300;
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** restic 0.14 has no --retry-lock: a locked repository is tried again after this long, growing. */
+export function lockRetryDelays(waitSeconds: number): number[] {
+  const delays: number[] = [];
+  let total = 0;
+  for (let next = 2000; total < waitSeconds * 1000; next = Math.min(next * 2, 30_000)) {
+    const delay = Math.min(next, waitSeconds * 1000 - total);
+    delays.push(delay);
+    total += delay;
+  }
+  return delays;
+}
+
+/** "PID 4242 on host-b" from restic's "repository is already locked … by PID 4242 on host-b by root". */
+export function lockHolder(stderr: string): string | undefined {
+  const match = /already locked (?:exclusively )?by (PID \d+ on \S+)/.exec(stderr);
+  return match?.[1];
 }
 
 export type ResticFailure = 'wrong-password' | 'no-repository' | 'locked' | 'failed';
@@ -211,6 +240,7 @@ export class Restic {
     private readonly runner: Runner,
     private readonly settings: ResticSettings,
     processEnv: NodeJS.ProcessEnv = process.env,
+    private readonly waiting: Partial<LockWaiting> = {},
   ) {
     this.secrets = [
       ...Object.values(settings.env),
@@ -246,13 +276,34 @@ export class Restic {
     onOutput?: (chunk: string) => void,
   ): Promise<RunResult> {
     const argv = ['restic', ...this.settings.options.flatMap((o) => ['-o', o]), ...args];
-    const result = await this.runner({
-      argv,
-      env: this.environment(),
-      ...(onOutput === undefined ? {} : { onOutput }),
-    });
+    const attempt = () =>
+      this.runner({ argv, env: this.environment(), ...(onOutput === undefined ? {} : { onOutput }) });
+    let result = await attempt();
+    const waitSeconds = this.settings.lockWaitSeconds ?? defaultLockWaitSeconds;
+    let waited = 0;
+    for (const delay of lockRetryDelays(waitSeconds)) {
+      if (result.exitCode === 0 || failureOf(result.stderr) !== 'locked') break;
+      if (waited === 0)
+        this.waiting.log?.(
+          `${what}: the repository is locked by ${lockHolder(result.stderr) ?? 'another restic'}; ` +
+            `waiting up to ${waitSeconds} s (restic.lock-wait)`,
+        );
+      await (this.waiting.sleep ?? defaultSleep)(delay);
+      waited += delay;
+      result = await attempt();
+    }
     if (result.exitCode !== 0) {
       const failure = failureOf(result.stderr);
+      if (failure === 'locked' && waited > 0)
+        throw new ResticError(
+          this.redact(
+            `${what} (repository ${this.settings.repository}): the repository stayed locked by ` +
+              `${lockHolder(result.stderr) ?? 'another restic'} for ${Math.round(waited / 1000)} s, so nothing ` +
+              'was done. If that restic still runs, try again later or raise restic.lock-wait; if it died, ' +
+              'remove its stale lock with restic unlock (on the host that made it).',
+          ),
+          failure,
+        );
       const detail =
         result.stderr
           .split('\n')

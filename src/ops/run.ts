@@ -47,8 +47,19 @@ export async function openRepository(restic: Restic, init: boolean): Promise<'fo
   return 'created';
 }
 
-/** restic splits `--tag a,b` at commas, so a domain name holding one cannot be its tag. */
+/** The tags every snapshot carries besides its domain's: a domain named so would share them. */
+const commonTags = ['kvm', 'incr', 'diff', 'full'];
+
+/**
+ * restic splits `--tag a,b` at commas, so a domain name holding one cannot be its tag; a domain
+ * named like a common tag would make its retention (`forget --tag NAME`) reach every domain's snapshots.
+ */
 export function snapshotTags(domain: string, level: string): string[] {
+  if (commonTags.includes(domain))
+    throw new UserError(
+      `domain '${domain}': its name is also a tag of every snapshot (${commonTags.join(', ')}), so its ` +
+        "retention would reach other domains' snapshots. Nothing was changed. Rename the domain (virsh domrename).",
+    );
   if (domain.includes(','))
     throw new UserError(
       `domain '${domain}': its name holds a comma, which restic tags cannot hold. Nothing was changed. ` +

@@ -6,11 +6,20 @@ import { readJournal } from '../journal/journal.js';
 import type { DomainDefinitions } from '../host/virsh.js';
 import type { OpsContext } from './context.js';
 import { readDomainState } from './state.js';
+import type { StatusThresholds } from '../config/status.js';
+import type { ResticSnapshot } from '../host/restic.js';
+import { UserError } from '../errors.js';
+import type { RunSummary } from './run-record.js';
+import { lastRuns, summarizeRuns } from './run-record.js';
+import type { ResticStatus, Verdict } from './verdict.js';
+import { decideVerdict } from './verdict.js';
 
 export interface DiskStatus {
   readonly target: string;
   /** Layers in the chain, active one included; 0 when the disk does not take part. */
   readonly chainLength: number;
+  /** Bytes the chain's files occupy on the host (allocated). */
+  readonly bytes: number;
   /** The block job running on the disk (running domains only), as `virsh blockjob` names it. */
   readonly blockJob?: string;
 }
@@ -34,6 +43,39 @@ export interface DomainStatus {
   readonly pendingJournal?: PendingJournal;
   /** Since when the domain runs from a maintenance layer, if it does. */
   readonly maintenance?: string;
+  /** What the run records say: last success per level, last failure, failures in a row. */
+  readonly runs: RunSummary;
+  /** Why the run records could not be read (then `runs` is empty). */
+  readonly runsError?: string;
+  /** The newest restic snapshot (status --restic). */
+  readonly restic?: ResticStatus;
+  readonly verdict: Verdict;
+  /** Why the verdict is not `ok`; empty when it is. */
+  readonly reasons: readonly string[];
+}
+
+/** How `status` judges: thresholds from the config, and one host's restic snapshots with --restic. */
+export interface StatusView {
+  readonly thresholds: StatusThresholds;
+  readonly restic?: { readonly host: string; readonly snapshots: readonly ResticSnapshot[] };
+}
+
+function newestSnapshot(view: StatusView, domain: string): ResticStatus | undefined {
+  if (view.restic === undefined) return undefined;
+  const newest = view.restic.snapshots.filter((s) => s.tags.includes(domain)).at(-1);
+  return {
+    host: view.restic.host,
+    ...(newest === undefined ? {} : { newest: { id: newest.shortId, time: newest.time.toISOString() } }),
+  };
+}
+
+function readRuns(stateDir: string, domain: string): { runs: RunSummary; runsError?: string } {
+  try {
+    return { runs: summarizeRuns(lastRuns(stateDir, domain)) };
+  } catch (error) {
+    if (!(error instanceof UserError)) throw error;
+    return { runs: summarizeRuns([]), runsError: error.message };
+  }
 }
 
 function lastBackups(state: DomainState): Partial<Record<LayerKind, string>> {
@@ -53,6 +95,7 @@ function lastBackups(state: DomainState): Partial<Record<LayerKind, string>> {
 export async function domainStatus(
   ctx: OpsContext,
   domain: string,
+  view: StatusView,
   prefetched?: DomainDefinitions,
 ): Promise<DomainStatus> {
   const state = await readDomainState(ctx.host, domain, { persistent: false, prefetched });
@@ -68,6 +111,7 @@ export async function domainStatus(
     disks.push({
       target: disk.target,
       chainLength: disk.chain.length,
+      bytes: disk.chain.reduce((sum, layer) => sum + layer.actualSize, 0),
       ...(job === undefined
         ? {}
         : {
@@ -78,12 +122,12 @@ export async function domainStatus(
   const record = readJournal(ctx.stateDir, domain);
   const window = maintenanceStatus(ctx.stateDir, state.name);
   const maintenance = window.inMaintenance ? window.since : undefined;
-  return {
-    domain: state.name,
-    runState: state.runState,
-    persistent: state.persistent,
+  const restic = newestSnapshot(view, state.name);
+  const input = {
     disks,
     lastBackup: lastBackups(state),
+    ...readRuns(ctx.stateDir, state.name),
+    ...(restic === undefined ? {} : { restic }),
     ...(record === undefined
       ? {}
       : {
@@ -96,5 +140,12 @@ export async function domainStatus(
           },
         }),
     ...(maintenance === undefined ? {} : { maintenance }),
+  };
+  return {
+    domain: state.name,
+    runState: state.runState,
+    persistent: state.persistent,
+    ...input,
+    ...decideVerdict(input, view.thresholds, ctx.now()),
   };
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   constants,
+  fchmodSync,
   fsyncSync,
   lstatSync,
   openSync,
@@ -41,9 +42,10 @@ export function refuseSymlink(file: string): void {
  * Writes every file the tool keeps (journals, maintenance records, replica states, config dumps,
  * generated profiles and units): a crash leaves the old content or the new, never half of it, and the
  * file is private (0600). The temporary file has a random name and is created exclusively without
- * following links, so nothing planted in the folder can redirect the write.
+ * following links, so nothing planted in the folder can redirect the write. `mode` is for the few
+ * files other programs must read (metrics for node_exporter's textfile collector).
  */
-export function writeStateFile(file: string, content: string): void {
+export function writeStateFile(file: string, content: string, mode = 0o600): void {
   refuseSymlink(file);
   const dir = path.dirname(file);
   const temp = path.join(dir, `.ub-tmp.${path.basename(file)}.${randomBytes(6).toString('hex')}`);
@@ -54,6 +56,7 @@ export function writeStateFile(file: string, content: string): void {
   );
   try {
     try {
+      if (mode !== 0o600) fchmodSync(fd, mode);
       writeFileSync(fd, content);
       fsyncSync(fd);
     } finally {

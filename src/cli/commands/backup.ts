@@ -4,6 +4,7 @@ import { UsageError } from '../../errors.js';
 import type { BackupResult } from '../../ops/backup.js';
 import type { ChainReport } from '../../ops/inspect.js';
 import { forEachDomain } from '../../ops/all.js';
+import { recordRuns } from '../../ops/run-record.js';
 import { withNotifications } from '../notifications.js';
 import { confirm } from '../confirm.js';
 import { formatBytes, formatDuration, formatTime, table } from '../format.js';
@@ -104,21 +105,31 @@ function levelCommand(level: Level | 'enable'): Command {
       const { backupFiles } = await import('../../ops/inspect.js');
       const facts = (r: BackupResult) => ({ level: r.level, durationMs: r.durationMs });
       const outcomes = await withNotifications(cmd, 'backup', domain, facts, () =>
-        forEachDomain(ctx, domain, async (name) => {
-          const result = await backupDomain(ctx, name, {
+        forEachDomain(
+          ctx,
+          domain,
+          recordRuns(
+            ctx,
+            'backup',
             level,
-            quiesce: options.quiesce === true,
-            exclude: options.exclude,
-            ...(options.memoryState === undefined ? {} : { memoryDir: options.memoryState }),
-            ...(options.maxIncr === undefined ? {} : { maxIncr: options.maxIncr }),
-            force: options.force === true,
-          });
-          const files: readonly string[] =
-            options.printFiles === true && !global.dryRun
-              ? (await backupFiles(ctx, name, options.exclude)).files
-              : [];
-          return { ...result, files };
-        }),
+            async (name) => {
+              const result = await backupDomain(ctx, name, {
+                level,
+                quiesce: options.quiesce === true,
+                exclude: options.exclude,
+                ...(options.memoryState === undefined ? {} : { memoryDir: options.memoryState }),
+                ...(options.maxIncr === undefined ? {} : { maxIncr: options.maxIncr }),
+                force: options.force === true,
+              });
+              const files: readonly string[] =
+                options.printFiles === true && !global.dryRun
+                  ? (await backupFiles(ctx, name, options.exclude)).files
+                  : [];
+              return { ...result, files };
+            },
+            (r) => ({ level: r.level }),
+          ),
+        ),
       );
       report(outcomes, { json: global.json, all: domain === 'all', durationOf: (r) => r.durationMs }, (r) => [
         ...backupLines(r),

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { forEachDomain } from '../../ops/all.js';
+import { recordRuns } from '../../ops/run-record.js';
 import type { OpsContext } from '../../ops/context.js';
 import type * as MaintenanceOps from '../../ops/maintenance.js';
 import type { MaintenanceResult } from '../../ops/maintenance.js';
@@ -36,7 +37,11 @@ async function runOnDomains(
   const global = globalOptions(command);
   const ctx = opsContext(global);
   const ops = await import('../../ops/maintenance.js');
-  const outcomes = await forEachDomain(ctx, domain, (name) => operation(ops, ctx, name));
+  const outcomes = await forEachDomain(
+    ctx,
+    domain,
+    recordRuns(ctx, 'maintenance', command.name(), (name) => operation(ops, ctx, name)),
+  );
   report(
     outcomes,
     { json: global.json, all: domain === 'all', durationOf: (r) => r.durationMs },

@@ -1,8 +1,10 @@
 import { Argument, Command, Option } from 'commander';
 import { UsageError } from '../../errors.js';
 import { forEachDomain } from '../../ops/all.js';
+import { recordRuns } from '../../ops/run-record.js';
 import { withNotifications } from '../notifications.js';
 import type { RunResult } from '../../ops/run.js';
+import type { RunDetails } from '../../ops/run-record.js';
 import { formatBytes, formatDuration, table } from '../format.js';
 import { globalOptions, opsContext } from '../context.js';
 import { report } from '../report.js';
@@ -45,6 +47,16 @@ export function runLines(result: RunResult): string[] {
     `${result.domain}: run ${result.level} done in ${formatDuration(result.durationMs)}`,
     ...table(rows),
   ];
+}
+
+function runDetails(r: RunResult): RunDetails {
+  return {
+    level: r.level,
+    files: r.files.length,
+    ...(r.restic === undefined
+      ? {}
+      : { snapshot: r.restic.snapshotId, bytesRead: r.restic.bytesRead, bytesAdded: r.restic.bytesAdded }),
+  };
 }
 
 interface RunOptions {
@@ -97,16 +109,25 @@ export function runCommand(): Command {
         ...(r.restic === undefined ? {} : { bytes: r.restic.bytesAdded }),
       });
       const outcomes = await withNotifications(command, 'run', domain, facts, () =>
-        forEachDomain(ctx, domain, (name) =>
-          runDomain(ctx, restic, name, {
-            level: level,
-            quiesce: options.quiesce === true,
-            exclude: options.exclude,
-            ...(options.maxIncr === undefined ? {} : { maxIncr: options.maxIncr }),
-            host: settings.host ?? '',
-            retention: retentionRules(config),
-            prune: options.prune === true || config.retention?.prune === true,
-          }),
+        forEachDomain(
+          ctx,
+          domain,
+          recordRuns(
+            ctx,
+            'run',
+            level,
+            (name) =>
+              runDomain(ctx, restic, name, {
+                level: level,
+                quiesce: options.quiesce === true,
+                exclude: options.exclude,
+                ...(options.maxIncr === undefined ? {} : { maxIncr: options.maxIncr }),
+                host: settings.host ?? '',
+                retention: retentionRules(config),
+                prune: options.prune === true || config.retention?.prune === true,
+              }),
+            runDetails,
+          ),
         ),
       );
       report(

@@ -3,6 +3,7 @@ import { UsageError } from '../../errors.js';
 import type { SyncMode } from '../../chain/replica.js';
 import type { SyncResult } from '../../ops/sync.js';
 import { forEachDomain } from '../../ops/all.js';
+import { recordRuns } from '../../ops/run-record.js';
 import { withNotifications } from '../notifications.js';
 import { formatBytes, formatDuration, table } from '../format.js';
 import { globalOptions, opsContext } from '../context.js';
@@ -70,17 +71,21 @@ function modeCommand(mode: SyncMode): Command {
       const { syncDomain } = await import('../../ops/sync.js');
       const facts = (r: SyncResult) => ({ level: mode, durationMs: r.durationMs, bytes: r.bytesCopied });
       const outcomes = await withNotifications(cmd, 'sync', domain, facts, () =>
-        forEachDomain(ctx, domain, (name) =>
-          syncDomain(ctx, name, {
-            mode,
-            target,
-            define: options.define === true,
-            exclude: options.exclude,
-            force: options.force === true,
-            ...(options.as === undefined
-              ? {}
-              : { as: domain === 'all' ? `${name}-${options.as}` : options.as }),
-          }),
+        forEachDomain(
+          ctx,
+          domain,
+          recordRuns(ctx, 'sync', mode, (name) =>
+            syncDomain(ctx, name, {
+              mode,
+              target,
+              define: options.define === true,
+              exclude: options.exclude,
+              force: options.force === true,
+              ...(options.as === undefined
+                ? {}
+                : { as: domain === 'all' ? `${name}-${options.as}` : options.as }),
+            }),
+          ),
         ),
       );
       report(

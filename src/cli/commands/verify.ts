@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { forEachDomain } from '../../ops/all.js';
+import { recordRuns } from '../../ops/run-record.js';
 import type { VerifyReport } from '../../ops/verify.js';
 import { globalOptions, opsContext } from '../context.js';
 import { report } from '../report.js';
@@ -23,33 +24,51 @@ export function verifyCommand(): Command {
     )
     .argument('<domain>', "domain name, or 'all'")
     .option('--restic', 'also check the restic repository and the latest snapshot of the domain')
+    .option(
+      '--host <name>',
+      "with --restic: the latest snapshot of this host (default: restic.host or this machine's name)",
+    )
     .addOption(configOption())
-    .action(async (domain: string, options: { restic?: boolean; config?: string }, command: Command) => {
-      const global = globalOptions(command);
-      const ctx = opsContext(global);
-      const { verifyDomain, VerifyFailedError } = await import('../../ops/verify.js');
-      const repo = options.restic === true ? await repository(options.config, ctx.host.runner) : undefined;
-      const outcomes = await forEachDomain(ctx, domain, async (name) => {
-        const result = await verifyDomain(
+    .action(
+      async (
+        domain: string,
+        options: { restic?: boolean; host?: string; config?: string },
+        command: Command,
+      ) => {
+        const global = globalOptions(command);
+        const ctx = opsContext(global);
+        const { verifyDomain, VerifyFailedError } = await import('../../ops/verify.js');
+        const repo = options.restic === true ? await repository(options.config, ctx.host.runner) : undefined;
+        const host = options.host ?? repo?.settings.host;
+        const details = (r: VerifyReport) => ({
+          failed: r.problems.length > 0,
+          ...(r.problems[0] === undefined ? {} : { error: r.problems[0] }),
+        });
+        const outcomes = await forEachDomain(
           ctx,
-          name,
-          repo === undefined
-            ? {}
-            : {
-                restic: repo.restic,
-                ...(repo.settings.host === undefined ? {} : { host: repo.settings.host }),
-              },
+          domain,
+          recordRuns(
+            ctx,
+            'verify',
+            options.restic === true ? 'restic' : 'chain',
+            (name) =>
+              verifyDomain(
+                ctx,
+                name,
+                repo === undefined ? {} : { restic: repo.restic, ...(host === undefined ? {} : { host }) },
+              ),
+            details,
+          ),
         );
-        return result;
-      });
-      report(outcomes, { json: global.json, all: domain === 'all' }, verifyLines);
-      const failed = outcomes.flatMap((o) =>
-        o.status === 'ok' && o.value.problems.length > 0 ? [o.value] : [],
-      );
-      if (failed.length > 0)
-        throw new VerifyFailedError(
-          `verify found problems in ${failed.map((r) => `domain '${r.domain}' (${r.problems.length})`).join(', ')}. ` +
-            'Fix what is listed above; a damaged chain can be restored with: unifi-backup restore DOMAIN --from restic --as NEWNAME',
+        report(outcomes, { json: global.json, all: domain === 'all' }, verifyLines);
+        const failed = outcomes.flatMap((o) =>
+          o.status === 'ok' && o.value.problems.length > 0 ? [o.value] : [],
         );
-    });
+        if (failed.length > 0)
+          throw new VerifyFailedError(
+            `verify found problems in ${failed.map((r) => `domain '${r.domain}' (${r.problems.length})`).join(', ')}. ` +
+              'Fix what is listed above; a damaged chain can be restored with: unifi-backup restore DOMAIN --from restic --as NEWNAME',
+          );
+      },
+    );
 }
