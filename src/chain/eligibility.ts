@@ -16,7 +16,8 @@ export interface DiskSelection {
 export function unsupportedReason(disk: DiskDefinition): string | undefined {
   if (disk.sourceType !== 'file') return `is a ${disk.sourceType} disk, not a file`;
   if (disk.source === undefined) return 'has no source file';
-  if (disk.driverType !== 'qcow2') return `is ${disk.driverType ?? 'of unknown format'}, not qcow2`;
+  if (disk.driverType !== 'qcow2' && disk.driverType !== 'raw')
+    return `is ${disk.driverType ?? 'of unknown format'}, neither qcow2 nor raw`;
   return undefined;
 }
 
