@@ -1,10 +1,14 @@
-import { basename } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDomainXml } from '../../src/host/domainxml.js';
 import { execaRunner, runChecked } from '../../src/host/runner.js';
+import type { SyncResult } from '../../src/ops/sync.js';
 import { isolatedEnv, runCliOk } from '../cli-run.js';
 import type { TestDomain } from '../rig/domain.js';
 import { useTestDomains } from '../rig/test-domains.js';
+import { testRoot } from '../rig/rig-paths.js';
 import { virsh } from '../rig/virsh.js';
 import { chainOf, expectDataIntact, shapeOf, waitForSeq } from './chain-json.js';
 import type { TestRepository } from './repositories.js';
@@ -113,6 +117,25 @@ describe('a raw file disk', () => {
     const seqOff = await expectDataIntact(base, 3);
     await runCliOk(['backup', 'incr', domain.name], env);
     expect(await driverTypes(domain.name)).toEqual(['qcow2', 'qcow2']);
+
+    // An inplace replica of a chain whose only frozen layer is the raw base: a raw copy, defined as raw.
+    const replicaDir = join(testRoot, `replica-${domain.name}`);
+    try {
+      const { stdout } = await runCliOk(
+        ['--json', 'sync', 'inplace', domain.name, '--target', replicaDir],
+        env,
+      );
+      const sync = JSON.parse(stdout) as SyncResult;
+      const copy = join(replicaDir, sync.disks[0]?.files.at(-1) ?? '');
+      expect((await imageInfo(copy)).format).toBe('raw');
+      expect(parseDomainXml(readFileSync(sync.definition, 'utf8')).disks[0]?.driverType).toBe('raw');
+      const compare = await execaRunner({ argv: ['qemu-img', 'compare', '-U', base, copy] });
+      expect(compare.exitCode, compare.stdout + compare.stderr).toBe(0);
+      await expectDataIntact(copy, seqOff);
+    } finally {
+      await rm(replicaDir, { recursive: true, force: true });
+    }
+
     await runCliOk(['backup', 'diff', domain.name], env);
     let chain = await chainOf(domain.name, env);
     expect(shapeOf(chain)).toEqual({ vda: ['incr', 'diff', 'base'] });
