@@ -51,7 +51,7 @@ export async function verifyDomain(
   for (const disk of xml.disks) {
     if (isIgnoredDevice(disk) || unsupportedReason(disk) !== undefined || disk.source === undefined) continue;
     const label = `disk ${disk.target}`;
-    const walk = await walkChain(ctx.host.qemuImg, disk.source, label);
+    const walk = await walkChain(ctx.host.qemuImg, disk.source, label, disk.driverType);
     const below = walk.layers.slice(1);
     const checks = await checkLayers(ctx.host.qemuImg, below, label);
     problems.push(...walk.problems, ...checks);

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { open, readFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDomainXml } from '../../src/host/domainxml.js';
@@ -45,6 +45,31 @@ async function expectSparseRawBase(file: string): Promise<void> {
   expect(info.format).toBe('raw');
   expect(info['actual-size']).toBeLessThan(info['virtual-size'] / 2);
 }
+
+describe('a raw file disk whose guest wrote a qcow2 header into it', () => {
+  it('is read as raw: the header it holds never names a host file into the chain or the backup', async () => {
+    const domain = await domains.create({ diskFormat: 'raw', diskSizeMiB: 8, start: false, writer: false });
+    const raw = domain.disks[0]?.path ?? '';
+    const planted = join(domain.dir, 'planted.qcow2');
+    await runChecked(execaRunner, {
+      argv: ['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', '/etc/hostname', planted, '1M'],
+    });
+    const handle = await open(raw, 'r+');
+    try {
+      await handle.write(await readFile(planted), 0, undefined, 0);
+    } finally {
+      await handle.close();
+    }
+    await rm(planted);
+    expect((await imageInfo(raw)).format).toBe('qcow2');
+
+    await runCliOk(['backup', 'incr', domain.name], env);
+    const chain = await chainOf(domain.name, env);
+    expect(chain.disks[0]?.layers.map((l) => l.path).slice(1)).toEqual([raw]);
+    expect((await imageInfo(chain.disks[0]?.layers[0]?.path ?? ''))['backing-filename-format']).toBe('raw');
+    expect((await runCliOk(['files', domain.name], env)).stdout).not.toContain('/etc/hostname');
+  });
+});
 
 describe('a raw file disk', () => {
   let repo: TestRepository;
