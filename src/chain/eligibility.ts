@@ -21,6 +21,26 @@ export function unsupportedReason(disk: DiskDefinition): string | undefined {
   return undefined;
 }
 
+/** What the user can do about a disk that cannot take part, beside leaving it out. */
+function wayOut(disk: DiskDefinition): string {
+  const exclude = `leave it out with --exclude ${disk.target}`;
+  switch (disk.sourceType) {
+    case 'file':
+      return `Convert it to qcow2 (qemu-img convert -O qcow2) or ${exclude}.`;
+    case 'block':
+      return `Block devices cannot take part yet: ${exclude} and back the device up another way.`;
+    case 'network':
+      return `Its data lives on a storage server, not in a file of this host: ${exclude}.`;
+    case 'volume':
+      return (
+        `Point the disk at the volume's file (virsh vol-path --pool POOL ${disk.source ?? 'VOLUME'}, ` +
+        `then virsh edit) or ${exclude}.`
+      );
+    default:
+      return `Leave it out with --exclude ${disk.target}.`;
+  }
+}
+
 /**
  * Picks the disks that take part. A disk that cannot take part stops the verb unless the user
  * excluded it by target or path: silently skipping a disk would leave it out of every backup.
@@ -42,8 +62,7 @@ export function selectDisks(state: DomainState, exclude: readonly string[] = [])
     if (reason === undefined) included.push(disk);
     else
       problems.push(
-        `disk ${disk.target} of domain '${state.name}' (${disk.source ?? 'no file'}) ${reason}. ` +
-          `Convert it to qcow2 (qemu-img convert -O qcow2) or leave it out with --exclude ${disk.target}.`,
+        `disk ${disk.target} of domain '${state.name}' (${disk.source ?? 'no file'}) ${reason}. ${wayOut(disk)}`,
       );
   }
   if (unknown.size > 0)

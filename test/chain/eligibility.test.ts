@@ -18,7 +18,25 @@ describe('selectDisks', () => {
     expect(run).toThrow(
       /disk vdd of domain 'web' \(\/vms\/web\/old.vmdk\) is vmdk, neither qcow2 nor raw.*--exclude vdd/,
     );
-    expect(run).toThrow(/disk vdc .* is a network disk, not a file.*--exclude vdc/);
+    expect(run).toThrow(
+      /disk vdc .* is a network disk, not a file\. Its data lives on a storage server.*--exclude vdc/,
+    );
+  });
+
+  it('tells a block device and a pool volume what to do about them', () => {
+    const block = {
+      ...qcow2Disk('vde', []),
+      sourceType: 'block',
+      driverType: 'raw',
+      source: '/dev/vg0/data',
+    };
+    const volume = { ...qcow2Disk('vdf', []), sourceType: 'volume', source: 'data.img' };
+    expect(() => selectDisks(domainState({ disks: [vda, block] }))).toThrow(
+      /disk vde .*\(\/dev\/vg0\/data\) is a block disk, not a file\. Block devices cannot take part yet: leave it out with --exclude vde/,
+    );
+    expect(() => selectDisks(domainState({ disks: [vda, volume] }))).toThrow(
+      /is a volume disk, not a file\. Point the disk at the volume's file \(virsh vol-path --pool POOL data\.img, then virsh edit\) or leave it out with --exclude vdf/,
+    );
   });
 
   it('leaves out what the user excluded, by target or by file', () => {
