@@ -71,7 +71,7 @@ export function selectDisks(state: DomainState, exclude: readonly string[] = [])
         `(it has ${state.disks.map((d) => d.target).join(', ') || 'no disks'}).`,
     );
   if (problems.length === 0 && included.length === 0)
-    throw new NoQcow2DiskError(`domain '${state.name}' has no qcow2 file disk to back up.`);
+    throw new NoQcow2DiskError(`domain '${state.name}' has no qcow2 or raw file disk to back up.`);
   if (problems.length > 0) throw new UserError(problems.join('\n'));
   return { included, excluded };
 }

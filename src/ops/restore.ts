@@ -208,7 +208,9 @@ async function checkDefinition(
   const definition = parseDomainXml(xml, what);
   const disks = definition.disks.filter((d) => !isIgnoredDevice(d) && unsupportedReason(d) === undefined);
   if (disks.length === 0)
-    throw new UserError(`${what} names no qcow2 file disk of '${domain}' to restore. Nothing was restored.`);
+    throw new UserError(
+      `${what} names no qcow2 or raw file disk of '${domain}' to restore. Nothing was restored.`,
+    );
   const originalFolders = new Set(disks.map((d) => path.dirname(d.source ?? '')));
   const relocated = relocateCharDeviceFiles(xml, (file) =>
     originalFolders.has(path.dirname(file)) ? path.join(backup.folder, path.basename(file)) : file,

@@ -65,7 +65,7 @@ export async function verifyDomain(
         frozen.push({ path: layer.filename, size: statSync(layer.filename).size });
   }
   if (disks.length === 0)
-    throw new UserError(`domain '${info.name}' has no qcow2 file disk: nothing to verify.`);
+    throw new UserError(`domain '${info.name}' has no qcow2 or raw file disk: nothing to verify.`);
 
   const first = disks[0]?.layers[0];
   if (first !== undefined) {
