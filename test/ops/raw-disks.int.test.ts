@@ -143,13 +143,10 @@ describe('a raw file disk', () => {
     await runCliOk(['backup', 'incr', domain.name], env);
     expect(await driverTypes(domain.name)).toEqual(['qcow2', 'qcow2']);
 
-    // An inplace replica of a chain whose only frozen layer is the raw base: a raw copy, defined as raw.
+    // A diff replica of a chain whose only frozen layer is the raw base: a raw copy, defined as raw.
     const replicaDir = join(testRoot, `replica-${domain.name}`);
     try {
-      const { stdout } = await runCliOk(
-        ['--json', 'sync', 'inplace', domain.name, '--target', replicaDir],
-        env,
-      );
+      const { stdout } = await runCliOk(['--json', 'sync', 'diff', domain.name, '--target', replicaDir], env);
       const sync = JSON.parse(stdout) as SyncResult;
       const copy = join(replicaDir, sync.disks[0]?.files.at(-1) ?? '');
       expect((await imageInfo(copy)).format).toBe('raw');
