@@ -3,6 +3,7 @@ import { planSnapshot } from './incr.js';
 import type { Disk, DomainState, Layer } from './model.js';
 import { baseLayer, isActive } from './model.js';
 import type { Merge, Plan, Step } from './plan.js';
+import { diskSource } from './plan.js';
 
 export type Level = 'incr' | 'diff' | 'full' | 'disable';
 
@@ -86,7 +87,7 @@ export function planCommit(
   if (!running && purge.length > 0)
     steps.push({
       kind: 'redefine',
-      sources: after.map((d) => ({ target: d.target, file: requireBase(d).path })),
+      sources: after.map((d) => diskSource(d.target, requireBase(d).path, requireBase(d).format)),
     });
   if (purge.length > 0) steps.push({ kind: 'purge', files: purge });
   const tops = new Map(after.map((d) => [d.target, requireBase(d).path]));

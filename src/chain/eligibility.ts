@@ -16,8 +16,29 @@ export interface DiskSelection {
 export function unsupportedReason(disk: DiskDefinition): string | undefined {
   if (disk.sourceType !== 'file') return `is a ${disk.sourceType} disk, not a file`;
   if (disk.source === undefined) return 'has no source file';
-  if (disk.driverType !== 'qcow2') return `is ${disk.driverType ?? 'of unknown format'}, not qcow2`;
+  if (disk.driverType !== 'qcow2' && disk.driverType !== 'raw')
+    return `is ${disk.driverType ?? 'of unknown format'}, neither qcow2 nor raw`;
   return undefined;
+}
+
+/** What the user can do about a disk that cannot take part, beside leaving it out. */
+function wayOut(disk: DiskDefinition): string {
+  const exclude = `leave it out with --exclude ${disk.target}`;
+  switch (disk.sourceType) {
+    case 'file':
+      return `Convert it to qcow2 (qemu-img convert -O qcow2) or ${exclude}.`;
+    case 'block':
+      return `Block devices cannot take part yet: ${exclude} and back the device up another way.`;
+    case 'network':
+      return `Its data lives on a storage server, not in a file of this host: ${exclude}.`;
+    case 'volume':
+      return (
+        `Point the disk at the volume's file (virsh vol-path --pool POOL ${disk.source ?? 'VOLUME'}, ` +
+        `then virsh edit) or ${exclude}.`
+      );
+    default:
+      return `Leave it out with --exclude ${disk.target}.`;
+  }
 }
 
 /**
@@ -41,8 +62,7 @@ export function selectDisks(state: DomainState, exclude: readonly string[] = [])
     if (reason === undefined) included.push(disk);
     else
       problems.push(
-        `disk ${disk.target} of domain '${state.name}' (${disk.source ?? 'no file'}) ${reason}. ` +
-          `Convert it to qcow2 (qemu-img convert -O qcow2) or leave it out with --exclude ${disk.target}.`,
+        `disk ${disk.target} of domain '${state.name}' (${disk.source ?? 'no file'}) ${reason}. ${wayOut(disk)}`,
       );
   }
   if (unknown.size > 0)
@@ -51,7 +71,7 @@ export function selectDisks(state: DomainState, exclude: readonly string[] = [])
         `(it has ${state.disks.map((d) => d.target).join(', ') || 'no disks'}).`,
     );
   if (problems.length === 0 && included.length === 0)
-    throw new NoQcow2DiskError(`domain '${state.name}' has no qcow2 file disk to back up.`);
+    throw new NoQcow2DiskError(`domain '${state.name}' has no qcow2 or raw file disk to back up.`);
   if (problems.length > 0) throw new UserError(problems.join('\n'));
   return { included, excluded };
 }

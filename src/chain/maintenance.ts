@@ -4,6 +4,7 @@ import { planSnapshot } from './incr.js';
 import type { Disk, DomainState } from './model.js';
 import { isActive } from './model.js';
 import type { Plan, Step } from './plan.js';
+import { diskSource } from './plan.js';
 
 /** One disk in maintenance: the layer `enter` made and the layer it froze (the undo point). */
 export interface MaintenanceDisk {
@@ -85,7 +86,7 @@ function positions(
 }
 
 const parentSources = (maintained: readonly MaintenanceDisk[]) =>
-  maintained.map((m) => ({ target: m.target, file: m.parent }));
+  maintained.map((m) => diskSource(m.target, m.parent, m.parentFormat));
 
 const tops = (maintained: readonly MaintenanceDisk[]) => new Map(maintained.map((m) => [m.target, m.parent]));
 

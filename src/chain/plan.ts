@@ -23,6 +23,13 @@ export interface Merge {
   readonly baseFormat: string;
 }
 
+/** A disk pointed at a file by a redefinition; `format` is given when the file is not qcow2 (a raw base). */
+export interface DiskSource {
+  readonly target: string;
+  readonly file: string;
+  readonly format?: string;
+}
+
 /** One step of a plan. Steps are executed in order and recorded in the journal as they finish. */
 export type Step =
   | { readonly kind: 'dump-config'; readonly dumps: readonly ConfigDump[] }
@@ -44,7 +51,7 @@ export type Step =
   | { readonly kind: 'block-commit'; readonly merge: Merge }
   /** Shut off: `qemu-img commit -b base top`. */
   | { readonly kind: 'commit'; readonly merge: Merge }
-  | { readonly kind: 'redefine'; readonly sources: readonly { target: string; file: string }[] }
+  | { readonly kind: 'redefine'; readonly sources: readonly DiskSource[] }
   /** Delete layers that left every chain — each re-checked against every domain first (invariant 1). */
   | { readonly kind: 'purge'; readonly files: readonly string[] }
   /** Running: `virsh destroy`, so the disks can be reverted underneath a stopped VM. */
@@ -55,7 +62,7 @@ export type Step =
   | {
       readonly kind: 'restore';
       readonly memoryFile: string;
-      readonly sources: readonly { target: string; file: string }[];
+      readonly sources: readonly DiskSource[];
     };
 
 export interface Plan {
@@ -65,6 +72,16 @@ export interface Plan {
   /** Per disk: the file that is the active layer once the plan has run. */
   readonly tops: ReadonlyMap<string, string>;
   readonly notes: readonly string[];
+}
+
+/** The formats of the sources that are not qcow2, by target, as setDiskSources takes them. */
+export function sourceFormats(sources: readonly DiskSource[]): Map<string, string> {
+  return new Map(sources.flatMap((s) => (s.format === undefined ? [] : [[s.target, s.format] as const])));
+}
+
+/** A disk source for `file`, whose format is `format`. */
+export function diskSource(target: string, file: string, format: string): DiskSource {
+  return format === 'qcow2' ? { target, file } : { target, file, format };
 }
 
 export function configDumps(folder: string, domain: string): ConfigDump[] {

@@ -358,6 +358,13 @@ export function replicaTops(disks: readonly ReplicaDisk[]): Map<string, string> 
   return new Map(disks.flatMap((d) => (d.files.length > 0 ? [[d.target, d.files.at(-1)?.file ?? '']] : [])));
 }
 
+/** The format of the file each disk of the replica boots from, by target (raw for a copied raw base). */
+export function replicaFormats(disks: readonly ReplicaDisk[]): Map<string, string> {
+  return new Map(
+    disks.flatMap((d) => (d.files.length > 0 ? [[d.target, d.files.at(-1)?.format ?? 'qcow2']] : [])),
+  );
+}
+
 export function describeReplicaStep(step: ReplicaStep): string {
   switch (step.kind) {
     case 'convert':

@@ -74,7 +74,7 @@ export function domainFolderLookup(options: GlobalOptions): (domain: string) => 
     const folder = domainFolder(await readDomainState(opsContext(options).host, domain));
     if (folder === undefined)
       throw new UserError(
-        `domain '${domain}' has no qcow2 file disk, so it has no folder to back up; give --source DIR.`,
+        `domain '${domain}' has no qcow2 or raw file disk, so it has no folder to back up; give --source DIR.`,
       );
     return folder;
   };

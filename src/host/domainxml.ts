@@ -58,10 +58,15 @@ function domainOf(root: Node): DomainXml {
 }
 
 /**
- * Points the named disks at new qcow2 top files, dropping the `<backingStore>` libvirt recorded
- * for the old top: libvirt reads the new chain from the qcow2 headers when it next starts.
+ * Points the named disks at new top files, dropping the `<backingStore>` libvirt recorded for the
+ * old top: libvirt reads the new chain from the qcow2 headers when it next starts. A top is qcow2
+ * unless `formats` names another format for its target (a raw base that is the whole chain again).
  */
-export function setDiskSources(xml: string, sources: ReadonlyMap<string, string>): string {
+export function setDiskSources(
+  xml: string,
+  sources: ReadonlyMap<string, string>,
+  formats: ReadonlyMap<string, string> = new Map(),
+): string {
   const doc = parser.parse(xml) as Node[];
   const root = doc.find((n) => tagOf(n) === 'domain');
   if (!root) throw new UserError('domain XML has no <domain> element');
@@ -77,7 +82,7 @@ export function setDiskSources(xml: string, sources: ReadonlyMap<string, string>
     const source = child(disk, 'source');
     if (source) source[':@'] = { ...source[':@'], file };
     const driver = child(disk, 'driver');
-    if (driver) driver[':@'] = { ...driver[':@'], type: 'qcow2' };
+    if (driver) driver[':@'] = { ...driver[':@'], type: formats.get(target) ?? 'qcow2' };
   }
   const missing = [...sources.keys()].filter((t) => !seen.has(t));
   if (missing.length > 0) throw new UserError(`domain XML has no disk ${missing.join(', ')}`);

@@ -52,12 +52,14 @@ export class QemuImg {
 
   /**
    * The whole chain from `top` down to its base, top first. `-U` (force share) because a running
-   * QEMU holds the write lock on the active layer; reading headers is safe.
+   * QEMU holds the write lock on the active layer; reading headers is safe. With `format` the top is
+   * opened as that format, never probed: a raw disk's guest can write a qcow2 header into it.
    */
-  async chain(top: string): Promise<ImageInfo[]> {
+  async chain(top: string, format?: string): Promise<ImageInfo[]> {
+    const formatArgs = format === undefined ? [] : ['-f', format];
     const { stdout } = await runChecked(
       this.runner,
-      { argv: ['qemu-img', 'info', '--backing-chain', '--output=json', '-U', '--', top] },
+      { argv: ['qemu-img', 'info', '--backing-chain', '--output=json', '-U', ...formatArgs, '--', top] },
       `reading the chain of ${top}`,
     );
     const parsed = JSON.parse(stdout) as RawImageInfo | RawImageInfo[];

@@ -15,6 +15,8 @@ export interface ReplicaIdentity {
   readonly macs: readonly string[];
   /** New top file (absolute path) by disk target. */
   readonly sources: ReadonlyMap<string, string>;
+  /** The format of a top that is not qcow2 (a copied raw base), by disk target. */
+  readonly formats?: ReadonlyMap<string, string>;
   /** Disks that do not take part: left out, so the replica never shares a file with its source. */
   readonly dropTargets: ReadonlySet<string>;
   /** Where the replica's own console/serial log files go (libvirt will not share one between domains). */
@@ -48,7 +50,7 @@ function devicesOf(root: Node): Node {
  * (so both can run side by side) and its disks in DIR.
  */
 export function replicaXml(sourceXml: string, identity: ReplicaIdentity): string {
-  const doc = parser.parse(setDiskSources(sourceXml, identity.sources)) as Node[];
+  const doc = parser.parse(setDiskSources(sourceXml, identity.sources, identity.formats)) as Node[];
   const root = rootOf(doc);
   let macIndex = 0;
   const devices = devicesOf(root);

@@ -183,7 +183,8 @@ export async function verify(
     ([target, file]) => after.persistent && after.persistentSources.get(target) !== file,
   );
   if (stale.length === 0 || definitions.inactive === undefined) return { after, notes: [] };
-  await ctx.host.virsh.define(setDiskSources(definitions.inactive, new Map(stale)), plan.domain);
+  const formats = new Map(after.disks.map((d) => [d.target, d.chain[0]?.format ?? 'qcow2']));
+  await ctx.host.virsh.define(setDiskSources(definitions.inactive, new Map(stale), formats), plan.domain);
   return {
     after: { ...after, persistentSources: new Map([...after.persistentSources, ...stale]) },
     notes: [`persistent definition updated for ${stale.map(([t]) => t).join(', ')}`],

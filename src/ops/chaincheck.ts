@@ -18,7 +18,13 @@ export function resolveBacking(overlay: string, backing: string): string {
  * Reads a chain one header at a time, so a missing or unreadable layer becomes a problem naming
  * it instead of stopping the whole check: every backing present, formats as recorded, sizes sane.
  */
-export async function walkChain(qemuImg: QemuImg, top: string, label: string): Promise<ChainWalk> {
+export async function walkChain(
+  qemuImg: QemuImg,
+  top: string,
+  label: string,
+  /** The top's format as the definition names it (never probed); layers below are probed, so a format other than the recorded one is found. */
+  topFormat?: string,
+): Promise<ChainWalk> {
   const layers: LayerHeader[] = [];
   const problems: string[] = [];
   let file: string | undefined = top;
@@ -38,7 +44,7 @@ export async function walkChain(qemuImg: QemuImg, top: string, label: string): P
     }
     let header: LayerHeader;
     try {
-      header = await qemuImg.header(file);
+      header = await qemuImg.header(file, above === undefined ? topFormat : undefined);
     } catch (error) {
       if (!(error instanceof ProcessError)) throw error;
       problems.push(`${label}: cannot read ${file}: ${error.stderr.trim() || error.message}`);

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Merge, NewLayer, Plan, Step } from '../chain/plan.js';
+import { sourceFormats } from '../chain/plan.js';
 import { UserError } from '../errors.js';
 import { setDiskSources, snapshotXml } from '../host/domainxml.js';
 import { ProcessError } from '../host/runner.js';
@@ -66,7 +67,11 @@ async function restoreMemory(
   try {
     const xml = await ctx.host.virsh.saveImageXml(step.memoryFile);
     const sources = new Map(step.sources.map((s) => [s.target, s.file]));
-    await ctx.host.virsh.restore(step.memoryFile, setDiskSources(xml, sources), domain);
+    await ctx.host.virsh.restore(
+      step.memoryFile,
+      setDiskSources(xml, sources, sourceFormats(step.sources)),
+      domain,
+    );
   } catch (error) {
     const started = await ctx.host.virsh.start(domain).then(
       () => 'it was started fresh (booted) from those disks instead',
@@ -156,7 +161,11 @@ async function executeStep(
     case 'redefine': {
       const xml = known.inactive ?? (await ctx.host.virsh.dumpXml(domain, 'inactive'));
       await ctx.host.virsh.define(
-        setDiskSources(xml, new Map(step.sources.map((s) => [s.target, s.file]))),
+        setDiskSources(
+          xml,
+          new Map(step.sources.map((s) => [s.target, s.file])),
+          sourceFormats(step.sources),
+        ),
         domain,
       );
       return [];

@@ -83,9 +83,10 @@ async function reconcileDefinitions(ctx: OpsContext, domain: string, act: Act): 
       : [],
   );
   if (stale.length === 0) return;
+  const liveFormats = new Map(live.disks.map((d) => [d.target, d.driverType ?? 'qcow2']));
   await act(
     `redefine the persistent definition to match the running disks: ${stale.map(([t, f]) => `${t}=${f}`).join(', ')}`,
-    () => ctx.host.virsh.define(setDiskSources(inactiveXml, new Map(stale)), domain),
+    () => ctx.host.virsh.define(setDiskSources(inactiveXml, new Map(stale), liveFormats), domain),
   );
 }
 

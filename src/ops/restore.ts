@@ -208,7 +208,9 @@ async function checkDefinition(
   const definition = parseDomainXml(xml, what);
   const disks = definition.disks.filter((d) => !isIgnoredDevice(d) && unsupportedReason(d) === undefined);
   if (disks.length === 0)
-    throw new UserError(`${what} names no qcow2 file disk of '${domain}' to restore. Nothing was restored.`);
+    throw new UserError(
+      `${what} names no qcow2 or raw file disk of '${domain}' to restore. Nothing was restored.`,
+    );
   const originalFolders = new Set(disks.map((d) => path.dirname(d.source ?? '')));
   const relocated = relocateCharDeviceFiles(xml, (file) =>
     originalFolders.has(path.dirname(file)) ? path.join(backup.folder, path.basename(file)) : file,
@@ -286,7 +288,11 @@ async function fetchChains(
     return {
       target: disk.target,
       layers: [] as RestoredLayer[],
-      next: top === undefined ? undefined : { treePath: top, format: 'qcow2' },
+      // The dump names the top frozen layer: a raw disk's own file before its first overlay.
+      next:
+        top === undefined
+          ? undefined
+          : { treePath: top, format: disk.driverType === 'raw' ? 'raw' : 'qcow2' },
     };
   });
   for (;;) {
@@ -423,10 +429,10 @@ async function checkChains(
   placed: ReadonlyMap<string, string>,
   name: string,
   folder: string,
-): Promise<{ target: string; chain: string[] }[]> {
+): Promise<{ target: string; chain: string[]; format: string }[]> {
   const restored = new Set(await Promise.all([...placed.values()].map(fileId)));
   const problems: string[] = [];
-  const result: { target: string; chain: string[] }[] = [];
+  const result: { target: string; chain: string[]; format: string }[] = [];
   for (const disk of disks) {
     const label = `disk ${disk.target} of '${name}'`;
     const top = disk.layers[0];
@@ -454,7 +460,11 @@ async function checkChains(
             };
     }
     problems.push(...(await checkLayers(ctx.host.qemuImg, layers, label)));
-    result.push({ target: disk.target, chain: layers.map((l) => l.filename) });
+    result.push({
+      target: disk.target,
+      chain: layers.map((l) => l.filename),
+      format: top?.format ?? 'qcow2',
+    });
   }
   if (problems.length > 0)
     throw new UserError(
@@ -467,11 +477,15 @@ async function checkChains(
 /** The definition to write: disks on their restored top layers, the asked-for name, a new identity with --as. */
 function restoredDefinition(
   xml: string,
-  disks: readonly { target: string; chain: readonly string[] }[],
+  disks: readonly { target: string; chain: readonly string[]; format: string }[],
   name: string,
   as: string | undefined,
 ): string {
-  const withDisks = setDiskSources(xml, new Map(disks.map((d) => [d.target, d.chain[0] ?? ''])));
+  const withDisks = setDiskSources(
+    xml,
+    new Map(disks.map((d) => [d.target, d.chain[0] ?? ''])),
+    new Map(disks.map((d) => [d.target, d.format])),
+  );
   return as === undefined ? setDomainName(withDisks, name) : renameDomainXml(withDisks, as);
 }
 

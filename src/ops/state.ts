@@ -35,7 +35,9 @@ async function diskWithChain(
     return { ...disk, chain: [] };
   let infos: ImageInfo[];
   try {
-    infos = await (started ?? host.qemuImg.chain(disk.source));
+    // A chain read ahead probed its top: only a qcow2 top may be taken from it, a raw one is reread as raw.
+    const format = disk.driverType ?? 'qcow2';
+    infos = await (format === 'qcow2' && started ? started : host.qemuImg.chain(disk.source, format));
   } catch (error) {
     if (error instanceof ProcessError)
       throw new UserError(

@@ -23,7 +23,13 @@ import type {
   SourceDisk,
   SyncMode,
 } from '../chain/replica.js';
-import { describeReplicaStep, planReplica, replicaFiles, replicaTops } from '../chain/replica.js';
+import {
+  describeReplicaStep,
+  planReplica,
+  replicaFiles,
+  replicaFormats,
+  replicaTops,
+} from '../chain/replica.js';
 import { UserError } from '../errors.js';
 import { fileId } from '../host/fileid.js';
 import { makeImageFolder } from '../host/imagefolder.js';
@@ -276,6 +282,7 @@ export async function syncDomain(ctx: OpsContext, domain: string, request: SyncR
         name: replica,
         ...identity,
         sources: new Map([...replicaTops(disks)].map(([t, f]) => [t, path.join(dir, f)])),
+        formats: replicaFormats(disks),
         dropTargets: new Set(excluded.map((d) => d.target)),
         logDir: dir,
       });

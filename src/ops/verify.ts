@@ -51,7 +51,7 @@ export async function verifyDomain(
   for (const disk of xml.disks) {
     if (isIgnoredDevice(disk) || unsupportedReason(disk) !== undefined || disk.source === undefined) continue;
     const label = `disk ${disk.target}`;
-    const walk = await walkChain(ctx.host.qemuImg, disk.source, label);
+    const walk = await walkChain(ctx.host.qemuImg, disk.source, label, disk.driverType);
     const below = walk.layers.slice(1);
     const checks = await checkLayers(ctx.host.qemuImg, below, label);
     problems.push(...walk.problems, ...checks);
@@ -65,7 +65,7 @@ export async function verifyDomain(
         frozen.push({ path: layer.filename, size: statSync(layer.filename).size });
   }
   if (disks.length === 0)
-    throw new UserError(`domain '${info.name}' has no qcow2 file disk: nothing to verify.`);
+    throw new UserError(`domain '${info.name}' has no qcow2 or raw file disk: nothing to verify.`);
 
   const first = disks[0]?.layers[0];
   if (first !== undefined) {

@@ -95,6 +95,28 @@ describe('planCommit', () => {
     expect(plan.steps.map((s) => s.kind)).toEqual(['commit', 'redefine', 'purge']);
     expect(plan.tops.get('vda')).toBe('/vms/web/disk.1.qcow2');
   });
+
+  it('disable, shut off, over a raw base: the redefinition names the raw format, an incr over it backs onto raw', () => {
+    const rawBase = { ...layer('/vms/web/data.img'), format: 'raw' };
+    const raw = { ...qcow2Disk('vdc', [layer('/vms/web/data.incr-20261126-160000', 'incr'), rawBase]) };
+    const state = domainState({ disks: [vda, raw], runState: 'shut off' });
+    const disabled = planCommit(state, [vda, raw], 'disable', options);
+    expect(disabled.steps[2]).toEqual({
+      kind: 'redefine',
+      sources: [
+        { target: 'vda', file: '/vms/web/disk.1.qcow2' },
+        { target: 'vdc', file: '/vms/web/data.img', format: 'raw' },
+      ],
+    });
+    const full = planCommit(state, [vda, raw], 'full', options);
+    const overlays = full.steps.find((s) => s.kind === 'create-overlays');
+    expect(overlays?.kind === 'create-overlays' && overlays.layers[1]).toEqual({
+      target: 'vdc',
+      file: '/vms/web/data.incr-20261126-210000',
+      backing: '/vms/web/data.img',
+      backingFormat: 'raw',
+    });
+  });
 });
 
 describe('chooseLevel (max-incr)', () => {

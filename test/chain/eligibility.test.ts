@@ -4,25 +4,44 @@ import { domainState, layer, qcow2Disk } from './fixtures.js';
 
 const vda = qcow2Disk('vda', [layer('/vms/web/disk.1.qcow2')]);
 const raw = { ...qcow2Disk('vdb', []), driverType: 'raw', source: '/vms/web/scratch.img' };
+const vmdk = { ...qcow2Disk('vdd', []), driverType: 'vmdk', source: '/vms/web/old.vmdk' };
 const net = { ...qcow2Disk('vdc', []), sourceType: 'network', source: 'export' };
 const cdrom = { ...qcow2Disk('hdc', []), device: 'cdrom' as const, driverType: 'raw', source: undefined };
 
 describe('selectDisks', () => {
-  it('takes qcow2 file disks and ignores cdroms without a word', () => {
-    expect(selectDisks(domainState({ disks: [vda, cdrom] })).included).toEqual([vda]);
+  it('takes qcow2 and raw file disks and ignores cdroms without a word', () => {
+    expect(selectDisks(domainState({ disks: [vda, raw, cdrom] })).included).toEqual([vda, raw]);
   });
 
-  it('refuses a raw or network disk, naming it and the way out', () => {
-    const run = () => selectDisks(domainState({ disks: [vda, raw, net] }));
+  it('refuses a disk of another format or a network disk, naming it and the way out', () => {
+    const run = () => selectDisks(domainState({ disks: [vda, vmdk, net] }));
     expect(run).toThrow(
-      /disk vdb of domain 'web' \(\/vms\/web\/scratch.img\) is raw, not qcow2.*--exclude vdb/,
+      /disk vdd of domain 'web' \(\/vms\/web\/old.vmdk\) is vmdk, neither qcow2 nor raw.*--exclude vdd/,
     );
-    expect(run).toThrow(/disk vdc .* is a network disk, not a file.*--exclude vdc/);
+    expect(run).toThrow(
+      /disk vdc .* is a network disk, not a file\. Its data lives on a storage server.*--exclude vdc/,
+    );
+  });
+
+  it('tells a block device and a pool volume what to do about them', () => {
+    const block = {
+      ...qcow2Disk('vde', []),
+      sourceType: 'block',
+      driverType: 'raw',
+      source: '/dev/vg0/data',
+    };
+    const volume = { ...qcow2Disk('vdf', []), sourceType: 'volume', source: 'data.img' };
+    expect(() => selectDisks(domainState({ disks: [vda, block] }))).toThrow(
+      /disk vde .*\(\/dev\/vg0\/data\) is a block disk, not a file\. Block devices cannot take part yet: leave it out with --exclude vde/,
+    );
+    expect(() => selectDisks(domainState({ disks: [vda, volume] }))).toThrow(
+      /is a volume disk, not a file\. Point the disk at the volume's file \(virsh vol-path --pool POOL data\.img, then virsh edit\) or leave it out with --exclude vdf/,
+    );
   });
 
   it('leaves out what the user excluded, by target or by file', () => {
-    const byTarget = selectDisks(domainState({ disks: [vda, raw] }), ['vdb']);
-    expect(byTarget).toEqual({ included: [vda], excluded: [raw] });
+    const byTarget = selectDisks(domainState({ disks: [vda, vmdk] }), ['vdd']);
+    expect(byTarget).toEqual({ included: [vda], excluded: [vmdk] });
     expect(selectDisks(domainState({ disks: [vda, raw] }), ['/vms/web/scratch.img']).excluded).toEqual([raw]);
   });
 

@@ -187,7 +187,7 @@ async function definedSources(name: string): Promise<(string | undefined)[]> {
 }
 
 describe('bad input with a domain', () => {
-  it('raw, network and cdrom disks; a missing or unreadable backing file; a disk shared by two domains', async () => {
+  it('vmdk, network and cdrom disks; a missing or unreadable backing file; a disk shared by two domains', async () => {
     const domain = await domains.create({
       disks: 1,
       rawDisk: true,
@@ -196,12 +196,15 @@ describe('bad input with a domain', () => {
       start: false,
     });
     const listing = () => readdirSync(domain.dir).sort();
-    const xml = (await virsh('dumpxml', '--inactive', '--domain', domain.name)).stdout.replace(
-      '</devices>',
-      "<disk type='network' device='disk'><driver name='qemu' type='raw'/>" +
-        "<source protocol='nbd' name='x'><host name='127.0.0.1' port='10809'/></source>" +
-        "<target dev='vdf' bus='virtio'/></disk></devices>",
-    );
+    // The extra disk is declared vmdk: a format the tool does not handle.
+    const xml = (await virsh('dumpxml', '--inactive', '--domain', domain.name)).stdout
+      .replace(/type='raw'(\/>\s*<source file='[^']*\/raw\.img')/, "type='vmdk'$1")
+      .replace(
+        '</devices>',
+        "<disk type='network' device='disk'><driver name='qemu' type='raw'/>" +
+          "<source protocol='nbd' name='x'><host name='127.0.0.1' port='10809'/></source>" +
+          "<target dev='vdf' bus='virtio'/></disk></devices>",
+      );
     const xmlFile = path.join(domain.dir, 'with-network.xml');
     writeFileSync(xmlFile, xml);
     await virsh('define', '--file', xmlFile);
@@ -209,10 +212,10 @@ describe('bad input with a domain', () => {
     const defined = await definedSources(domain.name);
     const raw = domain.rawDisk?.target ?? '';
     await attempt(
-      'raw disk',
+      'vmdk disk',
       ['backup', 'incr', domain.name],
       1,
-      `disk ${raw} of domain '${domain.name}' (${domain.rawDisk?.path}) is raw, not qcow2`,
+      `disk ${raw} of domain '${domain.name}' (${domain.rawDisk?.path}) is vmdk, neither qcow2 nor raw`,
     );
     await attempt(
       'network disk',

@@ -62,6 +62,22 @@ describe('setDiskSources', () => {
     expect(xml).toContain("machine='pc-i440fx-7.2'".replaceAll("'", '"'));
   });
 
+  it('sets the driver type: qcow2 for a new top, the given format for a raw base', () => {
+    const xml = setDiskSources(
+      running,
+      new Map([
+        ['vda', '/vms/web/disk.1.incr-20261126-111111'],
+        ['vdb', '/vms/web/scratch.img'],
+      ]),
+      new Map([['vdb', 'raw']]),
+    );
+    expect(
+      parseDomainXml(xml)
+        .disks.map((d) => d.driverType)
+        .slice(0, 2),
+    ).toEqual(['qcow2', 'raw']);
+  });
+
   it('refuses a target the domain does not have', () => {
     expect(() => setDiskSources(running, new Map([['sdz', '/x']]))).toThrow(/no disk sdz/);
   });

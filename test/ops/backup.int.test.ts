@@ -189,22 +189,18 @@ describe('bad input gets a clear error and changes nothing', () => {
     expect(result.stderr).toMatch(/no-such-domain-ubt.*no such domain.*virsh list --all/);
   });
 
-  it('a raw disk: refused unless excluded by name', async () => {
+  it('a disk left out by name keeps its file; without --exclude a raw disk takes part', async () => {
     const domain = await domains.create({ disks: 1, rawDisk: true, writer: false });
     const raw = domain.rawDisk?.target ?? '';
-    const before = listing(domain.dir);
-    const result = await runCli(['backup', 'incr', domain.name]);
-    expect(result.exitCode).toBe(1);
-    expect(result.stderr).toContain(
-      `disk ${raw} of domain '${domain.name}' (${domain.rawDisk?.path}) is raw, not qcow2`,
-    );
-    expect(result.stderr).toContain(`--exclude ${raw}`);
-    expect(listing(domain.dir)).toEqual(before);
     await runCliOk(['backup', 'incr', '--exclude', raw, domain.name]);
     expect(await liveSources(domain.name)).toEqual([
       expect.stringMatching(layerName('vda')),
       domain.rawDisk?.path,
     ]);
+    await runCliOk(['backup', 'incr', domain.name]);
+    const chain = await chainOf(domain.name);
+    expect(shapeOf(chain)).toEqual({ vda: ['incr', 'incr', 'base'], [raw]: ['incr', 'base'] });
+    expect(chain.disks[1]?.layers[1]?.path).toBe(domain.rawDisk?.path);
   });
 
   it('a missing disk file', async () => {

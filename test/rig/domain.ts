@@ -7,7 +7,7 @@ import type { GuestExecResult } from './agent.js';
 import { domainXml } from './domain-xml.js';
 import { parseRecord } from './records.js';
 import { guestDir, testRoot } from './rig-paths.js';
-import { makeExt4Qcow2, makeRawImage } from './test-disk.js';
+import { makeExt4Qcow2, makeExt4Raw, makeRawImage } from './test-disk.js';
 import { domainState, tryVirsh, virsh } from './virsh.js';
 
 export interface TestDomainOptions {
@@ -15,9 +15,11 @@ export interface TestDomainOptions {
   readonly name?: string;
   /** The folder under /var/tmp/unifi-backup-test; default the name. Any characters but '/'. */
   readonly dirName?: string;
-  /** How many ext4 qcow2 data disks (vda, vdb, …), 1 to 3; default 1. */
+  /** How many ext4 data disks (vda, vdb, …), 1 to 3; default 1. */
   readonly disks?: number;
   readonly diskSizeMiB?: number;
+  /** The format of the ext4 data disks; default qcow2 (raw: sparse `<target>.img` files). */
+  readonly diskFormat?: 'qcow2' | 'raw';
   /** Adds a raw disk without a filesystem after the qcow2 disks. */
   readonly rawDisk?: boolean;
   /** Adds a cdrom: 'empty' drive, or 'iso' with a small file as its medium. */
@@ -41,7 +43,7 @@ export class TestDomain {
   constructor(
     readonly name: string,
     readonly dir: string,
-    /** The ext4 qcow2 data disks, in target order. */
+    /** The ext4 data disks, in target order. */
     readonly disks: readonly TestDisk[],
     readonly rawDisk: TestDisk | undefined,
     readonly consoleLog: string,
@@ -147,10 +149,11 @@ export async function createTestDomain(options: TestDomainOptions = {}): Promise
   const consoleLog = join(dir, 'console.log');
   const targets = ['vda', 'vdb', 'vdc', 'vdd'];
   const disks: TestDisk[] = [];
+  const format = options.diskFormat ?? 'qcow2';
   for (const target of targets.slice(0, diskCount)) {
-    const path = join(dir, `${target}.qcow2`);
-    await makeExt4Qcow2(path, options.diskSizeMiB ?? 64);
-    disks.push({ target, path, format: 'qcow2' });
+    const path = join(dir, `${target}.${format === 'raw' ? 'img' : 'qcow2'}`);
+    await (format === 'raw' ? makeExt4Raw : makeExt4Qcow2)(path, options.diskSizeMiB ?? 64);
+    disks.push({ target, path, format });
   }
   let rawDisk: TestDisk | undefined;
   if (options.rawDisk === true) {

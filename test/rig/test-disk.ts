@@ -10,12 +10,17 @@ async function makeSparseFile(path: string, sizeMiB: number): Promise<void> {
   }
 }
 
+/** A sparse raw image holding an empty ext4 filesystem. */
+export async function makeExt4Raw(path: string, sizeMiB: number): Promise<void> {
+  await makeSparseFile(path, sizeMiB);
+  await runChecked(execaRunner, { argv: ['mkfs.ext4', '-F', '-q', path] });
+}
+
 /** A qcow2 image holding an empty ext4 filesystem. */
 export async function makeExt4Qcow2(path: string, sizeMiB: number): Promise<void> {
   const raw = `${path}.raw`;
-  await makeSparseFile(raw, sizeMiB);
   try {
-    await runChecked(execaRunner, { argv: ['mkfs.ext4', '-F', '-q', raw] });
+    await makeExt4Raw(raw, sizeMiB);
     await runChecked(execaRunner, { argv: ['qemu-img', 'convert', '-O', 'qcow2', raw, path] });
   } finally {
     await rm(raw, { force: true });
