@@ -12,9 +12,9 @@ export function metricsCommand(): Command {
   return new Command('metrics')
     .summary("every domain's status as Prometheus metrics (for node_exporter's textfile collector)")
     .description(
-      'Prints the Prometheus text exposition of what `status` knows: last success per level, last run of\n' +
-        'each verb with its result and duration, bytes added, chain lengths and bytes, maintenance,\n' +
-        'pending journals, the verdict and the version. --output FILE replaces FILE atomically (mode 0644),\n' +
+      'Prints the Prometheus text exposition of what `status` knows: last success per level, last run of ' +
+        'each verb with its result and duration, bytes added, chain lengths and bytes, maintenance, ' +
+        'pending journals, the verdict and the version. --output FILE replaces FILE atomically (mode 0644), ' +
         'for node_exporter --collector.textfile.directory. Exits 4 after writing when a domain could not be read.',
     )
     .argument('[domains...]', "domain names, or 'all' (the default)")

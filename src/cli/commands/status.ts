@@ -110,8 +110,8 @@ export function statusCommand(): Command {
   return new Command('status')
     .summary('per domain: am I safe? verdict, last backups and failures, chains, journal, maintenance')
     .description(
-      'Per domain a verdict — ok, attention, stale or failing — from the run records, the chains and the\n' +
-        'thresholds of the status: section of the config file, with every reason. With all (the default)\n' +
+      'Per domain a verdict — ok, attention, stale or failing — from the run records, the chains and the ' +
+        'thresholds of the status: section of the config file, with every reason. With all (the default) ' +
         'or several domains, exits 1 when any domain is not ok and 4 when some could not be read.',
     )
     .argument('[domains...]', "domain names, or 'all' (the default)")
