@@ -70,12 +70,14 @@ export function renderYaml(
   const map = doc.contents;
   if (version === '1') {
     for (const [name, body] of Object.entries(set.profiles)) setProfileV1(doc, map, name, body);
-    for (const [name, members] of Object.entries(set.groups)) addMembers(doc, ['groups', name], members);
+    for (const [name, group] of Object.entries(set.groups)) addMembers(doc, ['groups', name], group.profiles);
   } else {
     for (const [name, body] of Object.entries(set.profiles))
       doc.setIn(['profiles', name], doc.createNode(body));
-    for (const [name, members] of Object.entries(set.groups)) {
-      addMembers(doc, ['groups', name, 'profiles'], members);
+    for (const [name, group] of Object.entries(set.groups)) {
+      addMembers(doc, ['groups', name, 'profiles'], group.profiles);
+      if (group.schedules !== undefined)
+        doc.setIn(['groups', name, 'schedules'], doc.createNode(group.schedules));
     }
   }
   return doc.toString(stringifyOptions);
