@@ -3,6 +3,7 @@ import { ExitCode, UsageError, UserError } from '../errors.js';
 import { defaultLockDir } from '../lock/lock.js';
 import { backupCommand, filesCommand, showChainCommand } from './commands/backup.js';
 import { generateCommand } from './commands/generate.js';
+import { scheduleCommand } from './commands/schedule.js';
 import { maintenanceCommand } from './commands/maintenance.js';
 import { notifyCommand } from './commands/notify.js';
 import { syncCommand } from './commands/sync.js';
@@ -74,6 +75,7 @@ export function buildProgram(): Command {
     .addCommand(maintenanceCommand())
     .addCommand(notifyCommand())
     .addCommand(generateCommand())
+    .addCommand(scheduleCommand())
     .addCommand(syncCommand())
     .addCommand(runCommand())
     .addCommand(restoreCommand())

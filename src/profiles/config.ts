@@ -13,15 +13,18 @@ function isObject(value: unknown): value is ConfigObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** One failing domain of a group does not stop the others (a file's own `global` is kept as it is). */
+export const generatedGlobal = { 'group-continue-on-error': true } as const;
+
 /** The configuration object of a profile set in the given format version. */
 export function toConfig(set: ProfileSet, version: ConfigVersion): ConfigObject {
   if (version === '1') {
     const groups = Object.fromEntries(
       Object.entries(set.groups).map(([name, group]) => [name, group.profiles]),
     );
-    return { version: '1', ...set.profiles, groups };
+    return { version: '1', global: generatedGlobal, ...set.profiles, groups };
   }
-  return { version: '2', profiles: set.profiles, groups: set.groups };
+  return { version: '2', global: generatedGlobal, profiles: set.profiles, groups: set.groups };
 }
 
 /** The version a parsed file declares; files without `version` are version 1. */
@@ -118,6 +121,7 @@ export function mergeConfig(
   if (Object.keys(existing).length === 0) return toConfig(set, version);
   requireSameVersion(existing, version, file);
   const merged: ConfigObject = { ...existing };
+  merged.global ??= generatedGlobal;
   if (version === '1') {
     Object.assign(merged, set.profiles);
   } else {

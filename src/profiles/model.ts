@@ -178,18 +178,27 @@ export function profiledLevels(settings: ProfileSettings): Level[] {
   return levels.filter((level) => level === 'incr' || settings.schedules[level] !== undefined);
 }
 
-function notifyHooks(settings: ProfileSettings, domain: string, level: Level): ProfileSection {
-  const notify = settings.notify;
-  if (notify === undefined) return {};
-  const base = [
-    settings.program,
-    ...settings.programOptions,
+/** `notify send` to the configured aliases: the start of every notification a schedule sends. */
+export function notifySendArgv(
+  program: string,
+  programOptions: readonly string[],
+  notify: NotifySettings,
+): string[] {
+  return [
+    program,
+    ...programOptions,
     'notify',
     'send',
     '--config',
     notify.config,
     ...notify.aliases.flatMap((alias) => ['--alias', alias]),
   ];
+}
+
+function notifyHooks(settings: ProfileSettings, domain: string, level: Level): ProfileSection {
+  const notify = settings.notify;
+  if (notify === undefined) return {};
+  const base = notifySendArgv(settings.program, settings.programOptions, notify);
   const name = profileName(domain, level);
   const ok = shellCommand([
     ...base,

@@ -1,5 +1,5 @@
 import { UsageError } from '../errors.js';
-import { checkDomainName, levels } from './model.js';
+import { checkDomainName, levels, notifySendArgv } from './model.js';
 import type { Level, NotifySettings } from './model.js';
 
 export const defaultUnitDir = '/etc/systemd/system';
@@ -155,13 +155,7 @@ function serviceUnit(settings: SystemdSettings, domain: string, level: Level): s
 
 function failureUnit(settings: SystemdSettings, notify: NotifySettings): string {
   const argv = [
-    settings.program,
-    ...settings.programOptions,
-    'notify',
-    'send',
-    '--config',
-    notify.config,
-    ...notify.aliases.flatMap((alias) => ['--alias', alias]),
+    ...notifySendArgv(settings.program, settings.programOptions, notify),
     '--title',
     'unifi-backup: a scheduled backup FAILED',
     '--msg',

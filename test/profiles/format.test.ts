@@ -39,7 +39,7 @@ describe('renderConfig', () => {
 
   it('writes version 2 with profiles and groups nested as resticprofile expects', () => {
     const parsed = parseConfigText(renderConfig(set, '2', 'yaml').text, 'yaml', 'x');
-    expect(Object.keys(parsed)).toEqual(['version', 'profiles', 'groups']);
+    expect(Object.keys(parsed)).toEqual(['version', 'global', 'profiles', 'groups']);
     expect(parsed.groups).toEqual({
       'all-incr': { profiles: ['MY-VM-NAME-incr', "it's a vm-incr"] },
       'all-diff': { profiles: ['MY-VM-NAME-diff', "it's a vm-diff"] },

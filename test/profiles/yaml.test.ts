@@ -42,6 +42,7 @@ describe('renderYaml into an existing file', () => {
     const config = parse(twice) as ConfigObject;
     expect(Object.keys(config)).toEqual([
       'version',
+      'global',
       'nas',
       'MY-VM-NAME-incr',
       'MY-VM-NAME-diff',
@@ -57,6 +58,7 @@ describe('renderYaml into an existing file', () => {
       'all-diff': ['MY-VM-NAME-diff', 'SECOND VM-diff'],
       'all-full': ['MY-VM-NAME-full', 'SECOND VM-full'],
     });
+    expect(config.global).toEqual({ 'group-continue-on-error': true });
     expect(schemaProblems(config)).toEqual([]);
   });
 
