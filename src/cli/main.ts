@@ -3,6 +3,7 @@ import { ExitCode, UsageError, UserError } from '../errors.js';
 import { defaultLockDir } from '../lock/lock.js';
 import { backupCommand, filesCommand, showChainCommand } from './commands/backup.js';
 import { generateCommand } from './commands/generate.js';
+import { scheduleCommand } from './commands/schedule.js';
 import { maintenanceCommand } from './commands/maintenance.js';
 import { metricsCommand } from './commands/metrics.js';
 import { notifyCommand } from './commands/notify.js';
@@ -75,6 +76,7 @@ export function buildProgram(): Command {
     .addCommand(maintenanceCommand())
     .addCommand(notifyCommand())
     .addCommand(generateCommand())
+    .addCommand(scheduleCommand())
     .addCommand(syncCommand())
     .addCommand(runCommand())
     .addCommand(restoreCommand())

@@ -1,9 +1,15 @@
 import { UsageError } from '../errors.js';
 import type { Runner } from '../host/runner.js';
 
-/** The verdict on one systemd `OnCalendar` expression. */
+/** The verdict on one systemd `OnCalendar` expression; `elapses` are the next times it fires. */
 export type CalendarCheck =
-  { readonly valid: true; readonly normalized?: string } | { readonly valid: false; readonly reason: string };
+  | { readonly valid: true; readonly normalized?: string; readonly elapses?: readonly Date[] }
+  | { readonly valid: false; readonly reason: string };
+
+/** How many coming elapses are looked at to judge how often a schedule fires. */
+const elapseSample = 60;
+/** Closer runs than this need --force: a backup level every few minutes is a typo, not a plan. */
+export const shortestInterval = 15 * 60_000;
 
 const shorthands = new Set([
   'minutely',
@@ -228,13 +234,22 @@ export async function checkCalendar(expression: string, runner: Runner): Promise
   const parsed = parseCalendar(expression);
   let result;
   try {
-    result = await runner({ argv: ['systemd-analyze', 'calendar', '--', expression], timeoutMs: 10_000 });
+    result = await runner({
+      argv: ['systemd-analyze', 'calendar', `--iterations=${elapseSample}`, '--', expression],
+      timeoutMs: 10_000,
+      // Elapses print in local time; UTC makes them one parseable form.
+      env: { TZ: 'UTC' },
+    });
   } catch {
     return parsed;
   }
   if (result.exitCode === 0) {
     const normalized = /Normalized form:\s*(.+)/.exec(result.stdout)?.[1]?.trim();
-    return normalized === undefined ? { valid: true } : { valid: true, normalized };
+    return {
+      valid: true,
+      elapses: parseElapses(result.stdout),
+      ...(normalized === undefined ? {} : { normalized }),
+    };
   }
   const message = (result.stderr.trim() || result.stdout.trim()).split('\n')[0] ?? '';
   if (result.exitCode === 127 || /not found|No such file/i.test(message)) return parsed;
@@ -242,8 +257,17 @@ export async function checkCalendar(expression: string, runner: Runner): Promise
   return { valid: false, reason: `systemd-analyze: ${message || `exit code ${result.exitCode}`}` };
 }
 
-/** Throws a {@link UsageError} naming the option and the reason when the schedule is not valid. */
-export async function requireCalendar(expression: string, option: string, runner: Runner): Promise<void> {
+/**
+ * Throws a {@link UsageError} naming the option and the reason when the schedule is not valid, or
+ * when it never elapses or fires more often than every 15 minutes and `force` is not given.
+ * Returns a note when how often it fires could not be checked (no systemd-analyze).
+ */
+export async function requireCalendar(
+  expression: string,
+  option: string,
+  runner: Runner,
+  force = false,
+): Promise<string | undefined> {
   const check = await checkCalendar(expression, runner);
   if (!check.valid) {
     throw new UsageError(
@@ -251,4 +275,37 @@ export async function requireCalendar(expression: string, option: string, runner
         'See systemd.time(7), e.g. "Mon..Fri 8,12,16,20:00" or "Sat 20:00".',
     );
   }
+  if (check.elapses === undefined)
+    return `${option} "${expression}": systemd-analyze is not installed, so how often it fires was not checked.`;
+  const warning = scheduleWarning(check);
+  if (warning !== undefined && !force)
+    throw new UsageError(`${option} "${expression}": ${warning}. Give --force if that is what you want.`);
+  return undefined;
+}
+
+/** The elapses `systemd-analyze calendar` printed (run with TZ=UTC); none for "never". */
+export function parseElapses(output: string): Date[] {
+  const elapses: Date[] = [];
+  for (const match of output.matchAll(
+    /(?:Next elapse|Iter\. #\d+): \w+ (\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d) UTC/g,
+  )) {
+    elapses.push(new Date(`${match[1]}T${match[2]}Z`));
+  }
+  return elapses;
+}
+
+/** Why a valid schedule needs --force, if it does (pure). */
+export function scheduleWarning(check: CalendarCheck): string | undefined {
+  if (!check.valid || check.elapses === undefined) return undefined;
+  if (check.elapses.length === 0) return 'it never elapses (a date in the past?)';
+  let shortest = Infinity;
+  for (let i = 1; i < check.elapses.length; i++) {
+    const gap = (check.elapses[i]?.getTime() ?? 0) - (check.elapses[i - 1]?.getTime() ?? 0);
+    shortest = Math.min(shortest, gap);
+  }
+  if (shortest < shortestInterval) {
+    const seconds = Math.round(shortest / 1000);
+    return `it fires ${seconds < 60 ? `${seconds} s` : `${Math.round(seconds / 60)} min`} apart, more often than every ${shortestInterval / 60_000} minutes`;
+  }
+  return undefined;
 }

@@ -1,5 +1,5 @@
 import { UsageError } from '../errors.js';
-import type { Profile, ProfileSet } from './model.js';
+import type { Group, Profile, ProfileSet } from './model.js';
 
 /** resticprofile configuration format: 1 (profiles at the top) or 2 (under `profiles:`). */
 export type ConfigVersion = '1' | '2';
@@ -13,13 +13,18 @@ function isObject(value: unknown): value is ConfigObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** One failing domain of a group does not stop the others (a file's own `global` is kept as it is). */
+export const generatedGlobal = { 'group-continue-on-error': true } as const;
+
 /** The configuration object of a profile set in the given format version. */
 export function toConfig(set: ProfileSet, version: ConfigVersion): ConfigObject {
-  if (version === '1') return { version: '1', ...set.profiles, groups: set.groups };
-  const groups = Object.fromEntries(
-    Object.entries(set.groups).map(([name, profiles]) => [name, { profiles }]),
-  );
-  return { version: '2', profiles: set.profiles, groups };
+  if (version === '1') {
+    const groups = Object.fromEntries(
+      Object.entries(set.groups).map(([name, group]) => [name, group.profiles]),
+    );
+    return { version: '1', global: generatedGlobal, ...set.profiles, groups };
+  }
+  return { version: '2', global: generatedGlobal, profiles: set.profiles, groups: set.groups };
 }
 
 /** The version a parsed file declares; files without `version` are version 1. */
@@ -45,9 +50,51 @@ export function fromConfig(config: ConfigObject, file: string): ProfileSet {
     if (version === '1' && v1Reserved.has(name)) continue;
     if (isObject(body)) profiles[name] = body as unknown as Profile;
   }
-  const groups: Record<string, string[]> = {};
+  const groups: Record<string, Group> = {};
   if (isObject(config.groups)) {
-    for (const [name, value] of Object.entries(config.groups)) groups[name] = groupMembers(value);
+    for (const [name, value] of Object.entries(config.groups)) {
+      const schedules = isObject(value) && isObject(value.schedules) ? value.schedules : undefined;
+      groups[name] = {
+        profiles: groupMembers(value),
+        ...(schedules === undefined ? {} : { schedules: schedules as unknown as Group['schedules'] }),
+      };
+    }
+  }
+  return { profiles, groups };
+}
+
+function isScheduleKey(key: string): boolean {
+  return key === 'schedule' || key.startsWith('schedule-');
+}
+
+/**
+ * Re-running into an existing file changes only what was asked: a generated profile (or version 2
+ * group) whose level got no schedule this time keeps the schedule the file already gives it (pure).
+ */
+export function keepExistingSchedules(generated: ProfileSet, existing: ProfileSet): ProfileSet {
+  const profiles: Record<string, Profile> = {};
+  for (const [name, profile] of Object.entries(generated.profiles)) {
+    const before = existing.profiles[name]?.backup;
+    const backup = profile.backup;
+    if (backup === undefined || 'schedule' in backup || !isObject(before) || before.schedule === undefined) {
+      profiles[name] = profile;
+      continue;
+    }
+    // Where the generator puts schedules (before the hooks), so a diff shows only what changed.
+    const entries = Object.entries(backup);
+    const at = entries.findIndex(([key]) => key === 'run-before');
+    entries.splice(
+      at < 0 ? entries.length : at,
+      0,
+      ...Object.entries(before).filter(([key]) => isScheduleKey(key)),
+    );
+    profiles[name] = { ...profile, backup: Object.fromEntries(entries) };
+  }
+  const groups: Record<string, Group> = {};
+  for (const [name, group] of Object.entries(generated.groups)) {
+    const before = existing.groups[name]?.schedules;
+    groups[name] =
+      group.schedules === undefined && before !== undefined ? { ...group, schedules: before } : group;
   }
   return { profiles, groups };
 }
@@ -74,16 +121,23 @@ export function mergeConfig(
   if (Object.keys(existing).length === 0) return toConfig(set, version);
   requireSameVersion(existing, version, file);
   const merged: ConfigObject = { ...existing };
+  merged.global ??= generatedGlobal;
   if (version === '1') {
     Object.assign(merged, set.profiles);
   } else {
     merged.profiles = { ...(isObject(existing.profiles) ? existing.profiles : {}), ...set.profiles };
   }
   const groups: ConfigObject = isObject(existing.groups) ? { ...existing.groups } : {};
-  for (const [name, members] of Object.entries(set.groups)) {
-    const union = [...new Set([...groupMembers(groups[name]), ...members])];
+  for (const [name, group] of Object.entries(set.groups)) {
+    const union = [...new Set([...groupMembers(groups[name]), ...group.profiles])];
     groups[name] =
-      version === '1' ? union : { ...(isObject(groups[name]) ? groups[name] : {}), profiles: union };
+      version === '1'
+        ? union
+        : {
+            ...(isObject(groups[name]) ? groups[name] : {}),
+            profiles: union,
+            ...(group.schedules === undefined ? {} : { schedules: group.schedules }),
+          };
   }
   // Keep groups after the profiles, where a reader of a version 1 file expects them.
   delete merged.groups;

@@ -1,17 +1,17 @@
-import path from 'node:path';
 import { UsageError } from '../errors.js';
-import { checkDomainName, domainFileName, levels } from './model.js';
-import type { Level } from './model.js';
+import { checkDomainName, levels, notifySendArgv } from './model.js';
+import type { Level, NotifySettings } from './model.js';
 
 export const defaultUnitDir = '/etc/systemd/system';
-export const flockProgram = '/usr/bin/flock';
 
 export interface SystemdSettings {
   readonly schedules: Partial<Record<Level, string>>;
   readonly program: string;
+  /** Global options the tool must repeat (a non-default --state-dir, --lock-dir or --connect). */
+  readonly programOptions: readonly string[];
   readonly randomizedDelaySec?: number;
-  /** Where the per-domain flock files live: the tool's own lock folder, made by each service. */
-  readonly lockDir: string;
+  /** With it, a failed run starts the notification unit (`OnFailure=`). */
+  readonly notify?: NotifySettings;
 }
 
 export interface UnitFile {
@@ -70,21 +70,52 @@ export function execLine(argv: readonly string[]): string {
   return argv.map(execWord).join(' ');
 }
 
-/** The argv a level's service runs: the tool itself, serialised per domain by flock. */
+/** The argv a level's service runs: the tool itself, whose per-domain lock serialises the levels. */
 export function serviceArgv(settings: SystemdSettings, domain: string, level: Level): string[] {
-  const lockFile = `${settings.lockDir}/unifi-backup-${domainFileName(domain)}.units.lock`;
-  return [flockProgram, lockFile, settings.program, 'run', level, domain];
+  return [settings.program, ...settings.programOptions, 'run', level, '--', domain];
 }
 
+/** The template unit a failed backup service starts, with the failed unit's name as its instance. */
+export const failureUnitName = 'unifi-backup-failure@.service';
+
+/** How long a busy domain (exit 3: another run holds its lock) is retried, as resticprofile's lock-wait. */
+const busyRetrySec = 120;
+const busyRetries = 120;
+
 /**
- * /run is emptied at boot and flock makes no folders: systemd makes the lock folder, root's alone,
- * before each run, and keeps it while other services hold locks in it.
+ * Confinement that `systemd-analyze security` scores at most 5.0 while the tool still reaches
+ * libvirt's socket, the VM folders wherever they are (read-write), its state, locks and restic's cache.
  */
-function lockFolderLines(lockDir: string): string[] {
-  const under = path.posix.relative('/run', lockDir);
-  if (under === '' || under.startsWith('..') || path.posix.isAbsolute(under)) return [];
-  return [`RuntimeDirectory=${under}`, 'RuntimeDirectoryMode=0700', 'RuntimeDirectoryPreserve=yes'];
-}
+export const hardeningLines: readonly string[] = [
+  'ProtectSystem=full',
+  'PrivateTmp=yes',
+  'PrivateDevices=yes',
+  'DevicePolicy=closed',
+  'ProtectKernelTunables=yes',
+  'ProtectKernelModules=yes',
+  'ProtectKernelLogs=yes',
+  'ProtectControlGroups=yes',
+  'ProtectClock=yes',
+  'ProtectHostname=yes',
+  'ProtectProc=invisible',
+  'NoNewPrivileges=yes',
+  'RestrictNamespaces=yes',
+  'RestrictRealtime=yes',
+  'RestrictSUIDSGID=yes',
+  'LockPersonality=yes',
+  'MemoryDenyWriteExecute=no',
+  'RemoveIPC=yes',
+  'KeyringMode=private',
+  'SystemCallArchitectures=native',
+  'SystemCallFilter=@system-service',
+  'SystemCallFilter=~@mount @reboot @swap @module @raw-io @clock @cpu-emulation @debug @obsolete',
+  // A call outside the filter fails with EPERM rather than killing the run halfway through a step.
+  'SystemCallErrorNumber=EPERM',
+  'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK',
+  'CapabilityBoundingSet=CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FOWNER CAP_CHOWN',
+  'AmbientCapabilities=',
+  'UMask=0077',
+];
 
 function serviceUnit(settings: SystemdSettings, domain: string, level: Level): string {
   return [
@@ -92,13 +123,54 @@ function serviceUnit(settings: SystemdSettings, domain: string, level: Level): s
     `Description=${unitText(`unifi-backup ${level} backup of libvirt domain ${domain}`)}`,
     'Wants=network-online.target',
     'After=network-online.target libvirtd.service virtqemud.service',
+    ...(settings.notify === undefined ? [] : [`OnFailure=${failureUnitName.replace('@.', '@%n.')}`]),
+    `StartLimitIntervalSec=${busyRetrySec * (busyRetries + 1)}`,
+    `StartLimitBurst=${busyRetries}`,
+    '',
+    '[Service]',
+    // Not oneshot: systemd restarts only other types, and a busy domain is retried.
+    'Type=exec',
+    `ExecStart=${execLine(serviceArgv(settings, domain, level))}`,
+    // Exit 3: the domain is busy (another level runs); try again rather than fail.
+    'RestartForceExitStatus=3',
+    `RestartSec=${busyRetrySec}`,
+    'RuntimeMaxSec=12h',
+    'Nice=10',
+    'IOSchedulingClass=idle',
+    'CPUSchedulingPolicy=batch',
+    // restic keeps its cache under $HOME/.cache unless told; units get no HOME.
+    'Environment=HOME=/root',
+    'CacheDirectory=unifi-backup',
+    'CacheDirectoryMode=0700',
+    'Environment=RESTIC_CACHE_DIR=%C/unifi-backup',
+    'RuntimeDirectory=unifi-backup',
+    'RuntimeDirectoryMode=0700',
+    'RuntimeDirectoryPreserve=yes',
+    'StateDirectory=unifi-backup',
+    'StateDirectoryMode=0700',
+    ...hardeningLines,
+    '',
+  ].join('\n');
+}
+
+function failureUnit(settings: SystemdSettings, notify: NotifySettings): string {
+  const argv = [
+    ...notifySendArgv(settings.program, settings.programOptions, notify),
+    '--title',
+    'unifi-backup: a scheduled backup FAILED',
+    '--msg',
+  ];
+  return [
+    '[Unit]',
+    'Description=unifi-backup notification that %I failed',
     '',
     '[Service]',
     'Type=oneshot',
-    ...lockFolderLines(settings.lockDir),
-    'UMask=0077',
-    // Levels of one domain wait for each other: flock holds a per-domain lock file for the run.
-    `ExecStart=${execLine(serviceArgv(settings, domain, level))}`,
+    // %I is the failed unit's name: a word systemd passes as it is, not through a shell.
+    `ExecStart=${execLine(argv)} "systemd unit %I failed; see: journalctl -u %I"`,
+    'TimeoutStartSec=5min',
+    'Environment=HOME=/root',
+    ...hardeningLines,
     '',
   ].join('\n');
 }
@@ -140,6 +212,8 @@ export function buildSystemdUnits(settings: SystemdSettings, domains: readonly s
       units.push({ name: `${base}.timer`, text: timerUnit(settings, domain, level, schedule) });
     }
   }
+  if (settings.notify !== undefined)
+    units.push({ name: failureUnitName, text: failureUnit(settings, settings.notify) });
   return units;
 }
 

@@ -1,7 +1,7 @@
 import { Document, isMap, isSeq, parseDocument } from 'yaml';
 import type { YAMLMap } from 'yaml';
 import { UsageError } from '../errors.js';
-import { requireSameVersion, toConfig } from './config.js';
+import { generatedGlobal, requireSameVersion, toConfig } from './config.js';
 import type { ConfigObject, ConfigVersion } from './config.js';
 import type { ProfileSet } from './model.js';
 
@@ -68,14 +68,18 @@ export function renderYaml(
   }
   requireSameVersion(doc.toJS() as ConfigObject, version, file);
   const map = doc.contents;
+  if (!map.has('global'))
+    map.items.splice(map.has('version') ? 1 : 0, 0, doc.createPair('global', generatedGlobal));
   if (version === '1') {
     for (const [name, body] of Object.entries(set.profiles)) setProfileV1(doc, map, name, body);
-    for (const [name, members] of Object.entries(set.groups)) addMembers(doc, ['groups', name], members);
+    for (const [name, group] of Object.entries(set.groups)) addMembers(doc, ['groups', name], group.profiles);
   } else {
     for (const [name, body] of Object.entries(set.profiles))
       doc.setIn(['profiles', name], doc.createNode(body));
-    for (const [name, members] of Object.entries(set.groups)) {
-      addMembers(doc, ['groups', name, 'profiles'], members);
+    for (const [name, group] of Object.entries(set.groups)) {
+      addMembers(doc, ['groups', name, 'profiles'], group.profiles);
+      if (group.schedules !== undefined)
+        doc.setIn(['groups', name, 'schedules'], doc.createNode(group.schedules));
     }
   }
   return doc.toString(stringifyOptions);

@@ -113,10 +113,33 @@ describe('checkCalendar with systemd-analyze', { timeout: 60_000 }, () => {
   });
 
   it("returns systemd's normalized form", async () => {
-    expect(await checkCalendar('Mon..Fri 8,12,16,20:00', execaRunner)).toEqual({
+    expect(await checkCalendar('Mon..Fri 8,12,16,20:00', execaRunner)).toMatchObject({
       valid: true,
       normalized: 'Mon..Fri *-*-* 08,12,16,20:00:00',
     });
+  });
+
+  it('reads the coming elapses, whatever the local timezone', async () => {
+    const check = await checkCalendar('*-*-* 06:30 UTC', execaRunner);
+    const elapses = check.valid ? (check.elapses ?? []) : [];
+    expect(elapses.length).toBeGreaterThan(10);
+    for (const elapse of elapses) expect(elapse.toISOString()).toMatch(/T06:30:00\.000Z$/);
+  });
+
+  it.each([
+    ['*:0/5', /fires 5 min apart, more often than every 15 minutes/],
+    ['*:*:0/30', /fires 30 s apart/],
+    ['2001-01-01 00:00', /never elapses/],
+    ['Mon..Fri 8:00,10', /fires 10 min apart/],
+  ])('needs --force for %j', async (schedule, reason) => {
+    await expect(requireCalendar(schedule, '--incr', execaRunner)).rejects.toThrow(reason);
+    await expect(requireCalendar(schedule, '--incr', execaRunner)).rejects.toThrow(/--force/);
+    expect(await requireCalendar(schedule, '--incr', execaRunner, true)).toBeUndefined();
+  });
+
+  it('accepts every quarter hour without --force, and says when it could not check how often', async () => {
+    expect(await requireCalendar('*:0/15', '--incr', execaRunner)).toBeUndefined();
+    expect(await requireCalendar('*:0/5', '--incr', absent)).toMatch(/systemd-analyze is not installed/);
   });
 
   it("explains systemd's bare rejection", async () => {
@@ -136,6 +159,6 @@ describe('checkCalendar with systemd-analyze', { timeout: 60_000 }, () => {
       });
     };
     await checkCalendar('daily', runner);
-    expect(seen).toEqual([['systemd-analyze', 'calendar', '--', 'daily']]);
+    expect(seen).toEqual([['systemd-analyze', 'calendar', '--iterations=60', '--', 'daily']]);
   });
 });

@@ -6,7 +6,7 @@ import { buildProfileSet } from '../../src/profiles/model.js';
 import { myVm, originalExample } from './example.js';
 import { compileSchemas, compileTimeoutMs, schemaProblems, sharedSchemaPath } from './schema.js';
 
-const set = buildProfileSet(originalExample, [myVm, { domain: "it's a vm", source: '/vm/two' }]);
+const set = buildProfileSet(originalExample, [myVm, "it's a vm"], '1');
 
 beforeAll(compileSchemas, compileTimeoutMs);
 
@@ -39,7 +39,7 @@ describe('renderConfig', () => {
 
   it('writes version 2 with profiles and groups nested as resticprofile expects', () => {
     const parsed = parseConfigText(renderConfig(set, '2', 'yaml').text, 'yaml', 'x');
-    expect(Object.keys(parsed)).toEqual(['version', 'profiles', 'groups']);
+    expect(Object.keys(parsed)).toEqual(['version', 'global', 'profiles', 'groups']);
     expect(parsed.groups).toEqual({
       'all-incr': { profiles: ['MY-VM-NAME-incr', "it's a vm-incr"] },
       'all-diff': { profiles: ['MY-VM-NAME-diff', "it's a vm-diff"] },
@@ -48,7 +48,7 @@ describe('renderConfig', () => {
   });
 
   it('adds to an existing TOML or JSON file without duplicating, and says TOML comments are lost', () => {
-    const first = renderConfig(buildProfileSet(originalExample, [myVm]), '1', 'toml');
+    const first = renderConfig(buildProfileSet(originalExample, [myVm], '1'), '1', 'toml');
     const again = renderConfig(set, '1', 'toml', `# mine\n${first.text}`, 'p.toml');
     expect(again.notes).toEqual([expect.stringMatching(/comments are not kept/)]);
     const twice = renderConfig(set, '1', 'toml', again.text, 'p.toml');

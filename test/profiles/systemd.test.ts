@@ -1,9 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildSystemdUnits, enableCommands, escapeUnitName } from '../../src/profiles/systemd.js';
+import {
+  buildSystemdUnits,
+  enableCommands,
+  escapeUnitName,
+  failureUnitName,
+} from '../../src/profiles/systemd.js';
 import type { SystemdSettings } from '../../src/profiles/systemd.js';
 
 type Sections = Record<string, Record<string, string[]>>;
@@ -66,7 +71,7 @@ function execArgv(line: string): string[] {
 const settings: SystemdSettings = {
   schedules: { incr: 'Mon..Fri 8,12,16,20:00', diff: 'Mon..Fri 21:00', full: 'Sat 20:00' },
   program: 'unifi-backup',
-  lockDir: '/run/unifi-backup',
+  programOptions: [],
   randomizedDelaySec: 300,
 };
 const oddName = `it's "50%" $HOME\\vm`;
@@ -90,30 +95,47 @@ describe('buildSystemdUnits', () => {
     });
     expect(timer.Install).toEqual({ WantedBy: ['timers.target'] });
     const service = parseUnit(units[0]?.text ?? '');
-    expect(service.Service?.Type).toEqual(['oneshot']);
-    // The lock folder is root's alone (never the world-writable /run/lock) and what runs creates is private.
+    expect(service.Service?.Type).toEqual(['exec']);
+    // The tool's own lock serialises the levels; a busy domain (exit 3) is tried again, not failed.
+    expect(service.Service?.RestartForceExitStatus).toEqual(['3']);
     expect(service.Service?.RuntimeDirectory).toEqual(['unifi-backup']);
     expect(service.Service?.RuntimeDirectoryMode).toEqual(['0700']);
-    expect(service.Service?.RuntimeDirectoryPreserve).toEqual(['yes']);
     expect(service.Service?.UMask).toEqual(['0077']);
+    expect(service.Service?.Environment).toEqual(['HOME=/root', 'RESTIC_CACHE_DIR=%C/unifi-backup']);
+    expect(service.Service?.IOSchedulingClass).toEqual(['idle']);
+    expect(service.Unit?.OnFailure).toBeUndefined();
     expect(execArgv(service.Service?.ExecStart?.[0] ?? '')).toEqual([
-      '/usr/bin/flock',
-      '/run/unifi-backup/unifi-backup-MY-VM-NAME.units.lock',
       'unifi-backup',
       'run',
       'incr',
+      '--',
       'MY-VM-NAME',
     ]);
   });
 
-  it('serialises the levels of one domain on one lock file, and no other domain’s', () => {
-    const units = buildSystemdUnits(settings, ['a', 'b']);
-    const lockOf = (name: string) =>
-      execArgv(
-        parseUnit(units.find((unit) => unit.name === name)?.text ?? '').Service?.ExecStart?.[0] ?? '',
-      )[1];
-    expect(lockOf('unifi-backup-a-incr.service')).toBe(lockOf('unifi-backup-a-full.service'));
-    expect(lockOf('unifi-backup-a-incr.service')).not.toBe(lockOf('unifi-backup-b-incr.service'));
+  it('starts the notification unit when a run fails, naming the failed unit', () => {
+    const units = buildSystemdUnits({ ...settings, notify: { config: '/etc/n.yaml', aliases: ['ops'] } }, [
+      'a',
+    ]);
+    const service = parseUnit(units[0]?.text ?? '');
+    expect(service.Unit?.OnFailure).toEqual(['unifi-backup-failure@%n.service']);
+    const failure = units.find((unit) => unit.name === failureUnitName);
+    const exec = execArgv(
+      parseUnit(failure?.text ?? '').Service?.ExecStart?.[0]?.replaceAll('%I', 'X') ?? '',
+    );
+    expect(exec).toEqual([
+      'unifi-backup',
+      'notify',
+      'send',
+      '--config',
+      '/etc/n.yaml',
+      '--alias',
+      'ops',
+      '--title',
+      'unifi-backup: a scheduled backup FAILED',
+      '--msg',
+      'systemd unit X failed; see: journalctl -u X',
+    ]);
   });
 
   it('passes an awkward domain name to the tool as one intact argument', () => {
@@ -123,10 +145,11 @@ describe('buildSystemdUnits', () => {
       'unifi-backup-it\\x27s\\x20\\x2250\\x25\\x22\\x20\\x24HOME\\x5cvm-full.timer',
     ]);
     const service = parseUnit(units[0]?.text ?? '');
-    expect(execArgv(service.Service?.ExecStart?.[0] ?? '').slice(2)).toEqual([
+    expect(execArgv(service.Service?.ExecStart?.[0] ?? '')).toEqual([
       'unifi-backup',
       'run',
       'full',
+      '--',
       oddName,
     ]);
     expect(service.Unit?.Description?.[0]).toContain('50%%');
@@ -134,7 +157,7 @@ describe('buildSystemdUnits', () => {
 
   it('leaves out the timers of unscheduled levels and the delay when not asked for', () => {
     const units = buildSystemdUnits(
-      { schedules: { incr: 'hourly' }, program: 'unifi-backup', lockDir: '/run/unifi-backup' },
+      { schedules: { incr: 'hourly' }, program: 'unifi-backup', programOptions: [] },
       ['a'],
     );
     expect(units.map((unit) => unit.name)).toEqual([
@@ -164,17 +187,48 @@ describe('buildSystemdUnits', () => {
     ]);
   });
 
-  it('passes systemd-analyze verify', () => {
+  /** Every unit of the example, with a notification unit, written to a fresh folder. */
+  function writtenUnits(): string[] {
     const dir = mkdtempSync(join(tmpdir(), 'unifi-units-'));
-    const units = buildSystemdUnits(settings, ['MY-VM-NAME', oddName]);
+    // verify wants the ExecStart program to exist: node stands in for the installed tool.
+    const units = buildSystemdUnits(
+      { ...settings, program: process.execPath, notify: { config: '/etc/n.yaml', aliases: ['ops'] } },
+      ['MY-VM-NAME', oddName],
+    );
     for (const unit of units) writeFileSync(join(dir, unit.name), unit.text);
-    const files = units.map((unit) => join(dir, unit.name));
-    // verify wants the ExecStart program to exist; flock is part of util-linux on every host.
-    const result = spawnSync('systemd-analyze', ['verify', ...files], { encoding: 'utf8' });
+    return units.map((unit) => join(dir, unit.name));
+  }
+
+  it('passes systemd-analyze verify', () => {
+    const result = spawnSync('systemd-analyze', ['verify', '--man=no', ...writtenUnits()], {
+      encoding: 'utf8',
+    });
     expect({ status: result.status, stderr: result.stderr, stdout: result.stdout }).toEqual({
       status: 0,
       stderr: '',
       stdout: '',
     });
+  });
+
+  it('is rated an exposure of at most 5.0 by systemd-analyze security', () => {
+    const services = writtenUnits().filter((file) => file.endsWith('.service'));
+    expect(services.length).toBe(7);
+    for (const file of services) {
+      // A template is rated as one of its instances.
+      const unit = file.endsWith('@.service') ? file.replace('@.service', '@x.service') : file;
+      if (unit !== file) writeFileSync(unit, readFileSync(file));
+      const result = spawnSync(
+        'systemd-analyze',
+        ['security', '--offline=yes', '--threshold=50', '--no-pager', basename(unit)],
+        { encoding: 'utf8', cwd: dirname(unit) },
+      );
+      const exposure = Number(/Overall exposure level for .*: (\d+\.\d)/.exec(result.stdout)?.[1]);
+      expect({ unit: basename(unit), status: result.status, stderr: result.stderr }).toEqual({
+        unit: basename(unit),
+        status: 0,
+        stderr: '',
+      });
+      expect(exposure).toBeLessThanOrEqual(5.0);
+    }
   });
 });

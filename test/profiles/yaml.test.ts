@@ -23,14 +23,14 @@ groups:
     - nas
 `;
 
-const second = { domain: 'SECOND VM', source: '/storage/kvm/instances/SECOND VM' };
+const second = 'SECOND VM';
 
 beforeAll(compileSchemas, compileTimeoutMs);
 
 describe('renderYaml into an existing file', () => {
   it('adds a domain and keeps comments, foreign profiles and groups', () => {
-    const once = renderYaml(buildProfileSet(originalExample, [myVm]), '1', userFile);
-    const twice = renderYaml(buildProfileSet(originalExample, [second]), '1', once);
+    const once = renderYaml(buildProfileSet(originalExample, [myVm], '1'), '1', userFile);
+    const twice = renderYaml(buildProfileSet(originalExample, [second], '1'), '1', once);
     for (const comment of [
       '# My backups — edited by hand',
       '# the old NAS profile, keep it',
@@ -42,6 +42,7 @@ describe('renderYaml into an existing file', () => {
     const config = parse(twice) as ConfigObject;
     expect(Object.keys(config)).toEqual([
       'version',
+      'global',
       'nas',
       'MY-VM-NAME-incr',
       'MY-VM-NAME-diff',
@@ -57,24 +58,25 @@ describe('renderYaml into an existing file', () => {
       'all-diff': ['MY-VM-NAME-diff', 'SECOND VM-diff'],
       'all-full': ['MY-VM-NAME-full', 'SECOND VM-full'],
     });
+    expect(config.global).toEqual({ 'group-continue-on-error': true });
     expect(schemaProblems(config)).toEqual([]);
   });
 
   it('re-adding a domain replaces its profiles instead of duplicating them', () => {
-    const once = renderYaml(buildProfileSet(originalExample, [myVm, second]), '1', userFile);
+    const once = renderYaml(buildProfileSet(originalExample, [myVm, second], '1'), '1', userFile);
     const changed = { ...originalExample, schedules: { ...originalExample.schedules, full: 'Sun 02:00' } };
-    const again = renderYaml(buildProfileSet(changed, [myVm]), '1', once);
+    const again = renderYaml(buildProfileSet(changed, [myVm], '1'), '1', once);
     expect(again.match(/^MY-VM-NAME-full:/gm)).toHaveLength(1);
     const set = fromConfig(parse(again) as ConfigObject, 'p.yaml');
-    expect(set.profiles['MY-VM-NAME-full']?.backup.schedule).toBe('Sun 02:00');
-    expect(set.profiles['SECOND VM-full']?.backup.schedule).toBe('Sat 20:00');
-    expect(set.groups['all-full']).toEqual(['MY-VM-NAME-full', 'SECOND VM-full']);
+    expect(set.profiles['MY-VM-NAME-full']?.backup?.schedule).toBe('Sun 02:00');
+    expect(set.profiles['SECOND VM-full']?.backup?.schedule).toBe('Sat 20:00');
+    expect(set.groups['all-full']?.profiles).toEqual(['MY-VM-NAME-full', 'SECOND VM-full']);
     expect(again).toContain('# the old NAS profile, keep it');
   });
 
   it('adds to a version 2 file under profiles and groups.*.profiles', () => {
     const v2 = `version: "2"\n# mine\nprofiles:\n  nas:\n    repository: /r\ngroups:\n  all-incr:\n    profiles: [nas]\n`;
-    const text = renderYaml(buildProfileSet(originalExample, [myVm]), '2', v2);
+    const text = renderYaml(buildProfileSet(originalExample, [myVm], '2'), '2', v2);
     expect(text).toContain('# mine');
     const config = parse(text) as { profiles: object; groups: Record<string, unknown> };
     expect(Object.keys(config.profiles)).toEqual([
@@ -83,11 +85,14 @@ describe('renderYaml into an existing file', () => {
       'MY-VM-NAME-diff',
       'MY-VM-NAME-full',
     ]);
-    expect(config.groups['all-incr']).toEqual({ profiles: ['nas', 'MY-VM-NAME-incr'] });
+    expect(config.groups['all-incr']).toMatchObject({
+      profiles: ['nas', 'MY-VM-NAME-incr'],
+      schedules: { backup: { at: ['Mon..Fri 8,12,16,20:00'] } },
+    });
   });
 
   it('starts a new file with the schema hint and refuses what it cannot edit', () => {
-    const set = buildProfileSet(originalExample, [myVm]);
+    const set = buildProfileSet(originalExample, [myVm], '1');
     expect(renderYaml(set, '1')).toMatch(/^# yaml-language-server: \$schema=.*config-1\.json/);
     expect(renderYaml(set, '1', '# only a comment\n')).toContain('MY-VM-NAME-incr:');
     const v2 = renderYaml(set, '2', '# only a comment\n');

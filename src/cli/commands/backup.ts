@@ -10,6 +10,7 @@ import { confirm } from '../confirm.js';
 import { formatBytes, formatDuration, formatTime, table } from '../format.js';
 import { globalOptions, opsContext } from '../context.js';
 import { report } from '../report.js';
+import { writeFileList } from '../../ops/filelist.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -63,6 +64,7 @@ interface LevelOptions {
   memoryState?: string;
   exclude: string[];
   printFiles?: boolean;
+  filesTo?: string;
   maxIncr?: number;
   yes?: boolean;
   force?: boolean;
@@ -82,7 +84,11 @@ function levelCommand(level: Level | 'enable'): Command {
     command
       .option('-q, --quiesce', 'freeze guest filesystems through the guest agent during the snapshot')
       .option('-s, --memory-state <dir>', 'also save the memory state, atomically with the disks, into DIR')
-      .option('-p, --print-files', 'afterwards, print the files to back up (as `files`)');
+      .option('-p, --print-files', 'afterwards, print the files to back up (as `files`)')
+      .option(
+        '--files-to <file>',
+        'afterwards, write the files to back up to FILE (private), for restic --files-from-verbatim',
+      );
   if (level === 'incr')
     command.addOption(
       new Option('--max-incr <n>', 'do a diff instead when the chain would hold more than N incr layers')
@@ -95,6 +101,8 @@ function levelCommand(level: Level | 'enable'): Command {
     .option('--force', 'run even while the domain is in maintenance (see: maintenance)')
     .action(async (domain: string, options: LevelOptions, cmd: Command) => {
       const global = globalOptions(cmd);
+      if (options.filesTo !== undefined && domain === 'all')
+        throw new UsageError("--files-to writes one domain's list: name the domain, not 'all'.");
       if (level === 'disable' && options.yes !== true && !global.dryRun) {
         const what = domain === 'all' ? 'every domain' : `domain '${domain}'`;
         if (!(await confirm(`Commit every layer of ${what} into its base and end the chain?`)))
@@ -121,11 +129,12 @@ function levelCommand(level: Level | 'enable'): Command {
                 ...(options.maxIncr === undefined ? {} : { maxIncr: options.maxIncr }),
                 force: options.force === true,
               });
-              const files: readonly string[] =
-                options.printFiles === true && !global.dryRun
-                  ? (await backupFiles(ctx, name, options.exclude)).files
-                  : [];
-              return { ...result, files };
+              const wanted = (options.printFiles === true || options.filesTo !== undefined) && !global.dryRun;
+              const files: readonly string[] = wanted
+                ? (await backupFiles(ctx, name, options.exclude)).files
+                : [];
+              if (options.filesTo !== undefined && wanted) writeFileList(options.filesTo, name, files);
+              return { ...result, files: options.printFiles === true ? files : [] };
             },
             (r) => ({ level: r.level }),
           ),
