@@ -24,6 +24,7 @@ import type { SnapshotChoice } from './backupchain.js';
 import { fetchChains, openSnapshot } from './backupchain.js';
 import { findDump, folderTree } from './backuptree.js';
 import type { OpsContext } from './context.js';
+import { faultAfterStep } from './fault.js';
 import type { MountRecord } from './mount-record.js';
 import {
   newMountId,
@@ -318,8 +319,10 @@ export async function mountDisk(
     const staging = path.join(work, 'layers');
     await mkdir(staging, { mode: 0o700 });
     const chain = await openDiskChain(ctx, domain, request, staging);
+    writeMountRecord(ctx.stateDir, { ...record, disk: chain.target });
     const what = `disk ${chain.target} of '${domain}' (${chain.from})`;
     const disk = await exportChain(ctx, chain, work, domain);
+    faultAfterStep(1);
     const planned = await findFilesystems(ctx, disk, what);
     if (mountpoint === undefined) return resultOf(domain, chain, planned, undefined);
     if (planned.every((p) => p.options === undefined))
@@ -330,6 +333,7 @@ export async function mountDisk(
             .join('\n'),
       );
     await mountFilesystems(ctx, planned, disk.file, mountpoint);
+    faultAfterStep(2);
     writeMountRecord(ctx.stateDir, { ...record, disk: chain.target, complete: true });
     mounted = true;
     return resultOf(domain, chain, planned, mountpoint);
@@ -429,7 +433,7 @@ export async function clearStaleMounts(ctx: OpsContext, domain?: string): Promis
   );
   const lines: string[] = [];
   for (const record of stale) {
-    const what = `the mount of disk ${record.disk || '?'} of '${record.domain}' that an interrupted run left (${workFolder(ctx.stateDir, record.id)})`;
+    const what = `the mount of disk ${record.disk || '(not yet known)'} of '${record.domain}' that an interrupted run left (${workFolder(ctx.stateDir, record.id)})`;
     if (ctx.dryRun) lines.push(`would take down ${what}`);
     else lines.push(`took down ${what}${(await takeDown(ctx, record)).map((d) => `; ${d}`).join('')}`);
   }
