@@ -58,13 +58,14 @@ export function mountCommand(): Command {
   return new Command('mount')
     .summary("browse one disk of a backup read-only: each partition's files under a folder")
     .description(
-      "Reads only one disk's chain of a backup (restic snapshot or folder), or the live\n" +
-        "domain's frozen layers when --from is not given (the state at its last snapshot),\n" +
-        'exports its top read-only with qemu-storage-daemon (FUSE), and mounts every\n' +
-        'filesystem on it read-only under MOUNTPOINT, one folder per partition named by\n' +
-        'number and label (1-boot, 2), or disk for a disk without a partition table.\n' +
-        'Nothing writes to a layer: ext4 journals are not replayed (ro,noload). Needs\n' +
-        'root and /dev/fuse. Take it down with: unifi-backup unmount MOUNTPOINT',
+      "Reads only one disk's chain of a backup (restic snapshot or folder), or the\n" +
+        "live domain's frozen layers when --from is not given (the state at its last\n" +
+        'snapshot), exports its top read-only with qemu-storage-daemon (FUSE), and\n' +
+        'mounts every filesystem on it read-only under MOUNTPOINT, one folder per\n' +
+        'partition named by number and label (1-boot, 2), or disk for a disk without\n' +
+        'a partition table. Nothing writes to a layer: journals are not replayed\n' +
+        '(ext4: ro,noload). Needs root and /dev/fuse.\n' +
+        'Take it down with: unifi-backup unmount MOUNTPOINT',
     )
     .argument('<domain>', 'the domain the backup was made of')
     .argument('[mountpoint]', 'an empty folder (not with --list)')
@@ -98,6 +99,12 @@ export function mountCommand(): Command {
 export function unmountCommand(): Command {
   return new Command('unmount')
     .summary("take down what 'mount' set up: filesystems, loop devices, the export, the work folder")
+    .description(
+      "Unmounts the filesystems 'mount' put under MOUNTPOINT, detaches their loop devices,\n" +
+        'stops the qemu-storage-daemon export and removes the private work folder and\n' +
+        "the mount record. A 'mount' killed midway is taken down by the next 'mount' or\n" +
+        "by 'unifi-backup repair DOMAIN'.",
+    )
     .argument('<mountpoint>', 'the folder given to mount')
     .action(async (mountpoint: string, _options: unknown, command: Command) => {
       const global = globalOptions(command);
