@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execaRunner, runChecked } from '../../src/host/runner.js';
 import type { MountResult } from '../../src/ops/mount.js';
 import type { RunResult } from '../../src/ops/run.js';
-import { isolatedEnv, runCli, runCliOk } from '../cli-run.js';
+import { execa } from 'execa';
+import { cliPath, isolatedEnv, runCli, runCliOk } from '../cli-run.js';
 import type { TestDomain } from '../rig/domain.js';
 import { checkImage } from '../rig/image.js';
 import { judgeRecords } from '../rig/records.js';
@@ -108,6 +109,27 @@ describe('mount', () => {
   afterAll(async () => {
     await repo.stop();
     await rm(scratch, { recursive: true, force: true });
+  });
+
+  it('refuses to run as another user than root, before anything is read', async () => {
+    const result = await execa(
+      'setpriv',
+      [
+        '--reuid',
+        '65534',
+        '--regid',
+        '65534',
+        '--clear-groups',
+        'node',
+        cliPath,
+        'mount',
+        domain.name,
+        scratch,
+      ],
+      { reject: false, env: { ...env, NO_COLOR: '1' } },
+    );
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain('mount needs root');
   });
 
   it('mounts the earlier restic snapshot read-only, byte for byte, and unmount leaves nothing behind', async () => {
