@@ -338,7 +338,14 @@ export async function mountDisk(
     mounted = true;
     return resultOf(domain, chain, planned, mountpoint);
   } finally {
-    if (!mounted) await takeDown(ctx, record);
+    // The reason mount stopped is the error to show; a failure to take down is told beside it.
+    if (!mounted)
+      await takeDown(ctx, record).catch((error: unknown) => {
+        ctx.log(
+          `${domain}: could not take down what mount set up (${error instanceof Error ? error.message : String(error)}); ` +
+            `run 'unifi-backup repair ${domain}'`,
+        );
+      });
   }
 }
 
