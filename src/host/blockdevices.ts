@@ -97,12 +97,11 @@ export async function probeRegion(
   };
 }
 
-/** A read-only loop device over one region of `file`. */
+/** A loop device over one region of `file` (writable: a journal replay writes through it). */
 export async function attachLoop(runner: Runner, file: string, region: ImageRegion): Promise<string> {
   const { stdout } = await runChecked(runner, {
     argv: [
       'losetup',
-      '--read-only',
       '--offset',
       String(region.offset),
       '--sizelimit',

@@ -1,5 +1,6 @@
 import { UserError } from '../errors.js';
 import type { Runner } from './runner.js';
+import { runChecked } from './runner.js';
 
 /** One image of a chain as qemu-storage-daemon opens it: never probed, the format always given. */
 export interface ExportLayer {
@@ -24,22 +25,34 @@ export function chainBlockdev(layers: readonly ExportLayer[], shared: boolean): 
   return node;
 }
 
+/** An empty qcow2 of `size` bytes, to go above a chain so a journal replay has somewhere to write. */
+export async function createScratchOverlay(runner: Runner, file: string, size: number): Promise<void> {
+  await runChecked(runner, { argv: ['qemu-img', 'create', '-q', '-f', 'qcow2', '--', file, String(size)] });
+}
+
 /**
- * Exports a chain's top read-only as a raw image at `exportFile` (an empty regular file) through
- * qemu-storage-daemon's FUSE export. The daemon detaches once the export is up and writes its pid
- * to `pidFile`; it ends (and unmounts the export) on SIGTERM.
+ * Exports a chain as a raw image at `exportFile` (an empty regular file) through
+ * qemu-storage-daemon's FUSE export. The chain's nodes are read-only; writes (a filesystem
+ * replaying its journal) go to the scratch `overlay` above them. The daemon detaches once the
+ * export is up and writes its pid to `pidFile`; it ends (and unmounts the export) on SIGTERM.
  */
 export async function startExport(
   runner: Runner,
   request: {
     readonly layers: readonly ExportLayer[];
     readonly shared: boolean;
+    readonly overlay: string;
     readonly exportFile: string;
     readonly pidFile: string;
     readonly what: string;
   },
 ): Promise<void> {
-  const blockdev = { ...chainBlockdev(request.layers, request.shared), 'node-name': 'top' };
+  const blockdev = {
+    driver: 'qcow2',
+    'node-name': 'top',
+    file: { driver: 'file', filename: request.overlay },
+    backing: chainBlockdev(request.layers, request.shared),
+  };
   const result = await runner({
     argv: [
       'qemu-storage-daemon',
@@ -51,7 +64,7 @@ export async function startExport(
         id: 'disk',
         'node-name': 'top',
         mountpoint: request.exportFile,
-        writable: false,
+        writable: true,
       }),
       '--daemonize',
       '--pidfile',

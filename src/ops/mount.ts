@@ -8,7 +8,7 @@ import { UsageError, UserError } from '../errors.js';
 import type { ImageRegion } from '../host/blockdevices.js';
 import { attachLoop, detachLoop, loopsOver, probeRegion, readPartitions } from '../host/blockdevices.js';
 import type { ExportLayer } from '../host/blockexport.js';
-import { startExport } from '../host/blockexport.js';
+import { createScratchOverlay, startExport } from '../host/blockexport.js';
 import { parseDomainXml } from '../host/domainxml.js';
 import {
   mountDevice,
@@ -220,9 +220,14 @@ async function exportChain(
 ): Promise<{ file: string; size: number }> {
   const file = path.join(work, 'disk');
   await writeFile(file, '', { mode: 0o600, flag: 'wx' });
+  const [top] = chain.layers;
+  const overlay = path.join(work, 'scratch.qcow2');
+  const size = (await ctx.host.qemuImg.header(top?.file ?? '', top?.format)).virtualSize;
+  await createScratchOverlay(ctx.host.runner, overlay, size);
   await startExport(ctx.host.runner, {
     layers: chain.layers,
     shared: chain.shared,
+    overlay,
     exportFile: file,
     pidFile: path.join(work, 'daemon.pid'),
     what: `disk ${chain.target} of '${domain}' (${chain.from})`,

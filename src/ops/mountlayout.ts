@@ -1,15 +1,16 @@
 import type { FoundFilesystem, ImageRegion } from '../host/blockdevices.js';
 
 /**
- * Read-only mount options per filesystem: a backup's journal or log is never replayed (that would
- * write), and nothing on it runs as a program or a device node of the host.
+ * Read-only mount options per filesystem. A crash-consistent snapshot's filesystem needs its journal
+ * (ext4) or log (xfs, btrfs) replayed to show what was written last; the replay writes only to the
+ * scratch overlay above the chain, never to a layer.
  */
 const readOnlyOptions: Readonly<Record<string, string>> = {
-  ext2: 'ro,noload',
-  ext3: 'ro,noload',
-  ext4: 'ro,noload',
-  xfs: 'ro,norecovery',
-  btrfs: 'ro,rescue=nologreplay',
+  ext2: 'ro',
+  ext3: 'ro',
+  ext4: 'ro',
+  xfs: 'ro',
+  btrfs: 'ro',
   vfat: 'ro',
   exfat: 'ro',
   ntfs3: 'ro',

@@ -8,14 +8,14 @@ const region = (number: number | undefined) => ({
 });
 
 describe('planFilesystems', () => {
-  it('names folders by partition number and label, and mounts ext4 without replaying its journal', () => {
+  it('names folders by partition number and label, and mounts read-only without host devices or programs', () => {
     const planned = planFilesystems([
       { region: region(1), found: { type: 'ext4', label: 'boot' } },
       { region: region(2), found: { type: 'xfs' } },
     ]);
     expect(planned.map((p) => [p.name, p.options])).toEqual([
-      ['1-boot', 'ro,noload,nodev,nosuid,noexec'],
-      ['2', 'ro,norecovery,nodev,nosuid,noexec'],
+      ['1-boot', 'ro,nodev,nosuid,noexec'],
+      ['2', 'ro,nodev,nosuid,noexec'],
     ]);
   });
 

@@ -60,11 +60,11 @@ export function mountCommand(): Command {
     .description(
       "Reads only one disk's chain of a backup (restic snapshot or folder), or the\n" +
         "live domain's frozen layers when --from is not given (the state at its last\n" +
-        'snapshot), exports its top read-only with qemu-storage-daemon (FUSE), and\n' +
-        'mounts every filesystem on it read-only under MOUNTPOINT, one folder per\n' +
-        'partition named by number and label (1-boot, 2), or disk for a disk without\n' +
-        'a partition table. Nothing writes to a layer: journals are not replayed\n' +
-        '(ext4: ro,noload). Needs root and /dev/fuse.\n' +
+        'snapshot), exports it with qemu-storage-daemon (FUSE) with every layer\n' +
+        'read-only, and mounts every filesystem on it read-only under MOUNTPOINT, one\n' +
+        'folder per partition named by number and label (1-boot, 2), or disk for a\n' +
+        'disk without a partition table. Nothing writes to a layer: a journal replay\n' +
+        'goes to a scratch overlay that unmount deletes. Needs root and /dev/fuse.\n' +
         'Take it down with: unifi-backup unmount MOUNTPOINT',
     )
     .argument('<domain>', 'the domain the backup was made of')
