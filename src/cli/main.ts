@@ -10,6 +10,7 @@ import { notifyCommand } from './commands/notify.js';
 import { syncCommand } from './commands/sync.js';
 import { repairCommand } from './commands/repair.js';
 import { restoreCommand } from './commands/restore.js';
+import { mountCommand, unmountCommand } from './commands/mount.js';
 import { statusCommand } from './commands/status.js';
 import { runCommand } from './commands/run.js';
 import { verifyCommand } from './commands/verify.js';
@@ -80,6 +81,8 @@ export function buildProgram(): Command {
     .addCommand(syncCommand())
     .addCommand(runCommand())
     .addCommand(restoreCommand())
+    .addCommand(mountCommand())
+    .addCommand(unmountCommand())
     .addCommand(verifyCommand())
     .addCommand(repairCommand())
     .addCommand(statusCommand())

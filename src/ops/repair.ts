@@ -2,6 +2,7 @@ import { discardJournal, journalFile, readJournal } from '../journal/journal.js'
 import { lockDomain } from '../lock/lock.js';
 import type { OpsContext } from './context.js';
 import { finishInterruptedDrop } from './maintenance.js';
+import { clearStaleMounts } from './mount.js';
 import { readMaintenance } from './maintenance-record.js';
 import { recoverInterrupted } from './recover.js';
 
@@ -27,6 +28,7 @@ export async function repairDomain(ctx: OpsContext, domain: string): Promise<Rep
         ...dropped.notes,
       );
     }
+    actions.push(...(await clearStaleMounts(ctx, domain)));
     return { domain, dryRun: ctx.dryRun, actions };
   } finally {
     lock?.release();

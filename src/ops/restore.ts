@@ -17,10 +17,11 @@ import type { KeepWord } from '../host/passthrough.js';
 import { hostReaches } from '../host/passthrough.js';
 import type { LayerHeader } from '../host/qemuimg.js';
 import type { Restic } from '../host/restic.js';
-import { ProcessError } from '../host/runner.js';
 import { NoSuchDomainError } from '../host/virsh.js';
 import type { BackupTree } from './backuptree.js';
-import { chooseSnapshot, findDump, folderTree, locate, resticTree } from './backuptree.js';
+import { findDump, folderTree } from './backuptree.js';
+import type { RestoredDisk } from './backupchain.js';
+import { fetchChains, openSnapshot } from './backupchain.js';
 import { checkLayers, resolveBacking } from './chaincheck.js';
 import type { OpsContext } from './context.js';
 
@@ -58,20 +59,6 @@ export interface RestoreResult {
   readonly rebased: readonly string[];
   readonly defined: boolean;
   readonly started: boolean;
-}
-
-/** One layer of a restored disk: where it is in the backup, where it was staged, what its header says. */
-interface RestoredLayer {
-  readonly treePath: string;
-  readonly format: string;
-  readonly header: LayerHeader;
-  /** The backing layer's tree path. */
-  readonly backing?: string;
-}
-
-interface RestoredDisk {
-  readonly target: string;
-  readonly layers: readonly RestoredLayer[];
 }
 
 /** The backup opened: its tree, where its inactive config dump is, and where the restore goes. */
@@ -139,22 +126,12 @@ async function openBackup(ctx: OpsContext, domain: string, request: RestoreReque
     const tree = await folderTree(source.dir, inPlace);
     return { tree, dump: findDump(tree, domain), folder: to ?? source.dir, inPlace };
   }
-  const { restic } = source;
-  const snapshot = chooseSnapshot(
-    await restic.snapshots(source.snapshot === undefined ? { tags: [domain] } : {}),
-    {
-      domain,
-      host: source.host,
-      ...(source.snapshot === undefined ? {} : { id: source.snapshot }),
-      repository: restic.repositoryText,
-    },
-  );
+  const tree = await openSnapshot(domain, source);
   if (source.foreign && to === undefined)
     throw new UserError(
-      `restic snapshot ${snapshot.shortId} was made by host '${snapshot.hostname}': its folders are that ` +
+      `restic snapshot ${tree.snapshot ?? ''} was made by host '${source.host}': its folders are that ` +
         `host's. Nothing was restored. Say where its files go with --to DIR.`,
     );
-  const tree = resticTree(restic, snapshot, await restic.ls(snapshot.id));
   const dump = findDump(tree, domain);
   ctx.log(`${domain}: restoring from ${tree.what}`);
   return { tree, dump, folder: to ?? path.dirname(dump), inPlace: false };
@@ -243,121 +220,6 @@ async function checkDefinition(
       );
   }
   return { disks, xml: relocated };
-}
-
-/** How the next layer down is opened: never probed, only qcow2 or raw. */
-function backingOf(
-  tree: BackupTree,
-  layer: { treePath: string; header: LayerHeader },
-): { treePath?: string; format: string; problem?: string } {
-  const recorded = layer.header.backingFilename ?? '';
-  const format = layer.header.backingFormat ?? 'qcow2';
-  const folder = path.posix.dirname(layer.treePath);
-  const treePath = path.posix.isAbsolute(recorded)
-    ? locate(tree, recorded, folder)
-    : path.posix.join(folder, recorded);
-  if (treePath === undefined || !tree.types.has(treePath))
-    return { format, problem: `backing file ${recorded} of ${layer.treePath} is not in ${tree.what}` };
-  if (format !== 'qcow2' && format !== 'raw')
-    return {
-      format,
-      problem: `${layer.treePath} records its backing ${recorded} as ${format}; only qcow2 and raw are restored`,
-    };
-  return { treePath, format };
-}
-
-/**
- * Fetches every layer of each disk's chain as the dump names it: its source is the top frozen
- * layer; each layer's header (opened with an explicit format) names the next one down, which must
- * be a regular file in the backup. One fetch per level of all disks' chains.
- */
-async function fetchChains(
-  ctx: OpsContext,
-  backup: OpenedBackup,
-  domain: string,
-  disks: readonly XmlDisk[],
-  staging: string,
-  staged: Map<string, string>,
-): Promise<RestoredDisk[]> {
-  const { tree } = backup;
-  const problems: string[] = [];
-  const chains = disks.map((disk) => {
-    const top = locate(tree, disk.source ?? '', path.posix.dirname(backup.dump));
-    if (top === undefined)
-      problems.push(`disk ${disk.target}: its layer ${disk.source ?? ''} is not in ${tree.what}`);
-    return {
-      target: disk.target,
-      layers: [] as RestoredLayer[],
-      // The dump names the top frozen layer: a raw disk's own file before its first overlay.
-      next:
-        top === undefined
-          ? undefined
-          : { treePath: top, format: disk.driverType === 'raw' ? 'raw' : 'qcow2' },
-    };
-  });
-  for (;;) {
-    const open = chains.filter((c) => c.next !== undefined);
-    if (open.length === 0) break;
-    for (const chain of open) {
-      const type = tree.types.get(chain.next?.treePath ?? '');
-      if (type !== 'file') {
-        problems.push(
-          `disk ${chain.target}: layer ${chain.next?.treePath ?? ''} is a ${type ?? 'missing'} entry in ` +
-            `${tree.what}, not a regular file`,
-        );
-        chain.next = undefined;
-      }
-    }
-    const wanted = [...new Set(open.flatMap((c) => (c.next === undefined ? [] : [c.next.treePath])))];
-    for (const [treePath, file] of await tree.fetch(
-      wanted.filter((p) => !staged.has(p)),
-      staging,
-    ))
-      staged.set(treePath, file);
-    for (const chain of open) {
-      const next = chain.next;
-      if (next === undefined) continue;
-      chain.next = undefined;
-      const file = staged.get(next.treePath) ?? '';
-      let header: LayerHeader;
-      try {
-        header = await ctx.host.qemuImg.header(file, next.format);
-      } catch (error) {
-        if (!(error instanceof ProcessError)) throw error;
-        problems.push(
-          `disk ${chain.target}: ${next.treePath} is not a readable ${next.format} image: ${error.stderr.trim()}`,
-        );
-        continue;
-      }
-      if (header.dataFile !== undefined) {
-        problems.push(
-          `disk ${chain.target}: ${next.treePath} keeps its data in an external data file ${header.dataFile}`,
-        );
-        continue;
-      }
-      if (header.backingFilename === undefined || next.format === 'raw') {
-        chain.layers.push({ treePath: next.treePath, format: next.format, header });
-        continue;
-      }
-      const backing = backingOf(tree, { treePath: next.treePath, header });
-      if (backing.problem !== undefined || backing.treePath === undefined) {
-        problems.push(`disk ${chain.target}: ${backing.problem ?? ''}`);
-        continue;
-      }
-      if (backing.treePath === next.treePath || chain.layers.some((l) => l.treePath === backing.treePath)) {
-        problems.push(`disk ${chain.target}: the chain loops back to ${backing.treePath}`);
-        continue;
-      }
-      chain.layers.push({ treePath: next.treePath, format: next.format, header, backing: backing.treePath });
-      chain.next = { treePath: backing.treePath, format: backing.format };
-    }
-  }
-  if (problems.length > 0)
-    throw new UserError(
-      `restore of domain '${domain}' from ${tree.what} refused; nothing was placed:\n` +
-        problems.map((p) => `  ${p}`).join('\n'),
-    );
-  return chains.map((c) => ({ target: c.target, layers: c.layers }));
 }
 
 /**
@@ -511,7 +373,13 @@ export async function restoreDomain(
     // Every fetched file, by tree path: the dumps first, then fetchChains adds the layers.
     const { staged, xml: dumpXml } = await fetchDumps(backup, domain, staging);
     const checked = await checkDefinition(ctx, dumpXml, backup, domain, request);
-    const chains = await fetchChains(ctx, backup, domain, checked.disks, staging, staged);
+    const chains = await fetchChains(
+      ctx.host.qemuImg,
+      backup,
+      checked.disks,
+      { staging, staged },
+      `restore of domain '${domain}' from ${backup.tree.what} refused; nothing was placed`,
+    );
     placed = await placeFiles(backup, staged);
     const rebased = await relinkChains(ctx, chains, placed);
     const disks = await checkChains(ctx, chains, placed, name, backup.folder);

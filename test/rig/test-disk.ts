@@ -31,3 +31,29 @@ export async function makeExt4Qcow2(path: string, sizeMiB: number): Promise<void
 export async function makeRawImage(path: string, sizeMiB: number): Promise<void> {
   await makeSparseFile(path, sizeMiB);
 }
+
+/**
+ * A qcow2 image with a DOS partition table (sfdisk): partition 1 an ext4 filesystem labelled `label`
+ * holding the files of `content`, partition 2 an empty unlabelled ext4, partition 3 no filesystem.
+ * mkfs writes each filesystem at its partition's offset, so no partition device nodes are needed.
+ */
+export async function makePartitionedQcow2(path: string, label: string, content: string): Promise<void> {
+  const raw = `${path}.raw`;
+  await makeSparseFile(raw, 64);
+  try {
+    await runChecked(execaRunner, {
+      argv: ['sfdisk', '-q', raw],
+      input:
+        'label: dos\nstart=2048, size=40960, type=83\nstart=45056, size=40960, type=83\nstart=88064, type=83\n',
+    });
+    const ext4 = (offsetSectors: number, extra: readonly string[]) =>
+      runChecked(execaRunner, {
+        argv: ['mkfs.ext4', '-F', '-q', ...extra, '-E', `offset=${offsetSectors * 512}`, raw, '20480k'],
+      });
+    await ext4(2048, ['-L', label, '-d', content]);
+    await ext4(45056, []);
+    await runChecked(execaRunner, { argv: ['qemu-img', 'convert', '-O', 'qcow2', raw, path] });
+  } finally {
+    await rm(raw, { force: true });
+  }
+}

@@ -48,11 +48,11 @@ interface RestoreOptions {
 }
 
 /** The repository, and whose snapshots: restic records this host as its host name (or restic.host). */
-async function resticSource(
-  options: RestoreOptions,
+export async function resticSource(
+  options: Pick<RestoreOptions, 'config' | 'host'>,
   runner: Runner,
   snapshot: string | undefined,
-): Promise<RestoreSource> {
+): Promise<Extract<RestoreSource, { kind: 'restic' }>> {
   const { settings, restic } = await repository(options.config, runner);
   const own = settings.host ?? os.hostname();
   const host = options.host ?? own;
