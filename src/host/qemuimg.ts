@@ -1,3 +1,4 @@
+import { readChain, readHeader } from './imagechain.js';
 import type { Runner } from './runner.js';
 import { runChecked } from './runner.js';
 
@@ -51,10 +52,16 @@ export class QemuImg {
   constructor(private readonly runner: Runner) {}
 
   /**
-   * The whole chain from `top` down to its base, top first. `-U` (force share) because a running
-   * QEMU holds the write lock on the active layer; reading headers is safe.
+   * The whole chain from `top` down to its base, top first: read in-process, or by qemu-img when
+   * the chain is anything but plain (src/host/imagechain.ts), so failures are worded by qemu-img.
+   * `-U` (force share) because a running QEMU holds the write lock on the active layer; reading
+   * headers is safe.
    */
   async chain(top: string): Promise<ImageInfo[]> {
+    return (await readChain(top)) ?? this.chainByQemuImg(top);
+  }
+
+  private async chainByQemuImg(top: string): Promise<ImageInfo[]> {
     const { stdout } = await runChecked(
       this.runner,
       { argv: ['qemu-img', 'info', '--backing-chain', '--output=json', '-U', '--', top] },
@@ -149,9 +156,14 @@ export class QemuImg {
 
   /**
    * The header of one image, without opening its backing file. With `format` the image is opened
-   * as that format instead of probed (a file from an untrusted source must never be probed).
+   * as that format instead of probed (a file from an untrusted source must never be probed). Read
+   * in-process when the image is plain, else by qemu-img (as chain()).
    */
   async header(file: string, format?: string): Promise<LayerHeader> {
+    return (await readHeader(file, format)) ?? this.headerByQemuImg(file, format);
+  }
+
+  private async headerByQemuImg(file: string, format?: string): Promise<LayerHeader> {
     const { stdout } = await runChecked(
       this.runner,
       {
