@@ -3,6 +3,7 @@ import { copyFile, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { cleanupAll, createTestDomain } from '../test/rig/domain.js';
 import type { TestDomain } from '../test/rig/domain.js';
 import { domainXml } from '../test/rig/domain-xml.js';
@@ -32,7 +33,10 @@ interface Run {
 }
 
 /** Runs a program, fails loudly, returns its wall time; GNU time gives the peak resident memory. */
-function run(argv: readonly string[], options: { env?: NodeJS.ProcessEnv; user?: string } = {}): Run {
+function run(
+  argv: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; user?: string; cwd?: string } = {},
+): Run {
   const rssFile = path.join(os.tmpdir(), `bench-rss-${process.pid}`);
   // Outside runuser, so the bench user need not write the file; %M is the largest descendant.
   const inner = options.user === undefined ? argv : ['runuser', '-u', options.user, '--', ...argv];
@@ -40,6 +44,7 @@ function run(argv: readonly string[], options: { env?: NodeJS.ProcessEnv; user?:
   const started = process.hrtime.bigint();
   const result = spawnSync(full[0] ?? '', full.slice(1), {
     env: options.env ?? env,
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     encoding: 'utf8',
     maxBuffer: 1 << 28,
   });
@@ -390,6 +395,124 @@ async function manyDomains(): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
 
+/** The original bash script (self-update disabled), beside this repository's folder. */
+const seedDir = path.resolve('../shared/reference/seed');
+
+/** Both tools name layers by the second: each run starts in a second of its own. */
+async function nextSecond(): Promise<void> {
+  await sleep(1020 - (Date.now() % 1000));
+}
+
+/**
+ * Each verb of ours against the original script's on one running 2-disk guest (writer on),
+ * interleaved and alternating who goes first; before a diff or full both tools add an incr, so
+ * each consolidation finds the same number of layers.
+ */
+async function originalScript(): Promise<void> {
+  const script = path.join(seedDir, 'unifi-backup.sh');
+  if (!existsSync(script)) {
+    rows.push(['8. the original script', `not found at ${script}`, '', '', '', '']);
+    return;
+  }
+  const domain = await createTestDomain({ disks: 2 });
+  // Run from its own folder, as its README says.
+  const seed = (level: string) =>
+    run(['./unifi-backup.sh', '-a', 'backup', '-m', level, domain.name], { cwd: seedDir });
+  const ours = (level: string) => ub('backup', level, domain.name);
+  ours('enable');
+  const targets = { incr: '≤1.0', diff: '≤0.6', full: '≤0.6' } as const;
+  for (const level of ['incr', 'diff', 'full'] as const) {
+    const times = { ours: [] as number[], seed: [] as number[] };
+    for (let i = 0; i < (level === 'incr' ? 7 : 5); i++) {
+      const pair = i % 2 === 0 ? (['ours', 'seed'] as const) : (['seed', 'ours'] as const);
+      for (const who of pair) {
+        if (level !== 'incr') {
+          await nextSecond();
+          ours('incr');
+          await nextSecond();
+          seed('incr');
+        }
+        await nextSecond();
+        times[who].push((who === 'ours' ? ours : seed)(level).ms);
+      }
+    }
+    record(
+      `8. \`backup ${level}\` ÷ the original script's, running 2-disk guest`,
+      `${fmt(median(times.ours), 0)} ms`,
+      `${fmt(median(times.seed), 0)} ms`,
+      median(times.ours) / median(times.seed),
+      targets[level],
+    );
+  }
+  await domain.destroy();
+}
+
+/**
+ * Opt-in (`npm run bench -- large`): 2 GiB written across four incr layers of a running domain,
+ * then consolidated by `backup diff` / `backup full` and, from the same kind of chain, by a bare
+ * `virsh blockpull` / `blockcommit --active --pivot`. What ours adds must be a fixed cost.
+ */
+async function largeData(): Promise<void> {
+  const domain = await benchDomain();
+  ub('backup', 'enable', domain.name);
+  const layers = async (tag: string) => {
+    for (let i = 0; i < 4; i++) {
+      await guestWrite(domain, `${tag}-${i}.bin`, 512);
+      await domain.guestExec(['rm', '-f', `/mnt/vda/${tag}-${i}.bin`]);
+      await nextSecond();
+      ub('backup', 'incr', domain.name);
+    }
+  };
+  const virsh = (...args: string[]) => run(['virsh', '--connect', 'qemu:///system', ...args]).ms;
+  await layers('pull');
+  const base = chainOf(domain.name).at(-1) ?? '';
+  const top = path.join(domain.dir, 'vda.bare-pull.qcow2');
+  const bareSnapshot = virsh(
+    'snapshot-create-as',
+    '--domain',
+    domain.name,
+    '--disk-only',
+    '--atomic',
+    '--no-metadata',
+    '--diskspec',
+    `vda,snapshot=external,file=${top}`,
+  );
+  const barePull =
+    bareSnapshot + virsh('blockpull', '--domain', domain.name, '--path', 'vda', '--base', base, '--wait');
+  await layers('diff');
+  await nextSecond();
+  const diff = ub('backup', 'diff', domain.name).ms;
+  record(
+    '9. `backup diff` of 2 GiB in 4 incr layers ÷ bare snapshot + `virsh blockpull`',
+    `${fmt(diff, 0)} ms`,
+    `${fmt(barePull, 0)} ms`,
+    diff / barePull,
+    '≤1.3',
+  );
+  await layers('commit');
+  const bareCommit = virsh(
+    'blockcommit',
+    '--domain',
+    domain.name,
+    '--path',
+    'vda',
+    '--active',
+    '--pivot',
+    '--wait',
+  );
+  await layers('full');
+  await nextSecond();
+  const full = ub('backup', 'full', domain.name).ms;
+  record(
+    '9. `backup full` of 2 GiB in 4 incr layers ÷ bare `virsh blockcommit --active --pivot`',
+    `${fmt(full, 0)} ms`,
+    `${fmt(bareCommit, 0)} ms`,
+    full / bareCommit,
+    '≤1.3',
+  );
+  await domain.destroy();
+}
+
 function machine(): string[] {
   const cpu = os.cpus()[0]?.model ?? 'unknown';
   return [
@@ -431,6 +554,9 @@ async function main(): Promise<void> {
       }
     });
     await group('many', manyDomains);
+    await group('original', originalScript);
+    // Slow (2 GiB written through a TCG guest, four times): only when asked for by name.
+    if (only.includes('large')) await group('large', largeData);
   } finally {
     await cleanupAll();
     await rm(work, { recursive: true, force: true });
