@@ -39,6 +39,31 @@ export interface CheckResult {
   readonly output: string;
 }
 
+/** `qemu-img info --backing-chain --output=json`, as the layers of a chain. */
+export function chainFromJson(stdout: string): ImageInfo[] {
+  const parsed = JSON.parse(stdout) as RawImageInfo | RawImageInfo[];
+  return (Array.isArray(parsed) ? parsed : [parsed]).map((raw) => ({
+    filename: raw.filename,
+    format: raw.format,
+    virtualSize: raw['virtual-size'],
+    actualSize: raw['actual-size'] ?? 0,
+    backingFilename: raw['full-backing-filename'] ?? raw['backing-filename'],
+  }));
+}
+
+/** `qemu-img info --output=json` of one image, as its header. */
+export function headerFromJson(stdout: string): LayerHeader {
+  const raw = JSON.parse(stdout) as RawImageInfo;
+  return {
+    filename: raw.filename,
+    format: raw.format,
+    virtualSize: raw['virtual-size'],
+    backingFilename: raw['backing-filename'],
+    backingFormat: raw['backing-filename-format'],
+    dataFile: raw['format-specific']?.data?.['data-file'],
+  };
+}
+
 /** qemu-img -p prints `    (42.00/100%)`. */
 function progressParser(onProgress: (percent: number) => void): (chunk: string) => void {
   return (chunk) => {
@@ -67,14 +92,7 @@ export class QemuImg {
       { argv: ['qemu-img', 'info', '--backing-chain', '--output=json', '-U', '--', top] },
       `reading the chain of ${top}`,
     );
-    const parsed = JSON.parse(stdout) as RawImageInfo | RawImageInfo[];
-    return (Array.isArray(parsed) ? parsed : [parsed]).map((raw) => ({
-      filename: raw.filename,
-      format: raw.format,
-      virtualSize: raw['virtual-size'],
-      actualSize: raw['actual-size'] ?? 0,
-      backingFilename: raw['full-backing-filename'] ?? raw['backing-filename'],
-    }));
+    return chainFromJson(stdout);
   }
 
   /** A new qcow2 overlay on top of `backing`; the backing format is recorded so nothing is probed. */
@@ -179,15 +197,7 @@ export class QemuImg {
       },
       `reading the header of ${file}`,
     );
-    const raw = JSON.parse(stdout) as RawImageInfo;
-    return {
-      filename: raw.filename,
-      format: raw.format,
-      virtualSize: raw['virtual-size'],
-      backingFilename: raw['backing-filename'],
-      backingFormat: raw['backing-filename-format'],
-      dataFile: raw['format-specific']?.data?.['data-file'],
-    };
+    return headerFromJson(stdout);
   }
 
   /** `qemu-img check`: metadata consistency of one layer (read-only; -U as QEMU may hold it open). */

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readChain, readHeader } from '../../src/host/imagechain.js';
 import { parseQcow2Header } from '../../src/host/qcow2.js';
 import type { ImageInfo, LayerHeader } from '../../src/host/qemuimg.js';
-import { QemuImg } from '../../src/host/qemuimg.js';
+import { chainFromJson, headerFromJson, QemuImg } from '../../src/host/qemuimg.js';
 import { execaRunner, ProcessError } from '../../src/host/runner.js';
 
 /**
@@ -37,43 +37,14 @@ function create(file: string, backing?: { file: string; format: string }, size =
   return file;
 }
 
-interface RawInfo {
-  filename: string;
-  format: string;
-  'virtual-size': number;
-  'actual-size': number;
-  'full-backing-filename'?: string;
-  'backing-filename'?: string;
-  'backing-filename-format'?: string;
-  'format-specific'?: { data?: { 'data-file'?: string } };
-}
-
-function referenceChain(top: string, cwd = root): ImageInfo[] {
-  const out = execFileSync('qemu-img', ['info', '--backing-chain', '-U', '--output=json', '--', top], {
-    encoding: 'utf8',
-    cwd,
-  });
-  return (JSON.parse(out) as RawInfo[]).map((raw) => ({
-    filename: raw.filename,
-    format: raw.format,
-    virtualSize: raw['virtual-size'],
-    actualSize: raw['actual-size'],
-    backingFilename: raw['full-backing-filename'] ?? raw['backing-filename'],
-  }));
+function referenceChain(top: string): ImageInfo[] {
+  return chainFromJson(qemuImg('info', '--backing-chain', '-U', '--output=json', '--', top));
 }
 
 function referenceHeader(file: string, format?: string): LayerHeader {
-  const raw = JSON.parse(
+  return headerFromJson(
     qemuImg('info', '-U', '--output=json', ...(format ? ['-f', format] : []), '--', file),
-  ) as RawInfo;
-  return {
-    filename: raw.filename,
-    format: raw.format,
-    virtualSize: raw['virtual-size'],
-    backingFilename: raw['backing-filename'],
-    backingFormat: raw['backing-filename-format'],
-    dataFile: raw['format-specific']?.data?.['data-file'],
-  };
+  );
 }
 
 /** The reader must answer (not decline) and agree with qemu-img. */
@@ -83,7 +54,8 @@ async function expectSameChain(top: string): Promise<ImageInfo[]> {
   return ours ?? [];
 }
 
-describe('readChain agrees with qemu-img info --backing-chain', () => {
+// qemu-img runs take seconds on a busy machine.
+describe('readChain agrees with qemu-img info --backing-chain', { timeout: 60_000 }, () => {
   it('reads an absolute chain of three qcow2 layers, top first', async () => {
     const dir = path.join(root, 'absolute');
     const base = create(path.join(dir, 'disk.qcow2'));
@@ -159,7 +131,7 @@ describe('readChain agrees with qemu-img info --backing-chain', () => {
   });
 });
 
-describe('what the reader leaves to qemu-img', () => {
+describe('what the reader leaves to qemu-img', { timeout: 60_000 }, () => {
   const qemu = new QemuImg(execaRunner);
 
   it('a missing backing file: qemu-img fails and names it', async () => {
