@@ -3,6 +3,7 @@ import { copyFile, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { cleanupAll, createTestDomain } from '../test/rig/domain.js';
 import type { TestDomain } from '../test/rig/domain.js';
 import { domainXml } from '../test/rig/domain-xml.js';
@@ -32,7 +33,10 @@ interface Run {
 }
 
 /** Runs a program, fails loudly, returns its wall time; GNU time gives the peak resident memory. */
-function run(argv: readonly string[], options: { env?: NodeJS.ProcessEnv; user?: string } = {}): Run {
+function run(
+  argv: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; user?: string; cwd?: string } = {},
+): Run {
   const rssFile = path.join(os.tmpdir(), `bench-rss-${process.pid}`);
   // Outside runuser, so the bench user need not write the file; %M is the largest descendant.
   const inner = options.user === undefined ? argv : ['runuser', '-u', options.user, '--', ...argv];
@@ -40,6 +44,7 @@ function run(argv: readonly string[], options: { env?: NodeJS.ProcessEnv; user?:
   const started = process.hrtime.bigint();
   const result = spawnSync(full[0] ?? '', full.slice(1), {
     env: options.env ?? env,
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     encoding: 'utf8',
     maxBuffer: 1 << 28,
   });
@@ -126,6 +131,13 @@ function startup(): void {
   );
 }
 
+/** One bare external snapshot of vda, as a user would type it; its wall time. */
+function bareSnapshot(domain: string, file: string): number {
+  const diskspec = `vda,snapshot=external,file=${file}`;
+  const flags = ['--disk-only', '--atomic', '--no-metadata', '--diskspec', diskspec];
+  return run(['virsh', 'snapshot-create-as', '--domain', domain, ...flags]).ms;
+}
+
 function snapshots(domain: TestDomain): void {
   ub('backup', 'enable', domain.name);
   const ours: number[] = [];
@@ -133,19 +145,7 @@ function snapshots(domain: TestDomain): void {
   for (let i = 0; i < 3; i++) {
     ours.push(ub('backup', 'incr', domain.name).ms);
     const file = path.join(domain.dir, `vda.bare-${i}.qcow2`);
-    bare.push(
-      run([
-        'virsh',
-        'snapshot-create-as',
-        '--domain',
-        domain.name,
-        '--disk-only',
-        '--atomic',
-        '--no-metadata',
-        '--diskspec',
-        `vda,snapshot=external,file=${file}`,
-      ]).ms,
-    );
+    bare.push(bareSnapshot(domain.name, file));
   }
   record(
     '1. `backup incr` ÷ bare `virsh snapshot-create-as`',
@@ -390,6 +390,108 @@ async function manyDomains(): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
 
+/** The original bash script (self-update disabled), beside this repository's folder. */
+const seedDir = path.resolve('../shared/reference/seed');
+
+/** Both tools name layers by the second: each run starts in a second of its own. */
+async function nextSecond(): Promise<void> {
+  await sleep(1020 - (Date.now() % 1000));
+}
+
+/**
+ * Each verb of ours against the original script's on one running 2-disk guest (writer on),
+ * interleaved and alternating who goes first; before a diff or full both tools add an incr, so
+ * each consolidation finds the same number of layers.
+ */
+async function originalScript(): Promise<void> {
+  const script = path.join(seedDir, 'unifi-backup.sh');
+  if (!existsSync(script)) {
+    rows.push(['8. the original script', `not found at ${script}`, '', '', '', '']);
+    return;
+  }
+  const domain = await createTestDomain({ disks: 2 });
+  // Run from its own folder, as its README says.
+  const seed = (level: string) =>
+    run(['./unifi-backup.sh', '-a', 'backup', '-m', level, domain.name], { cwd: seedDir });
+  const ours = (level: string) => ub('backup', level, domain.name);
+  ours('enable');
+  const targets = { incr: '≤1.0', diff: '≤0.6', full: '≤0.6' } as const;
+  for (const level of ['incr', 'diff', 'full'] as const) {
+    const times = { ours: [] as number[], seed: [] as number[] };
+    for (let i = 0; i < (level === 'incr' ? 7 : 5); i++) {
+      const pair = i % 2 === 0 ? (['ours', 'seed'] as const) : (['seed', 'ours'] as const);
+      for (const who of pair) {
+        if (level !== 'incr') {
+          await nextSecond();
+          ours('incr');
+          await nextSecond();
+          seed('incr');
+        }
+        await nextSecond();
+        times[who].push((who === 'ours' ? ours : seed)(level).ms);
+      }
+    }
+    record(
+      `8. \`backup ${level}\` ÷ the original script's, running 2-disk guest`,
+      `${fmt(median(times.ours), 0)} ms`,
+      `${fmt(median(times.seed), 0)} ms`,
+      median(times.ours) / median(times.seed),
+      targets[level],
+    );
+  }
+  await domain.destroy();
+}
+
+/**
+ * Opt-in (`npm run bench -- large`): 2 GiB written across four incr layers of a running domain,
+ * then consolidated by `backup diff` / `backup full` and, from the same kind of chain, by a bare
+ * `virsh blockpull` / `blockcommit --active --pivot`. What ours adds must be a fixed cost.
+ */
+async function largeData(): Promise<void> {
+  const domain = await benchDomain();
+  ub('backup', 'enable', domain.name);
+  const layers = async (tag: string) => {
+    for (let i = 0; i < 4; i++) {
+      await guestWrite(domain, `${tag}-${i}.bin`, 512);
+      await domain.guestExec(['rm', '-f', `/mnt/vda/${tag}-${i}.bin`]);
+      await nextSecond();
+      ub('backup', 'incr', domain.name);
+    }
+  };
+  const virsh = (...args: string[]) => run(['virsh', '--connect', 'qemu:///system', ...args]).ms;
+  const vda = ['--domain', domain.name, '--path', 'vda'];
+  const bare = {
+    diff: async () => {
+      await layers('pull');
+      const base = chainOf(domain.name).at(-1) ?? '';
+      const snapshot = bareSnapshot(domain.name, path.join(domain.dir, 'vda.bare-pull.qcow2'));
+      return snapshot + virsh('blockpull', ...vda, '--base', base, '--wait');
+    },
+    full: async () => {
+      await layers('commit');
+      return virsh('blockcommit', ...vda, '--active', '--pivot', '--wait');
+    },
+  };
+  const baselines = {
+    diff: 'bare snapshot + `virsh blockpull`',
+    full: 'bare `virsh blockcommit --active --pivot`',
+  };
+  for (const level of ['diff', 'full'] as const) {
+    const baseline = await bare[level]();
+    await layers(level);
+    await nextSecond();
+    const ours = ub('backup', level, domain.name).ms;
+    record(
+      `9. \`backup ${level}\` of 2 GiB in 4 incr layers ÷ ${baselines[level]}`,
+      `${fmt(ours, 0)} ms`,
+      `${fmt(baseline, 0)} ms`,
+      ours / baseline,
+      '≤1.3',
+    );
+  }
+  await domain.destroy();
+}
+
 function machine(): string[] {
   const cpu = os.cpus()[0]?.model ?? 'unknown';
   return [
@@ -431,6 +533,9 @@ async function main(): Promise<void> {
       }
     });
     await group('many', manyDomains);
+    await group('original', originalScript);
+    // Slow (2 GiB written through a TCG guest, four times): only when asked for by name.
+    if (only.includes('large')) await group('large', largeData);
   } finally {
     await cleanupAll();
     await rm(work, { recursive: true, force: true });

@@ -1,3 +1,4 @@
+import { readChain, readHeader } from './imagechain.js';
 import type { Runner } from './runner.js';
 import { runChecked } from './runner.js';
 
@@ -38,6 +39,31 @@ export interface CheckResult {
   readonly output: string;
 }
 
+/** `qemu-img info --backing-chain --output=json`, as the layers of a chain. */
+export function chainFromJson(stdout: string): ImageInfo[] {
+  const parsed = JSON.parse(stdout) as RawImageInfo | RawImageInfo[];
+  return (Array.isArray(parsed) ? parsed : [parsed]).map((raw) => ({
+    filename: raw.filename,
+    format: raw.format,
+    virtualSize: raw['virtual-size'],
+    actualSize: raw['actual-size'] ?? 0,
+    backingFilename: raw['full-backing-filename'] ?? raw['backing-filename'],
+  }));
+}
+
+/** `qemu-img info --output=json` of one image, as its header. */
+export function headerFromJson(stdout: string): LayerHeader {
+  const raw = JSON.parse(stdout) as RawImageInfo;
+  return {
+    filename: raw.filename,
+    format: raw.format,
+    virtualSize: raw['virtual-size'],
+    backingFilename: raw['backing-filename'],
+    backingFormat: raw['backing-filename-format'],
+    dataFile: raw['format-specific']?.data?.['data-file'],
+  };
+}
+
 /** qemu-img -p prints `    (42.00/100%)`. */
 function progressParser(onProgress: (percent: number) => void): (chunk: string) => void {
   return (chunk) => {
@@ -51,25 +77,24 @@ export class QemuImg {
   constructor(private readonly runner: Runner) {}
 
   /**
-   * The whole chain from `top` down to its base, top first. `-U` (force share) because a running
-   * QEMU holds the write lock on the active layer; reading headers is safe. With `format` the top is
-   * opened as that format, never probed: a raw disk's guest can write a qcow2 header into it.
+   * The whole chain from `top` down to its base, top first: read in-process, or by qemu-img when
+   * the chain is anything but plain (src/host/imagechain.ts), so failures are worded by qemu-img.
+   * `-U` (force share) because a running QEMU holds the write lock on the active layer; reading
+   * headers is safe. With `format` the top is opened as that format, never probed: a raw disk's
+   * guest can write a qcow2 header into it.
    */
   async chain(top: string, format?: string): Promise<ImageInfo[]> {
+    return (await readChain(top, format)) ?? this.chainByQemuImg(top, format);
+  }
+
+  private async chainByQemuImg(top: string, format: string | undefined): Promise<ImageInfo[]> {
     const formatArgs = format === undefined ? [] : ['-f', format];
     const { stdout } = await runChecked(
       this.runner,
       { argv: ['qemu-img', 'info', '--backing-chain', '--output=json', '-U', ...formatArgs, '--', top] },
       `reading the chain of ${top}`,
     );
-    const parsed = JSON.parse(stdout) as RawImageInfo | RawImageInfo[];
-    return (Array.isArray(parsed) ? parsed : [parsed]).map((raw) => ({
-      filename: raw.filename,
-      format: raw.format,
-      virtualSize: raw['virtual-size'],
-      actualSize: raw['actual-size'] ?? 0,
-      backingFilename: raw['full-backing-filename'] ?? raw['backing-filename'],
-    }));
+    return chainFromJson(stdout);
   }
 
   /** A new qcow2 overlay on top of `backing`; the backing format is recorded so nothing is probed. */
@@ -151,9 +176,14 @@ export class QemuImg {
 
   /**
    * The header of one image, without opening its backing file. With `format` the image is opened
-   * as that format instead of probed (a file from an untrusted source must never be probed).
+   * as that format instead of probed (a file from an untrusted source must never be probed). Read
+   * in-process when the image is plain, else by qemu-img (as chain()).
    */
   async header(file: string, format?: string): Promise<LayerHeader> {
+    return (await readHeader(file, format)) ?? this.headerByQemuImg(file, format);
+  }
+
+  private async headerByQemuImg(file: string, format?: string): Promise<LayerHeader> {
     const { stdout } = await runChecked(
       this.runner,
       {
@@ -169,15 +199,7 @@ export class QemuImg {
       },
       `reading the header of ${file}`,
     );
-    const raw = JSON.parse(stdout) as RawImageInfo;
-    return {
-      filename: raw.filename,
-      format: raw.format,
-      virtualSize: raw['virtual-size'],
-      backingFilename: raw['backing-filename'],
-      backingFormat: raw['backing-filename-format'],
-      dataFile: raw['format-specific']?.data?.['data-file'],
-    };
+    return headerFromJson(stdout);
   }
 
   /** `qemu-img check`: metadata consistency of one layer (read-only; -U as QEMU may hold it open). */

@@ -82,8 +82,9 @@ export async function refuseRunningBlockJobs(
   state: DomainState,
   disks: readonly Disk[],
 ): Promise<void> {
-  for (const disk of disks) {
-    const job = await ctx.host.virsh.blockJob(state.name, disk.target);
+  const jobs = await Promise.all(disks.map((disk) => ctx.host.virsh.blockJob(state.name, disk.target)));
+  for (const [i, disk] of disks.entries()) {
+    const job = jobs[i];
     if (job !== undefined)
       throw new UserError(
         `disk ${disk.target} of domain '${state.name}' already runs a block job (${job}). Nothing was changed. ` +

@@ -19,8 +19,16 @@ async function writeConfigDumps(
   step: Extract<Step, { kind: 'dump-config' }>,
   known: Partial<Definitions>,
 ) {
+  // Definitions not known yet (a consolidation changed them) are read in one virsh run when the
+  // name allows it.
+  const missing = step.dumps.map((dump) => dump.flavour).filter((flavour) => known[flavour] === undefined);
+  const batched =
+    missing.length > 1 ? await ctx.host.virsh.readPlain(domain, missing, { info: false }) : undefined;
   for (const dump of step.dumps) {
-    const xml = known[dump.flavour] ?? (await ctx.host.virsh.dumpXml(domain, dump.flavour));
+    const xml =
+      known[dump.flavour] ??
+      batched?.xml.get(dump.flavour) ??
+      (await ctx.host.virsh.dumpXml(domain, dump.flavour));
     try {
       writeStateFile(dump.file, xml);
     } catch (error) {

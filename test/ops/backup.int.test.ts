@@ -57,6 +57,19 @@ describe('backup incr on a running domain', () => {
     chain = await chainOf(domain.name);
     expect(shapeOf(chain)).toEqual({ vda: ['incr', 'incr', 'base'], vdb: ['incr', 'incr', 'base'] });
     for (const disk of chain.disks) await expectDataIntact(disk.layers[1]?.path ?? '', 6);
+    // Chains are read in-process: the same files qemu-img finds under the running domain.
+    for (const disk of chain.disks) {
+      const { stdout } = await execa('qemu-img', [
+        'info',
+        '--backing-chain',
+        '-U',
+        '--output=json',
+        '--',
+        disk.layers[0]?.path ?? '',
+      ]);
+      const reference = (JSON.parse(stdout) as { filename: string }[]).map((layer) => layer.filename);
+      expect(disk.layers.map((layer) => layer.path)).toEqual(reference);
+    }
 
     // The persistent definition follows: a cold restart runs from the new tops.
     const tops = chain.disks.map((d) => d.layers[0]?.path);
