@@ -379,7 +379,7 @@ async function generateProfiles(
 export function generateCommand(dependencies: GenerateDependencies = {}): Command {
   return new Command('generate')
     .description(
-      'Write resticprofile profiles (or systemd timers) that back up domains on a schedule.\n' +
+      'Write resticprofile profiles (or systemd timers) that back up domains on a schedule. ' +
         'Works offline: the domains need not be defined yet.',
     )
     .argument('<domain...>', 'libvirt domains to schedule')

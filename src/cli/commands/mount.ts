@@ -58,13 +58,13 @@ export function mountCommand(): Command {
   return new Command('mount')
     .summary("browse one disk of a backup read-only: each partition's files under a folder")
     .description(
-      "Reads only one disk's chain of a backup (restic snapshot or folder), or the\n" +
-        "live domain's frozen layers when --from is not given (the state at its last\n" +
-        'snapshot), exports it with qemu-storage-daemon (FUSE) with every layer\n' +
-        'read-only, and mounts every filesystem on it read-only under MOUNTPOINT, one\n' +
-        'folder per partition named by number and label (1-boot, 2), or disk for a\n' +
-        'disk without a partition table. Nothing writes to a layer: a journal replay\n' +
-        'goes to a scratch overlay that unmount deletes. Needs root and /dev/fuse.\n' +
+      "Reads only one disk's chain of a backup (restic snapshot or folder), or the " +
+        "live domain's frozen layers when --from is not given (the state at its last " +
+        'snapshot), exports it with qemu-storage-daemon (FUSE) with every layer ' +
+        'read-only, and mounts every filesystem on it read-only under MOUNTPOINT, one ' +
+        'folder per partition named by number and label (1-boot, 2), or disk for a ' +
+        'disk without a partition table. Nothing writes to a layer: a journal replay ' +
+        'goes to a scratch overlay that unmount deletes. Needs root and /dev/fuse. ' +
         'Take it down with: unifi-backup unmount MOUNTPOINT',
     )
     .argument('<domain>', 'the domain the backup was made of')
@@ -100,9 +100,9 @@ export function unmountCommand(): Command {
   return new Command('unmount')
     .summary("take down what 'mount' set up: filesystems, loop devices, the export, the work folder")
     .description(
-      "Unmounts the filesystems 'mount' put under MOUNTPOINT, detaches their loop devices,\n" +
-        'stops the qemu-storage-daemon export and removes the private work folder and\n' +
-        "the mount record. A 'mount' killed midway is taken down by the next 'mount' or\n" +
+      "Unmounts the filesystems 'mount' put under MOUNTPOINT, detaches their loop devices, " +
+        'stops the qemu-storage-daemon export and removes the private work folder and ' +
+        "the mount record. A 'mount' killed midway is taken down by the next 'mount' or " +
         "by 'unifi-backup repair DOMAIN'.",
     )
     .argument('<mountpoint>', 'the folder given to mount')
