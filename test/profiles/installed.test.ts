@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { lastRun } from '../../src/cli/commands/schedule.js';
 import { execaRunner } from '../../src/host/runner.js';
+import { appendRun } from '../../src/ops/run-record.js';
 import { toConfig } from '../../src/profiles/config.js';
 import { profileSchedules, timerSchedule, unescapeUnitName } from '../../src/profiles/installed.js';
 import { buildProfileSet } from '../../src/profiles/model.js';
@@ -58,7 +59,7 @@ describe('installed schedules', () => {
       file: 'p.yaml',
       statusFile,
     } as const;
-    expect(await lastRun(entry, execaRunner)).toBeUndefined();
+    expect(await lastRun(entry, execaRunner, join(dir, 'state'))).toBeUndefined();
     const run = {
       success: false,
       time: '2026-12-01T20:00:03Z',
@@ -67,11 +68,40 @@ describe('installed schedules', () => {
       duration: 3,
     };
     writeFileSync(statusFile, JSON.stringify({ profiles: { 'a-incr': { backup: run } } }));
-    expect(await lastRun(entry, execaRunner)).toEqual({
+    expect(await lastRun(entry, execaRunner, join(dir, 'state'))).toEqual({
       time: '2026-12-01T20:00:03Z',
       result: 'failed: exit status 1',
     });
     writeFileSync(statusFile, '{"profiles": {"a-incr": {"backup": {"success": "yes"}}}}');
-    await expect(lastRun(entry, execaRunner)).rejects.toThrow(/resticprofile status file .* is not one/);
+    await expect(lastRun(entry, execaRunner, join(dir, 'state'))).rejects.toThrow(
+      /resticprofile status file .* is not one/,
+    );
+  });
+
+  it("takes a timer's last run from the run records, and a profile's backup record when resticprofile wrote no status", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ub-records-'));
+    const stateDir = join(dir, 'state');
+    const timer = {
+      domain: 'a',
+      level: 'incr',
+      schedules: ['daily'],
+      from: 'systemd',
+      name: 'unifi-backup-incr-a.timer',
+      file: 'u.timer',
+    } as const;
+    const profile = { ...timer, from: 'resticprofile', name: 'a-incr', file: 'p.yaml' } as const;
+    expect(await lastRun(profile, execaRunner, stateDir)).toBeUndefined();
+    const times = { start: '2026-12-01T20:00:00.000Z', end: '2026-12-01T20:00:09.000Z' };
+    appendRun(stateDir, 'a', { verb: 'backup', level: 'incr', ...times, result: 'ok' });
+    appendRun(stateDir, 'a', { verb: 'run', level: 'full', ...times, result: 'ok' });
+    appendRun(stateDir, 'a', { verb: 'run', level: 'incr', ...times, result: 'failed', error: 'disk full' });
+    expect(await lastRun(timer, execaRunner, stateDir)).toEqual({
+      time: '2026-12-01T20:00:09.000Z',
+      result: 'failed: disk full',
+    });
+    expect(await lastRun(profile, execaRunner, stateDir)).toEqual({
+      time: '2026-12-01T20:00:09.000Z',
+      result: 'ok',
+    });
   });
 });

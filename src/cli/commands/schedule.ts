@@ -8,6 +8,8 @@ import type { Runner } from '../../host/runner.js';
 import { checkCalendar } from '../../profiles/calendar.js';
 import type { InstalledSchedule } from '../../profiles/installed.js';
 import { defaultUnitDir } from '../../profiles/systemd.js';
+import { lastRuns } from '../../ops/run-record.js';
+import type { RecordedVerb } from '../../ops/run-record.js';
 import { readStateFile } from '../../state/read.js';
 import { formatTime, table } from '../format.js';
 import { globalOptions } from '../context.js';
@@ -87,12 +89,35 @@ function resticprofileLastRun(entry: InstalledSchedule): LastRun | undefined {
   return { time: backup.time, result: backup.success ? 'ok' : `failed: ${backup.error ?? ''}`.trim() };
 }
 
+/** The newest record of `verb` at the schedule's level in the tool's own run records. */
+function recordedLastRun(
+  entry: InstalledSchedule,
+  verb: RecordedVerb,
+  stateDir: string,
+): LastRun | undefined {
+  const record = lastRuns(stateDir, entry.domain)
+    .filter((r) => r.verb === verb && r.level === entry.level)
+    .at(-1);
+  if (record === undefined) return undefined;
+  return {
+    time: record.end,
+    result: record.result === 'ok' ? 'ok' : `failed: ${record.error ?? ''}`.trim(),
+  };
+}
+
 /**
- * The last run of a schedule and its result: what systemd or resticprofile's status file tells.
- * The one place to switch to the tool's own run records.
+ * The last run of a schedule and its result. A timer runs `unifi-backup run LEVEL`, whose run
+ * record says it all (systemd's own word when there is none); a profile runs `backup LEVEL` and
+ * then restic, so resticprofile's status file comes first, then the record of the backup.
  */
-export async function lastRun(entry: InstalledSchedule, runner: Runner): Promise<LastRun | undefined> {
-  return entry.from === 'systemd' ? systemdLastRun(entry, runner) : resticprofileLastRun(entry);
+export async function lastRun(
+  entry: InstalledSchedule,
+  runner: Runner,
+  stateDir: string,
+): Promise<LastRun | undefined> {
+  return entry.from === 'systemd'
+    ? (recordedLastRun(entry, 'run', stateDir) ?? (await systemdLastRun(entry, runner)))
+    : (resticprofileLastRun(entry) ?? recordedLastRun(entry, 'backup', stateDir));
 }
 
 async function installedSchedules(
@@ -133,10 +158,10 @@ async function installedSchedules(
   return { found, problems };
 }
 
-async function describe(entry: InstalledSchedule, runner: Runner): Promise<ScheduleRow> {
+async function describe(entry: InstalledSchedule, runner: Runner, stateDir: string): Promise<ScheduleRow> {
   const next = await nextElapse(entry.schedules, runner);
   try {
-    const last = await lastRun(entry, runner);
+    const last = await lastRun(entry, runner, stateDir);
     return { ...entry, ...(next === undefined ? {} : { next }), ...(last === undefined ? {} : { last }) };
   } catch (error) {
     return { ...entry, ...(next === undefined ? {} : { next }), problem: (error as Error).message };
@@ -176,7 +201,7 @@ export function scheduleCommand(runner: Runner = execaRunner): Command {
       const global = globalOptions(command);
       const { found, problems } = await installedSchedules(options);
       const rows: ScheduleRow[] = [];
-      for (const entry of found) rows.push(await describe(entry, runner));
+      for (const entry of found) rows.push(await describe(entry, runner, global.stateDir));
       if (global.json) process.stdout.write(`${JSON.stringify({ schedules: rows, problems }, null, 2)}\n`);
       else {
         process.stdout.write(
