@@ -45,6 +45,11 @@ export function report<T>(
       if (outcome.status === 'ok') printLines(human(outcome.value));
       if (outcome.status === 'failed') log.error(outcome.error.message, outcome.domain);
     }
+    if (outcomes.length === 0) {
+      // No table with a header and nothing under it: say so (on stderr, `files all` stays a list).
+      log.info('no domains: virsh list --all shows none on this connection');
+      return;
+    }
     const rows = outcomes.map((o) => [
       o.domain,
       o.status,

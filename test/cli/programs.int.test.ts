@@ -1,3 +1,4 @@
+import { waitForSeq } from '../rig/domain.js';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,7 +14,7 @@ import { agentCommand } from '../rig/agent.js';
 import type { TestDomain } from '../rig/domain.js';
 import { useTestDomains } from '../rig/test-domains.js';
 import { domainState, virsh } from '../rig/virsh.js';
-import { chainOf, expectDataIntact, layerPaths, shapeOf, waitForSeq } from '../ops/chain-json.js';
+import { chainOf, expectDataIntact, layerPaths, shapeOf } from '../ops/chain-json.js';
 
 /**
  * Programs the tool runs that are missing, killed, hung or stalled: each ends in a bounded time

@@ -1,3 +1,4 @@
+import { waitForSeq } from '../rig/domain.js';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -7,14 +8,7 @@ import { lockFile } from '../../src/lock/lock.js';
 import { cliPath, isolatedEnv, runCli, runCliOk } from '../cli-run.js';
 import { useTestDomains } from '../rig/test-domains.js';
 import { virsh } from '../rig/virsh.js';
-import {
-  chainOf,
-  expectDataIntact,
-  layerPaths,
-  shapeOf,
-  shutdownAndCheck,
-  waitForSeq,
-} from './chain-json.js';
+import { chainOf, expectDataIntact, layerPaths, shapeOf, shutdownAndCheck } from './chain-json.js';
 
 const domains = useTestDomains();
 const layerName = (stem: string) => new RegExp(`/${stem}\\.incr-\\d{8}-\\d{6}$`);

@@ -50,13 +50,3 @@ export async function shutdownAndCheck(domain: TestDomain, minRecords = 1): Prom
   const chain = await chainOf(domain.name);
   for (const disk of chain.disks) await expectDataIntact(disk.layers[0]?.path ?? '', minRecords);
 }
-
-/** Waits until the writer on `target` has written at least `seq` records. */
-export async function waitForSeq(domain: TestDomain, target: string, seq: number): Promise<number> {
-  for (let tries = 0; tries < 300; tries += 1) {
-    const last = await domain.lastSeq(target);
-    if (last >= seq) return last;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`the writer on ${target} of ${domain.name} did not reach ${seq}`);
-}

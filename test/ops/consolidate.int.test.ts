@@ -1,3 +1,4 @@
+import { waitForSeq } from '../rig/domain.js';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -11,14 +12,7 @@ import { domainXml } from '../rig/domain-xml.js';
 import { guestDir } from '../rig/rig-paths.js';
 import { virsh } from '../rig/virsh.js';
 import type { JsonChain } from './chain-json.js';
-import {
-  chainOf,
-  expectDataIntact,
-  layerPaths,
-  shapeOf,
-  shutdownAndCheck,
-  waitForSeq,
-} from './chain-json.js';
+import { chainOf, expectDataIntact, layerPaths, shapeOf, shutdownAndCheck } from './chain-json.js';
 
 const domains = useTestDomains();
 const both = (kinds: string[]) => ({ vda: kinds, vdb: kinds });

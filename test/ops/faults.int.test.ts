@@ -1,3 +1,4 @@
+import { waitForSeq } from '../rig/domain.js';
 import {
   copyFileSync,
   existsSync,
@@ -21,7 +22,7 @@ import { checkImage } from '../rig/image.js';
 import { testRoot } from '../rig/rig-paths.js';
 import { useTestDomains } from '../rig/test-domains.js';
 import { domainState, virsh } from '../rig/virsh.js';
-import { chainOf, expectDataIntact, layerPaths, shapeOf, waitForSeq } from './chain-json.js';
+import { chainOf, expectDataIntact, layerPaths, shapeOf } from './chain-json.js';
 
 const domains = useTestDomains();
 const env = isolatedEnv();

@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RestoreResult } from '../../src/ops/restore.js';
 import type { DomainStatus } from '../../src/ops/status.js';
 import { isolatedEnv, runCli, runCliOk } from '../cli-run.js';
 import type { TestDomain } from '../rig/domain.js';
@@ -181,36 +180,14 @@ describe('a fleet: two hosts, one repository, status and metrics', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('a restore of each host’s latest snapshot has intact data; host-a’s boots', async () => {
+  it('a restore of each host’s latest snapshot boots with intact data', async () => {
     const chain = await chainOf(a1.name, a.env);
     await expectDataIntact(chain.disks[0]?.layers[0]?.path ?? '', 0);
     await bootAndCheckRestored({ domain: a1.name, from: 'restic', config: a.config, env: a.env }, [
       { target: 'vda', seqAtLeast: 0 },
     ]);
-    // One boot is enough to prove a restored chain runs; host-b's is checked on disk (CI time).
-    const to = await mkdtemp(join(testRoot, 'fleet-restore-'));
-    const restored = JSON.parse(
-      (
-        await runCliOk(
-          [
-            '--json',
-            'restore',
-            b1.name,
-            '--from',
-            'restic',
-            '--to',
-            to,
-            '--as',
-            `ubt-r-${suffix}`,
-            '--config',
-            b.config,
-          ],
-          b.env,
-        )
-      ).stdout,
-    ) as RestoreResult;
-    expect(restored.disks[0]?.chain.every((f) => f.startsWith(`${to}/`))).toBe(true);
-    await expectDataIntact(restored.disks[0]?.chain[0] ?? '', 0);
-    await rm(to, { recursive: true, force: true });
+    await bootAndCheckRestored({ domain: b1.name, from: 'restic', config: b.config, env: b.env }, [
+      { target: 'vda', seqAtLeast: 0 },
+    ]);
   });
 });

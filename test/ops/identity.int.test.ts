@@ -1,3 +1,4 @@
+import { waitForSeq } from '../rig/domain.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
@@ -10,14 +11,7 @@ import { domainXml } from '../rig/domain-xml.js';
 import { guestDir, testRoot } from '../rig/rig-paths.js';
 import { useTestDomains } from '../rig/test-domains.js';
 import { tryVirsh, virsh } from '../rig/virsh.js';
-import {
-  chainOf,
-  expectDataIntact,
-  layerPaths,
-  shapeOf,
-  shutdownAndCheck,
-  waitForSeq,
-} from './chain-json.js';
+import { chainOf, expectDataIntact, layerPaths, shapeOf, shutdownAndCheck } from './chain-json.js';
 
 const domains = useTestDomains();
 

@@ -1,7 +1,7 @@
+import { waitForSeq } from '../rig/domain.js';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import type { ChainReport } from '../../src/ops/inspect.js';
 import { maintenanceStatus } from '../../src/ops/maintenance-record.js';
@@ -14,15 +14,6 @@ import { testRoot } from '../rig/rig-paths.js';
 const domains = useTestDomains();
 const env = isolatedEnv();
 const stateDir = env.UNIFI_BACKUP_STATE_DIR ?? '';
-
-async function waitForSeq(domain: TestDomain, target: string, atLeast: number): Promise<number> {
-  for (let tries = 0; tries < 300; tries += 1) {
-    const seq = await domain.lastSeq(target);
-    if (seq >= atLeast) return seq;
-    await sleep(200);
-  }
-  throw new Error(`the writer on ${target} of ${domain.name} did not reach seq ${atLeast}`);
-}
 
 /** Each disk's chain, top (active) first, as the tool reports it. */
 async function chains(domain: TestDomain): Promise<Record<string, string[]>> {

@@ -1,3 +1,4 @@
+import { waitForSeq } from '../rig/domain.js';
 import { readFileSync } from 'node:fs';
 import { open, readFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -10,7 +11,7 @@ import type { TestDomain } from '../rig/domain.js';
 import { useTestDomains } from '../rig/test-domains.js';
 import { testRoot } from '../rig/rig-paths.js';
 import { virsh } from '../rig/virsh.js';
-import { chainOf, expectDataIntact, shapeOf, waitForSeq } from './chain-json.js';
+import { chainOf, expectDataIntact, shapeOf } from './chain-json.js';
 import type { TestRepository } from './repositories.js';
 import { localRepository } from './repositories.js';
 import { bootAndCheckRestored, cleanupRestored } from './restored.js';

@@ -1,3 +1,4 @@
+import { waitForSeq } from '../rig/domain.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunResult } from '../../src/ops/run.js';
@@ -11,15 +12,6 @@ import { bootAndCheckRestored, cleanupRestored } from './restored.js';
 const domains = useTestDomains();
 const env = isolatedEnv();
 const diskMiB = 64;
-
-async function waitForSeq(domain: TestDomain, target: string, atLeast: number): Promise<number> {
-  for (let tries = 0; tries < 150; tries += 1) {
-    const seq = await domain.lastSeq(target);
-    if (seq >= atLeast) return seq;
-    await sleep(200);
-  }
-  throw new Error(`the writer on ${target} of ${domain.name} did not reach seq ${atLeast}`);
-}
 
 async function run(level: string, domain: string, config: string, ...extra: string[]): Promise<RunResult> {
   const result = await runCliOk(['--json', 'run', level, domain, '--config', config, ...extra], env);

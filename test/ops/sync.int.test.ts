@@ -1,3 +1,4 @@
+import { waitForSeq } from '../rig/domain.js';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -37,14 +38,6 @@ function forgetReplica(name: string): void {
     await tryVirsh('destroy', '--domain', name);
     await tryVirsh('undefine', '--domain', name);
   });
-}
-
-async function waitForSeq(domain: TestDomain, target: string, atLeast: number): Promise<void> {
-  for (let tries = 0; tries < 150; tries++) {
-    if ((await domain.lastSeq(target)) >= atLeast) return;
-    await sleep(200);
-  }
-  throw new Error(`the writer on ${target} of ${domain.name} did not reach seq ${atLeast}`);
 }
 
 async function sync(mode: string, domain: string, dir: string, ...more: string[]): Promise<SyncResult> {

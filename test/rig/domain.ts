@@ -204,3 +204,16 @@ export async function cleanupAll(): Promise<void> {
   }
   if (failures.length > 0) throw new AggregateError(failures, 'cleaning up test domains failed');
 }
+
+/**
+ * Waits until the writer on the disk (vda, vdb…) has written record `seq` and returns the last seq
+ * it wrote; one minute at most, which a busy two-core machine needs.
+ */
+export async function waitForSeq(domain: TestDomain, target: string, seq: number): Promise<number> {
+  for (let tries = 0; tries < 300; tries += 1) {
+    const last = await domain.lastSeq(target);
+    if (last >= seq) return last;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`the writer on ${target} of ${domain.name} did not reach seq ${seq}`);
+}

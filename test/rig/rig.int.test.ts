@@ -1,21 +1,12 @@
+import { waitForSeq } from './domain.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { useTestDomains } from './test-domains.js';
-import type { TestDomain } from './domain.js';
 import { checkImage } from './image.js';
 import { parseRecord, recordChecksum } from './records.js';
 import { virsh } from './virsh.js';
 
 const domains = useTestDomains();
-
-async function waitForSeq(domain: TestDomain, target: string, atLeast: number): Promise<number> {
-  for (let tries = 0; tries < 100; tries += 1) {
-    const seq = await domain.lastSeq(target);
-    if (seq >= atLeast) return seq;
-    await sleep(200);
-  }
-  throw new Error(`the writer on ${target} of ${domain.name} did not reach seq ${atLeast}`);
-}
 
 describe('the test rig', () => {
   it('boots a two-disk guest whose writers leave clean filesystems and intact records', async () => {
