@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { ExitCode, UsageError, UserError } from '../errors.js';
+import { ExitCode, UserError } from '../errors.js';
 import { defaultLockDir } from '../lock/lock.js';
 import { backupCommand, filesCommand, showChainCommand } from './commands/backup.js';
 import { generateCommand } from './commands/generate.js';
@@ -21,15 +21,9 @@ import { configureLog, log, logFormats } from './log.js';
 import type { LogFormat } from './log.js';
 import { settingsHook } from './settings.js';
 import { isSeedInvocation, translateSeedArgs } from './seed.js';
+import { wholeNumber } from './options.js';
 
 declare const __VERSION__: string;
-
-function jobCount(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1)
-    throw new UsageError(`--jobs must be a whole number ≥ 1, not '${value}'`);
-  return n;
-}
 
 export function buildProgram(): Command {
   const env = process.env;
@@ -58,7 +52,7 @@ export function buildProgram(): Command {
     )
     .addOption(
       new Option('-j, --jobs <n>', "with 'all', how many domains run at once (each under its own lock)")
-        .argParser(jobCount)
+        .argParser((value) => wholeNumber('--jobs', value, 1))
         .env('UNIFI_BACKUP_JOBS')
         .default(1),
     )

@@ -136,7 +136,7 @@ describe('bad input without a domain', () => {
       'bad keep count',
       ['generate', '-i', 'daily', '--keep-last', '-1', 'vm'],
       2,
-      '--keep-last needs a whole number ≥ 0, not "-1"',
+      "--keep-last must be a whole number ≥ 0, not '-1'",
     ],
     [
       'schedule every 5 minutes',

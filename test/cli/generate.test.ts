@@ -123,7 +123,7 @@ describe('unifi-backup generate', () => {
     [['-i', 'Mon..Fri 8,12,16,25:00', 'vm'], /--incr "Mon..Fri 8,12,16,25:00" .*hour 25 .* out of range/],
     [['-f', 'Saturday 8pm', 'vm'], /--full "Saturday 8pm" .*"8pm"/],
     [['-d', 'Fri..Mon 21:00', 'vm'], /--diff .*runs backwards/],
-    [['-i', 'daily', '--keep-daily', 'many', 'vm'], /--keep-daily needs a whole number/],
+    [['-i', 'daily', '--keep-daily', 'many', 'vm'], /--keep-daily must be a whole number/],
     [['-i', 'daily', '--format', 'xml', 'vm'], /--format must be yaml, toml or json/],
     [['-i', 'daily', '--config-version', '3', 'vm'], /--config-version must be 1 or 2/],
     [['-i', '*:0/5', 'vm'], /fires 5 min apart.*--force/],

@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import type { Level } from '../../chain/consolidate.js';
 import { UsageError } from '../../errors.js';
 import type { BackupResult } from '../../ops/backup.js';
@@ -11,21 +11,7 @@ import { formatBytes, formatDuration, formatTime, table } from '../format.js';
 import { globalOptions, opsContext } from '../context.js';
 import { report } from '../report.js';
 import { writeFileList } from '../../ops/filelist.js';
-
-const collect = (value: string, previous: string[]) => [...previous, value];
-
-function excludeOption(): Option {
-  return new Option('--exclude <disk>', 'leave a disk (target like vdb, or its file) out; repeatable')
-    .argParser(collect)
-    .default([]);
-}
-
-function positiveInteger(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1)
-    throw new UsageError(`--max-incr must be a whole number ≥ 1, not '${value}'`);
-  return n;
-}
+import { excludeOption, maxIncrOption, quiesceOption } from '../options.js';
 
 const shortName = (file: string) => file.slice(file.lastIndexOf('/') + 1);
 
@@ -82,19 +68,14 @@ function levelCommand(level: Level | 'enable'): Command {
   const command = new Command(level).summary(summaries[level]).argument('<domain>', "domain name, or 'all'");
   if (level !== 'disable')
     command
-      .option('-q, --quiesce', 'freeze guest filesystems through the guest agent during the snapshot')
+      .addOption(quiesceOption())
       .option('-s, --memory-state <dir>', 'also save the memory state, atomically with the disks, into DIR')
       .option('-p, --print-files', 'afterwards, print the files to back up (as `files`)')
       .option(
         '--files-to <file>',
         'afterwards, write the files to back up to FILE (private), for restic --files-from-verbatim',
       );
-  if (level === 'incr')
-    command.addOption(
-      new Option('--max-incr <n>', 'do a diff instead when the chain would hold more than N incr layers')
-        .argParser(positiveInteger)
-        .env('UNIFI_BACKUP_MAX_INCR'),
-    );
+  if (level === 'incr') command.addOption(maxIncrOption());
   if (level === 'disable') command.option('-y, --yes', 'do not ask for confirmation');
   return command
     .addOption(excludeOption())

@@ -23,6 +23,7 @@ import { shellCommand } from '../../profiles/shell.js';
 import { writeStateFile } from '../../state/write.js';
 import { buildSystemdUnits, defaultUnitDir, enableCommands } from '../../profiles/systemd.js';
 import { defaultLockDir } from '../../lock/lock.js';
+import { collect, wholeNumber } from '../options.js';
 
 /** The options of `unifi-backup generate` as commander hands them over. */
 export interface GenerateOptions {
@@ -70,21 +71,15 @@ interface Io {
 
 const defaultStateDir = '/var/lib/unifi-backup';
 const defaultConnect = 'qemu:///system';
-const collect = (value: string, previous: string[]) => [...previous, value];
-
-function count(value: string, option: string): number {
-  if (!/^\d+$/.test(value)) throw new UsageError(`${option} needs a whole number ≥ 0, not "${value}".`);
-  return Number(value);
-}
 
 function retentionFrom(options: GenerateOptions): Retention {
   return {
-    hourly: count(options.keepHourly, '--keep-hourly'),
-    last: count(options.keepLast, '--keep-last'),
-    daily: count(options.keepDaily, '--keep-daily'),
-    weekly: count(options.keepWeekly, '--keep-weekly'),
-    monthly: count(options.keepMonthly, '--keep-monthly'),
-    yearly: count(options.keepYearly, '--keep-yearly'),
+    hourly: wholeNumber('--keep-hourly', options.keepHourly, 0),
+    last: wholeNumber('--keep-last', options.keepLast, 0),
+    daily: wholeNumber('--keep-daily', options.keepDaily, 0),
+    weekly: wholeNumber('--keep-weekly', options.keepWeekly, 0),
+    monthly: wholeNumber('--keep-monthly', options.keepMonthly, 0),
+    yearly: wholeNumber('--keep-yearly', options.keepYearly, 0),
   };
 }
 
@@ -194,7 +189,9 @@ async function generateUnits(
     throw new UsageError('systemd units need at least one schedule: --incr, --diff or --full.');
   }
   const delay =
-    options.randomizedDelay === undefined ? undefined : count(options.randomizedDelay, '--randomized-delay');
+    options.randomizedDelay === undefined
+      ? undefined
+      : wholeNumber('--randomized-delay', options.randomizedDelay, 0);
   const notify = await notifyFrom(options);
   const units = buildSystemdUnits(
     {

@@ -3,6 +3,7 @@ import { UsageError, UserError } from '../../errors.js';
 import { defaultNotifyFile } from '../../config/location.js';
 import type { SendResult } from '../../notify/send.js';
 import { configOf } from '../settings.js';
+import { collect, wholeNumber } from '../options.js';
 
 /** Where the command reads and writes; tests pass their own. */
 export interface NotifyCommandIo {
@@ -26,17 +27,6 @@ interface SendFlags {
   json?: boolean;
   timeout: string;
   retries: string;
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
-
-function positiveInt(name: string, text: string, min: number): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < min)
-    throw new UsageError(`--${name}: expected a whole number ≥ ${min}, got "${text}"`);
-  return value;
 }
 
 async function readAll(stream: AsyncIterable<Buffer | string>): Promise<string> {
@@ -104,8 +94,8 @@ async function send(
     throw new UsageError('give at least one --alias NAME (from notify.yaml) or --url URL');
   }
   await checkUrls(flags.url);
-  const timeoutMs = positiveInt('timeout', flags.timeout, 1) * 1000;
-  const retries = positiveInt('retries', flags.retries, 0);
+  const timeoutMs = wholeNumber('--timeout', flags.timeout, 1) * 1000;
+  const retries = wholeNumber('--retries', flags.retries, 0);
   const config =
     flags.alias.length > 0
       ? await loadNotifyConfig(

@@ -1,4 +1,4 @@
-import { Argument, Command, Option } from 'commander';
+import { Argument, Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { forEachDomain } from '../../ops/all.js';
 import { recordRuns } from '../../ops/run-record.js';
@@ -10,15 +10,7 @@ import { globalOptions, opsContext } from '../context.js';
 import { report } from '../report.js';
 import { configOption, repository } from '../repository.js';
 import { backupLines } from './backup.js';
-
-const collect = (value: string, previous: string[]) => [...previous, value];
-
-function positiveInteger(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1)
-    throw new UsageError(`--max-incr must be a whole number ≥ 1, not '${value}'`);
-  return n;
-}
+import { excludeOption, maxIncrOption, quiesceOption } from '../options.js';
 
 export function runLines(result: RunResult): string[] {
   if (result.dryRun) return [...backupLines(result.prepare), '  then: restic backup and retention'];
@@ -82,17 +74,9 @@ export function runCommand(): Command {
     .addOption(configOption())
     .option('--init', 'create the repository when there is none')
     .option('--prune', 'also prune the repository when retention removed snapshots')
-    .option('-q, --quiesce', 'freeze guest filesystems through the guest agent during the snapshot')
-    .addOption(
-      new Option('--exclude <disk>', 'leave a disk (target like vdb, or its file) out; repeatable')
-        .argParser(collect)
-        .default([]),
-    )
-    .addOption(
-      new Option('--max-incr <n>', 'do a diff instead when the chain would hold more than N incr layers')
-        .argParser(positiveInteger)
-        .env('UNIFI_BACKUP_MAX_INCR'),
-    )
+    .addOption(quiesceOption())
+    .addOption(excludeOption())
+    .addOption(maxIncrOption())
     .action(async (level: string, domain: string, options: RunOptions, command: Command) => {
       if (level !== 'incr' && level !== 'diff' && level !== 'full')
         throw new UsageError(`run: level must be incr, diff or full, not '${level}'`);

@@ -13,6 +13,7 @@ import type { RecordedVerb } from '../../ops/run-record.js';
 import { readStateFile } from '../../state/read.js';
 import { formatTime, table } from '../format.js';
 import { globalOptions } from '../context.js';
+import { collect } from '../options.js';
 
 /** Where resticprofile looks for its configuration when run as root. */
 const defaultProfileFiles = ['yaml', 'yml', 'toml', 'conf', 'json'].map(
@@ -35,8 +36,6 @@ interface ListOptions {
   readonly profiles: string[];
   readonly unitDir: string;
 }
-
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 const statusFileSchema = z.object({
   profiles: z.record(

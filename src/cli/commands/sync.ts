@@ -8,8 +8,7 @@ import { withNotifications } from '../notifications.js';
 import { formatBytes, formatDuration, table } from '../format.js';
 import { globalOptions, opsContext } from '../context.js';
 import { report } from '../report.js';
-
-const collect = (value: string, previous: string[]) => [...previous, value];
+import { collect } from '../options.js';
 
 interface SyncOptions {
   target?: string;
