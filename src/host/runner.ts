@@ -1,3 +1,4 @@
+import { accessSync, constants, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { InternalError, UserError } from '../errors.js';
@@ -64,6 +65,26 @@ export class MissingProgramError extends UserError {
     );
     this.program = program;
   }
+}
+
+/**
+ * Refuses to start a verb when a program it may need is not on PATH: one that is found missing
+ * halfway (a recovery, a consolidation) would leave the work half done.
+ */
+export function requirePrograms(programs: readonly string[], env: NodeJS.ProcessEnv = process.env): void {
+  const folders = (env.PATH ?? '').split(':').filter((folder) => folder !== '');
+  const onPath = (program: string) =>
+    folders.some((folder) => {
+      const file = path.join(folder, program);
+      try {
+        accessSync(file, constants.X_OK);
+        return statSync(file).isFile();
+      } catch {
+        return false;
+      }
+    });
+  const missing = programs.find((program) => !onPath(program));
+  if (missing !== undefined) throw new MissingProgramError(missing);
 }
 
 /** A signal ended the program before it exited (the OOM killer, an administrator's kill). */

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,8 +22,15 @@ describe('the packed package, installed into a clean prefix', () => {
 
   beforeAll(async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ub-package-'));
-    // npm pack runs prepack, which builds dist/ (bundle and man page) from the sources.
-    const packed = await execa('npm', ['pack', '--json', '--pack-destination', dir], { cwd: project });
+    // npm pack runs prepack, which builds dist/ (bundle and man page) from the sources: in a copy,
+    // so the dist/ that other test files run at the same time is never rebuilt under them.
+    const copy = path.join(dir, 'source');
+    const skipped = new Set(
+      ['node_modules', 'dist', 'build', '.git', '.cache'].map((f) => path.join(project, f)),
+    );
+    cpSync(project, copy, { recursive: true, filter: (file) => !skipped.has(path.resolve(file)) });
+    symlinkSync(path.join(project, 'node_modules'), path.join(copy, 'node_modules'));
+    const packed = await execa('npm', ['pack', '--json', '--pack-destination', dir], { cwd: copy });
     const [info] = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[];
     if (info === undefined) throw new Error(`npm pack printed no package: ${packed.stdout}`);
     const files = info.files.map((f) => f.path);

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import {
@@ -6,6 +9,7 @@ import {
   ProgramKilledError,
   ProgramTimeoutError,
   execaRunner,
+  requirePrograms,
   runChecked,
 } from '../../src/host/runner.js';
 
@@ -41,5 +45,19 @@ describe('execaRunner: programs that cannot run, are killed or hang', () => {
     await expect(failed).rejects.toThrow(/^the check failed: nope$/);
     await expect(failed).rejects.toBeInstanceOf(UserError);
     await expect(failed).rejects.toMatchObject({ programExitCode: 3, exitCode: 1 });
+  });
+});
+
+describe('requirePrograms', () => {
+  it('finds executables on PATH and names the first missing one with its Debian package', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ub-path-'));
+    writeFileSync(path.join(dir, 'virsh'), '#!/bin/sh\n', { mode: 0o755 });
+    writeFileSync(path.join(dir, 'qemu-img'), 'not executable', { mode: 0o644 });
+    expect(() => {
+      requirePrograms(['virsh'], { PATH: `/nonexistent:${dir}` });
+    }).not.toThrow();
+    expect(() => {
+      requirePrograms(['virsh', 'qemu-img'], { PATH: dir });
+    }).toThrow(/qemu-img is not installed or not on PATH.*apt-get install qemu-utils/);
   });
 });

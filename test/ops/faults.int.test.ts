@@ -8,6 +8,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -419,6 +420,22 @@ async function ensureLibvirtd(): Promise<void> {
   await waitFor('libvirtd to answer', libvirtdAnswers);
 }
 
+/** A folder holding a virsh that starts every blockpull and blockcommit at 1 MiB/s. */
+function throttlingVirsh(): string {
+  const real = (process.env.PATH ?? '')
+    .split(':')
+    .map((folder) => path.join(folder, 'virsh'))
+    .find((file) => existsSync(file));
+  if (real === undefined) throw new Error('virsh is not on PATH');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ub-throttle-'));
+  writeFileSync(
+    path.join(dir, 'virsh'),
+    `#!/bin/sh\nfor a in "$@"; do case "$a" in blockpull|blockcommit) exec '${real}' "$@" --bandwidth 1;; esac; done\nexec '${real}' "$@"\n`,
+    { mode: 0o755 },
+  );
+  return dir;
+}
+
 /**
  * Starts `backup VERB` on a domain with 320 MB above its base, throttles its block job to 1 MiB/s,
  * restarts libvirtd under it, and proves: our run waits it out or fails naming the domain and
@@ -449,7 +466,12 @@ async function restartDuring(verb: 'full' | 'diff'): Promise<void> {
   const bandwidth = (mib: number) =>
     execa('virsh', ['blockjob', '--domain', domain.name, '--path', 'vda', '--bandwidth', String(mib)]);
 
-  const run = execa('node', [cliPath, 'backup', verb, domain.name], { env, reject: false });
+  // The job starts at 1 MiB/s (a virsh that adds --bandwidth 1 to blockpull/blockcommit): a fast
+  // job cannot end before the test slows it down and restarts libvirtd under it.
+  const run = execa('node', [cliPath, 'backup', verb, domain.name], {
+    env: { ...env, PATH: `${throttlingVirsh()}:${process.env.PATH ?? ''}` },
+    reject: false,
+  });
   let seen = false;
   try {
     for (const end = Date.now() + 120_000; !seen && run.exitCode === null && Date.now() < end;) {

@@ -170,8 +170,8 @@ describe('restore of a hostile snapshot', () => {
       expect(info.uid).toBe(0);
     }
     expect(result.disks).toEqual([
-      { target: 'vda', chain: [join(to, 'good-top.qcow2'), join(to, 'good-base.qcow2')] },
-      { target: 'vdb', chain: [join(to, 'outside.qcow2')] },
+      { target: 'vda', chain: [join(to, 'good-top.qcow2'), join(to, 'good-base.qcow2')], format: 'qcow2' },
+      { target: 'vdb', chain: [join(to, 'outside.qcow2')], format: 'qcow2' },
     ]);
     expect(existsSync(vm)).toBe(false);
     expect(existsSync(planted)).toBe(false);

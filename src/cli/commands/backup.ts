@@ -12,6 +12,7 @@ import { globalOptions, opsContext } from '../context.js';
 import { report } from '../report.js';
 import { writeFileList } from '../../ops/filelist.js';
 import { excludeOption, maxIncrOption, quiesceOption } from '../options.js';
+import { requirePrograms } from '../../host/runner.js';
 
 const shortName = (file: string) => file.slice(file.lastIndexOf('/') + 1);
 
@@ -90,6 +91,7 @@ function levelCommand(level: Level | 'enable'): Command {
           throw new UsageError('disable cancelled: nothing was changed');
       }
       const ctx = opsContext(global);
+      requirePrograms(['virsh', 'qemu-img']);
       const { backupDomain } = await import('../../ops/backup.js');
       const { backupFiles } = await import('../../ops/inspect.js');
       const facts = (r: BackupResult) => ({ level: r.level, durationMs: r.durationMs });

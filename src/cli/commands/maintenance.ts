@@ -9,6 +9,7 @@ import { confirm } from '../confirm.js';
 import { globalOptions, opsContext } from '../context.js';
 import { formatDuration, table } from '../format.js';
 import { report } from '../report.js';
+import { requirePrograms } from '../../host/runner.js';
 
 const shortName = (file: string) => file.slice(file.lastIndexOf('/') + 1);
 
@@ -36,6 +37,7 @@ async function runOnDomains(
 ): Promise<void> {
   const global = globalOptions(command);
   const ctx = opsContext(global);
+  requirePrograms(['virsh', 'qemu-img']);
   const ops = await import('../../ops/maintenance.js');
   const outcomes = await forEachDomain(
     ctx,

@@ -11,6 +11,7 @@ import { report } from '../report.js';
 import { configOption, repository } from '../repository.js';
 import { backupLines } from './backup.js';
 import { excludeOption, maxIncrOption, quiesceOption } from '../options.js';
+import { requirePrograms } from '../../host/runner.js';
 
 export function runLines(result: RunResult): string[] {
   if (result.dryRun) return [...backupLines(result.prepare), '  then: restic backup and retention'];
@@ -82,6 +83,7 @@ export function runCommand(): Command {
         throw new UsageError(`run: level must be incr, diff or full, not '${level}'`);
       const global = globalOptions(command);
       const ctx = opsContext(global);
+      requirePrograms(['virsh', 'qemu-img']);
       const { config, settings, restic } = await repository(options.config, ctx.host.runner);
       const { openRepository, runDomain } = await import('../../ops/run.js');
       const { retentionRules } = await import('../../config/restic.js');

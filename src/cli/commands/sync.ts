@@ -9,6 +9,7 @@ import { formatBytes, formatDuration, table } from '../format.js';
 import { globalOptions, opsContext } from '../context.js';
 import { report } from '../report.js';
 import { collect } from '../options.js';
+import { requirePrograms } from '../../host/runner.js';
 
 interface SyncOptions {
   target?: string;
@@ -67,6 +68,7 @@ function modeCommand(mode: SyncMode): Command {
           `--as names one replica, so it cannot be used with 'all'; leave it out (each replica is named <domain>-replica)`,
         );
       const ctx = opsContext(global);
+      requirePrograms(['virsh', 'qemu-img']);
       const { syncDomain } = await import('../../ops/sync.js');
       const facts = (r: SyncResult) => ({ level: mode, durationMs: r.durationMs, bytes: r.bytesCopied });
       const outcomes = await withNotifications(cmd, 'sync', domain, facts, () =>
