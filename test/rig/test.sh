@@ -13,9 +13,7 @@ isolated_files=(
   test/ops/faults.int.test.ts
   test/ops/consolidate.int.test.ts
   test/ops/backup.int.test.ts
-  test/ops/raw-disks.int.test.ts
   test/ops/mount.int.test.ts
-  test/ops/restore.int.test.ts
   test/ops/restore-hostile.int.test.ts
 )
 
