@@ -124,7 +124,7 @@ function pickDisk<T extends { readonly target: string }>(
   const disk = wanted === undefined ? disks[0] : disks.find((d) => d.target === wanted);
   if (disk === undefined)
     throw new UserError(
-      `${what} has no ${wanted === undefined ? 'qcow2 file disk' : `disk ${wanted}`}; its disks: ` +
+      `${what} has no ${wanted === undefined ? 'file disk (qcow2 or raw)' : `disk ${wanted}`}; its disks: ` +
         `${disks.map((d) => d.target).join(', ') || 'none'}. Nothing was mounted. Choose one with --disk.`,
     );
   return disk;
