@@ -88,7 +88,12 @@ export function setVmFiles(xml: string, placement: VmFilesPlacement): string {
   if (placement.uuid !== undefined) {
     const uuid = child(root, 'uuid');
     if (uuid) uuid.uuid = [{ '#text': placement.uuid }];
-    else root.domain = [...childrenOf(root).slice(0, 1), { uuid: [{ '#text': placement.uuid }] }, ...childrenOf(root).slice(1)];
+    else
+      root.domain = [
+        ...childrenOf(root).slice(0, 1),
+        { uuid: [{ '#text': placement.uuid }] },
+        ...childrenOf(root).slice(1),
+      ];
   }
-  return builder.build(doc) as string;
+  return builder.build(doc);
 }

@@ -254,6 +254,8 @@ export async function backupLocked(
   journal.finish();
   const folder = domainFolder(verified.after);
   const copied =
-    level === 'disable' || folder === undefined ? [] : await captureVmFiles(ctx, state, definitions.live, folder);
+    level === 'disable' || folder === undefined
+      ? []
+      : await captureVmFiles(ctx, state, definitions.live, folder);
   return result(verified.after.disks, [...notes, ...verified.notes, ...copied]);
 }

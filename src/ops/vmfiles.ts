@@ -22,14 +22,19 @@ export const tpmVersionFolders = ['tpm2', 'tpm1_2'] as const;
 const tpmPrefix = (domain: string) => `${domain}.swtpm.`;
 
 /** The TPM state copies of `domain` among `names` (the entries of its folder): version folder and file name. */
-export function tpmCopies(domain: string, names: readonly string[]): { name: string; folder: string; file: string }[] {
+export function tpmCopies(
+  domain: string,
+  names: readonly string[],
+): { name: string; folder: string; file: string }[] {
   const prefix = tpmPrefix(domain);
   return names.flatMap((name) => {
     if (!name.startsWith(prefix)) return [];
     const rest = name.slice(prefix.length);
     const folder = tpmVersionFolders.find((f) => rest.startsWith(`${f}.`));
     const file = folder === undefined ? '' : rest.slice(folder.length + 1);
-    return folder === undefined || !/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(file) ? [] : [{ name, folder, file }];
+    return folder === undefined || !/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(file)
+      ? []
+      : [{ name, folder, file }];
   });
 }
 
@@ -74,7 +79,8 @@ export async function captureVmFiles(
     written.add(path.basename(file));
   };
   if (xml.nvram !== undefined) write(nvramCopy(folder, state.name), xml.nvram);
-  for (const f of tpmFiles) write(path.join(folder, `${tpmPrefix(state.name)}${f.folder}.${f.file}`), f.source);
+  for (const f of tpmFiles)
+    write(path.join(folder, `${tpmPrefix(state.name)}${f.folder}.${f.file}`), f.source);
   const stale = [
     ...tpmCopies(state.name, readdirSync(folder)).map((c) => c.name),
     ...(existsSync(nvramCopy(folder, state.name)) ? [path.basename(nvramCopy(folder, state.name))] : []),
