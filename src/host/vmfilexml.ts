@@ -68,6 +68,8 @@ export interface VmFilesPlacement {
   readonly boot: ReadonlyMap<BootElement, string>;
   /** The UUID to give the domain (its TPM state folder is named by it). */
   readonly uuid?: string;
+  /** The TPM state was put into libvirt's folder for the UUID: a folder the dump named is dropped. */
+  readonly tpm?: boolean;
 }
 
 /** The definition pointed at restored VM files. */
@@ -85,6 +87,10 @@ export function setVmFiles(xml: string, placement: VmFilesPlacement): string {
     if (source) source[':@'] = { ...source[':@'], file: placement.nvram };
     else nvram.nvram = [{ '#text': placement.nvram }];
   }
+  const tpm = childrenOf(child(root, 'devices') ?? {}).find((n) => tagOf(n) === 'tpm');
+  const backend = tpm === undefined ? undefined : child(tpm, 'backend');
+  if (placement.tpm === true && backend)
+    backend.backend = childrenOf(backend).filter((c) => tagOf(c) !== 'source');
   if (placement.uuid !== undefined) {
     const uuid = child(root, 'uuid');
     if (uuid) uuid.uuid = [{ '#text': placement.uuid }];
