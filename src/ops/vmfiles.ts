@@ -116,9 +116,11 @@ export function listedVmFiles(liveXml: string, folder: string | undefined, domai
           ...(existsSync(nvramCopy(folder, domain)) ? [nvramCopy(folder, domain)] : []),
           ...tpmCopies(domain, readdirSync(folder).sort()).map((c) => path.join(folder, c.name)),
         ];
-  // restic stores a symlink as a link: the file it points at is what must be read.
+  // restic keeps a symlink as a link: for a kernel named through one (/vmlinuz), the file it points at.
   const boot = xml.boot
-    .map((b) => (existsSync(b.file) ? realpathSync(b.file) : b.file))
+    .map((b) =>
+      lstatSync(b.file, { throwIfNoEntry: false })?.isSymbolicLink() === true ? realpathSync(b.file) : b.file,
+    )
     .filter((f) => lstatSync(f, { throwIfNoEntry: false })?.isFile() === true);
   return [...copies, ...boot];
 }
