@@ -396,6 +396,7 @@ export async function restoreDomain(
       renamed: request.as !== undefined,
       folder: backup.folder,
       staging,
+      runner: ctx.host.runner,
     });
     for (const note of vmFiles.notes) ctx.log(`${name}: ${note}`);
     const xml = setVmFiles(restoredDefinition(checked.xml, disks, name, request.as), vmFiles.placement);

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { chmod, copyFile, lstat, mkdir } from 'node:fs/promises';
+import { chmod, chown, copyFile, lstat, mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import { parseDomainXml } from '../host/domainxml.js';
+import type { Runner } from '../host/runner.js';
+import { swtpmOwner } from '../host/swtpm.js';
 import type { BootElement, VmFilesPlacement } from '../host/vmfilexml.js';
 import { parseVmFiles, swtpmRoot } from '../host/vmfilexml.js';
 import type { BackupTree } from './backuptree.js';
@@ -22,6 +24,7 @@ export interface VmFilesRequest {
   readonly renamed: boolean;
   readonly folder: string;
   readonly staging: string;
+  readonly runner: Runner;
 }
 
 export interface RestoredVmFiles {
@@ -106,6 +109,7 @@ export async function restoreVmFiles(request: VmFilesRequest): Promise<RestoredV
     await copyFile(staged.get(w.treePath) ?? '', w.destination, constants.COPYFILE_EXCL);
     await chmod(w.destination, 0o600);
   }
+  if (tpmFolder !== undefined && owner !== undefined) await handOver(tpmFolder, owner);
   return {
     placement: {
       ...(nvram === undefined ? {} : { nvram }),
@@ -116,6 +120,13 @@ export async function restoreVmFiles(request: VmFilesRequest): Promise<RestoredV
     files: wanted.map((w) => w.destination),
     notes,
   };
+}
+
+/** The TPM state folder and everything in it, given to the user libvirt runs swtpm as. */
+async function handOver(folder: string, owner: { uid: number; gid: number }): Promise<void> {
+  await chown(folder, owner.uid, owner.gid);
+  for (const entry of await readdir(folder, { recursive: true }))
+    await chown(path.join(folder, entry), owner.uid, owner.gid);
 }
 
 async function refuseExisting(files: readonly string[]): Promise<void> {

@@ -49,7 +49,7 @@ describe('a UEFI domain with a TPM, booted direct-kernel', () => {
     const name = domain.name;
     const uuid = await uuidOf(name);
     expect(existsSync(tpmState(uuid))).toBe(true);
-    await waitForSeq(domain, 'vda', 3);
+    const seqBacked = await waitForSeq(domain, 'vda', 3);
 
     const run = JSON.parse(
       (await runCliOk(['--json', 'run', 'incr', name, '--config', repo.configFile, '--init'], env)).stdout,
@@ -71,7 +71,6 @@ describe('a UEFI domain with a TPM, booted direct-kernel', () => {
     // The boot is over: nothing writes the variable store or the TPM state while the guest idles.
     expect(backedUpVars.equals(await readFile(vars))).toBe(true);
     expect(backedUpTpm.equals(await readFile(tpmState(uuid)))).toBe(true);
-    const seqBacked = await domain.lastSeq('vda');
 
     // OVMF counts every boot in its variable store: after a new boot it differs from the backup.
     await domain.destroy();
@@ -122,12 +121,12 @@ describe('a UEFI domain with a TPM, booted direct-kernel', () => {
     expect(readdirSync(to).filter((f) => f.endsWith('.nvram') || f.includes('.swtpm.'))).toEqual([]);
 
     const top = result.disks[0]?.chain[0] ?? '';
-    await expectDataIntact(top, seqBacked);
+    expect(await expectDataIntact(top, 3)).toBeGreaterThanOrEqual(seqBacked);
     await restored.start();
     await restored.waitForAgent(120_000);
     expect(await restored.state()).toBe('running');
     await restored.shutdown(30_000);
-    await expectDataIntact(top, seqBacked);
+    expect(await expectDataIntact(top, 3)).toBeGreaterThanOrEqual(seqBacked);
   });
 
   it('shut off: backup copies the variable store as it is, with the chain and data intact', async () => {
