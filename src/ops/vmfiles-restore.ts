@@ -100,6 +100,7 @@ export async function restoreVmFiles(request: VmFilesRequest): Promise<RestoredV
     ...wanted.map((w) => w.destination),
     ...(tpmFolder === undefined ? [] : [tpmFolder]),
   ]);
+  const owner = tpmFolder === undefined ? undefined : await swtpmOwner(request.runner);
   const staged = await tree.fetch(
     wanted.map((w) => w.treePath),
     request.staging,
