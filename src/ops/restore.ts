@@ -24,7 +24,7 @@ import type { RestoredDisk } from './backupchain.js';
 import { fetchChains, openSnapshot } from './backupchain.js';
 import { checkLayers, resolveBacking } from './chaincheck.js';
 import { setVmFiles } from '../host/vmfilexml.js';
-import { restoreVmFiles } from './vmfiles-restore.js';
+import { placeVmFiles, planVmFiles } from './vmfiles-restore.js';
 import type { OpsContext } from './context.js';
 
 /** Where the backup comes from: a restic snapshot (latest of the domain when none is named) or a folder. */
@@ -377,6 +377,16 @@ export async function restoreDomain(
     // Every fetched file, by tree path: the dumps first, then fetchChains adds the layers.
     const { staged, xml: dumpXml } = await fetchDumps(backup, domain, staging);
     const checked = await checkDefinition(ctx, dumpXml, backup, domain, request);
+    const vmPlan = await planVmFiles({
+      tree: backup.tree,
+      dump: backup.dump,
+      domain,
+      xml: checked.xml,
+      name,
+      renamed: request.as !== undefined,
+      folder: backup.folder,
+      keepHostFile: request.keep.includes('host-file'),
+    });
     const chains = await fetchChains(
       ctx.host.qemuImg,
       backup,
@@ -387,19 +397,9 @@ export async function restoreDomain(
     placed = await placeFiles(backup, staged);
     const rebased = await relinkChains(ctx, chains, placed);
     const disks = await checkChains(ctx, chains, placed, name, backup.folder);
-    const vmFiles = await restoreVmFiles({
-      tree: backup.tree,
-      dump: backup.dump,
-      domain,
-      xml: checked.xml,
-      name,
-      renamed: request.as !== undefined,
-      folder: backup.folder,
-      staging,
-      runner: ctx.host.runner,
-    });
-    for (const note of vmFiles.notes) ctx.log(`${name}: ${note}`);
-    const xml = setVmFiles(restoredDefinition(checked.xml, disks, name, request.as), vmFiles.placement);
+    const vmFiles = await placeVmFiles(vmPlan, staging, ctx.host.runner);
+    for (const note of vmPlan.notes) ctx.log(`${name}: ${note}`);
+    const xml = setVmFiles(restoredDefinition(checked.xml, disks, name, request.as), vmPlan.placement);
     await writeFile(definition, xml, { mode: 0o600, flag: 'wx' });
     if (request.define || request.start) await ctx.host.virsh.define(xml, name);
     if (request.start) await ctx.host.virsh.start(name);
@@ -410,7 +410,7 @@ export async function restoreDomain(
       folder: backup.folder,
       definition,
       disks,
-      vmFiles: vmFiles.files,
+      vmFiles,
       rebased,
       defined: request.define || request.start,
       started: request.start,

@@ -23,14 +23,16 @@ export interface VmFilesRequest {
   readonly name: string;
   readonly renamed: boolean;
   readonly folder: string;
-  readonly staging: string;
-  readonly runner: Runner;
+  /** `--keep-device host-file`: a variable store the backup holds no copy of may stay where the dump names it. */
+  readonly keepHostFile: boolean;
 }
 
-export interface RestoredVmFiles {
+/** What restore will put back, decided before anything is fetched. */
+export interface VmFilesPlan {
+  readonly tree: BackupTree;
+  readonly wanted: readonly Wanted[];
+  readonly tpmFolder: string | undefined;
   readonly placement: VmFilesPlacement;
-  /** Every file written: in the target folder, and the TPM state under libvirt's swtpm folder. */
-  readonly files: readonly string[];
   readonly notes: readonly string[];
 }
 
@@ -48,12 +50,14 @@ export function restoredNames(folder: string, name: string) {
 }
 
 /**
- * Puts back the VM's files besides its disks: the variable store copy as `<name>_VARS.fd` and the
- * direct-kernel files as `<name>.kernel|initrd|dtb` in the target folder, and the TPM state into
- * libvirt's folder for the domain's UUID (a new one with `--as`). Paths in the backup only find the
- * files in its tree; every destination is the tool's own, and none may exist yet.
+ * Which of the VM's files besides its disks restore puts back: the variable store copy as
+ * `<name>_VARS.fd` and the direct-kernel files as `<name>.kernel|initrd|dtb` in the target folder,
+ * and the TPM state into libvirt's folder for the domain's UUID (a new one with `--as`). Paths in
+ * the backup only find the files in its tree; every destination is the tool's own, and none may
+ * exist yet. A variable store the backup holds no copy of is refused unless kept: QEMU would write
+ * to the host file the dump names.
  */
-export async function restoreVmFiles(request: VmFilesRequest): Promise<RestoredVmFiles> {
+export async function planVmFiles(request: VmFilesRequest): Promise<VmFilesPlan> {
   const { tree, domain, name, folder } = request;
   const what = `the config dump ${request.dump} of ${tree.what}`;
   const xml = parseVmFiles(request.xml, what);
@@ -67,6 +71,12 @@ export async function restoreVmFiles(request: VmFilesRequest): Promise<RestoredV
   const nvramTree = path.posix.join(near, `${domain}.nvram`);
   const nvram = xml.nvram !== undefined && isFile(nvramTree) ? names.nvram : undefined;
   if (nvram !== undefined) wanted.push({ treePath: nvramTree, destination: nvram });
+  else if (xml.nvram !== undefined && !request.keepHostFile)
+    throw new UserError(
+      `${what} names the UEFI variable store ${xml.nvram}, and the backup holds no copy of it (a backup made ` +
+        'before variable stores were copied, or not by this tool); QEMU would write to that host file. Nothing ' +
+        'was restored. Keep it only when this host should hand it to the restored domain: --keep-device host-file.',
+    );
   else if (xml.nvram !== undefined)
     notes.push(`the backup holds no copy of the UEFI variable store; the definition keeps ${xml.nvram}`);
 
@@ -100,10 +110,27 @@ export async function restoreVmFiles(request: VmFilesRequest): Promise<RestoredV
     ...wanted.map((w) => w.destination),
     ...(tpmFolder === undefined ? [] : [tpmFolder]),
   ]);
-  const owner = tpmFolder === undefined ? undefined : await swtpmOwner(request.runner);
+  return {
+    tree,
+    wanted,
+    tpmFolder,
+    placement: {
+      ...(nvram === undefined ? {} : { nvram }),
+      boot,
+      ...(uuid === undefined ? {} : { uuid }),
+      tpm: tpmFolder !== undefined,
+    },
+    notes,
+  };
+}
+
+/** Fetches and copies the planned files into place; returns every file written. */
+export async function placeVmFiles(plan: VmFilesPlan, staging: string, runner: Runner): Promise<string[]> {
+  const { tree, wanted, tpmFolder } = plan;
+  const owner = tpmFolder === undefined ? undefined : await swtpmOwner(runner);
   const staged = await tree.fetch(
     wanted.map((w) => w.treePath),
-    request.staging,
+    staging,
   );
   for (const w of wanted) {
     await mkdir(path.dirname(w.destination), { recursive: true, mode: 0o700 });
@@ -111,16 +138,7 @@ export async function restoreVmFiles(request: VmFilesRequest): Promise<RestoredV
     await chmod(w.destination, 0o600);
   }
   if (tpmFolder !== undefined && owner !== undefined) await handOver(tpmFolder, owner);
-  return {
-    placement: {
-      ...(nvram === undefined ? {} : { nvram }),
-      boot,
-      ...(uuid === undefined ? {} : { uuid }),
-      tpm: tpmFolder !== undefined,
-    },
-    files: wanted.map((w) => w.destination),
-    notes,
-  };
+  return wanted.map((w) => w.destination);
 }
 
 /** The TPM state folder and everything in it, given to the user libvirt runs swtpm as. */
