@@ -488,6 +488,11 @@ export class Virsh {
     );
   }
 
+  /** Pauses the vCPUs (`resume` runs them again). */
+  async suspend(domain: string): Promise<void> {
+    await this.run(['suspend', '--domain', domain], `pausing domain '${domain}'`);
+  }
+
   async resume(domain: string): Promise<void> {
     await this.run(['resume', '--domain', domain], `resuming domain '${domain}'`);
   }

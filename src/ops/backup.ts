@@ -19,7 +19,8 @@ import { faultHoldLock } from './fault.js';
 import { recoverInterrupted } from './recover.js';
 import { refuseInMaintenance } from './maintenance-record.js';
 import { fileReferences, quoted, topReferencesOnce, useOf } from './references.js';
-import { readDomainStateWithDefinitions } from './state.js';
+import { domainFolder, readDomainStateWithDefinitions } from './state.js';
+import { captureVmFiles } from './vmfiles.js';
 
 export interface BackupRequest {
   /** What the user asked for; `enable` is an incr that starts a chain. */
@@ -251,5 +252,10 @@ export async function backupLocked(
   const { journal, notes } = await executePlan(ctx, thePlan, definitions);
   const verified = await verify(ctx, thePlan, state);
   journal.finish();
-  return result(verified.after.disks, [...notes, ...verified.notes]);
+  const folder = domainFolder(verified.after);
+  const copied =
+    level === 'disable' || folder === undefined
+      ? []
+      : await captureVmFiles(ctx, state, definitions.live, folder);
+  return result(verified.after.disks, [...notes, ...verified.notes, ...copied]);
 }

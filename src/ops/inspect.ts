@@ -5,7 +5,8 @@ import { frozenLayers } from '../chain/model.js';
 import { configDumps } from '../chain/plan.js';
 import type { DomainDefinitions } from '../host/virsh.js';
 import type { OpsContext } from './context.js';
-import { domainFolder, readDomainState } from './state.js';
+import { domainFolder, readDomainState, readDomainStateWithDefinitions } from './state.js';
+import { listedVmFiles } from './vmfiles.js';
 
 export interface ChainReport {
   readonly domain: string;
@@ -38,7 +39,7 @@ export async function showChain(
 
 export interface FilesReport {
   readonly domain: string;
-  /** Frozen layers (never the active one), then the config dumps that exist. */
+  /** Frozen layers (never the active one), the config dumps that exist, then the VM's other files. */
   readonly files: readonly string[];
 }
 
@@ -49,7 +50,9 @@ export async function backupFiles(
   exclude: readonly string[],
   prefetched?: DomainDefinitions,
 ): Promise<FilesReport> {
-  const state = await readDomainState(ctx.host, domain, { prefetched });
+  const { state, definitions } = await readDomainStateWithDefinitions(ctx.host, domain, undefined, {
+    prefetched,
+  });
   const { included } = selectDisks(state, exclude);
   const layers = included.flatMap((disk) => frozenLayers(disk).map((l) => l.path));
   const folder = domainFolder(state);
@@ -58,5 +61,6 @@ export async function backupFiles(
         .map((d) => d.file)
         .filter((f) => existsSync(f))
     : [];
-  return { domain: state.name, files: [...new Set([...layers, ...dumps])] };
+  const vmFiles = listedVmFiles(definitions.live, folder, state.name);
+  return { domain: state.name, files: [...new Set([...layers, ...dumps, ...vmFiles])] };
 }

@@ -23,6 +23,8 @@ import { findDump, folderTree } from './backuptree.js';
 import type { RestoredDisk } from './backupchain.js';
 import { fetchChains, openSnapshot } from './backupchain.js';
 import { checkLayers, resolveBacking } from './chaincheck.js';
+import { setVmFiles } from '../host/vmfilexml.js';
+import { placeVmFiles, planVmFiles } from './vmfiles-restore.js';
 import type { OpsContext } from './context.js';
 
 /** Where the backup comes from: a restic snapshot (latest of the domain when none is named) or a folder. */
@@ -56,6 +58,8 @@ export interface RestoreResult {
   readonly folder: string;
   readonly definition: string;
   readonly disks: readonly { readonly target: string; readonly chain: readonly string[] }[];
+  /** The variable store, TPM state and direct-kernel files put back. */
+  readonly vmFiles: readonly string[];
   readonly rebased: readonly string[];
   readonly defined: boolean;
   readonly started: boolean;
@@ -373,6 +377,16 @@ export async function restoreDomain(
     // Every fetched file, by tree path: the dumps first, then fetchChains adds the layers.
     const { staged, xml: dumpXml } = await fetchDumps(backup, domain, staging);
     const checked = await checkDefinition(ctx, dumpXml, backup, domain, request);
+    const vmPlan = await planVmFiles({
+      tree: backup.tree,
+      dump: backup.dump,
+      domain,
+      xml: checked.xml,
+      name,
+      renamed: request.as !== undefined,
+      folder: backup.folder,
+      keepHostFile: request.keep.includes('host-file'),
+    });
     const chains = await fetchChains(
       ctx.host.qemuImg,
       backup,
@@ -383,7 +397,9 @@ export async function restoreDomain(
     placed = await placeFiles(backup, staged);
     const rebased = await relinkChains(ctx, chains, placed);
     const disks = await checkChains(ctx, chains, placed, name, backup.folder);
-    const xml = restoredDefinition(checked.xml, disks, name, request.as);
+    const vmFiles = await placeVmFiles(vmPlan, staging, ctx.host.runner);
+    for (const note of vmPlan.notes) ctx.log(`${name}: ${note}`);
+    const xml = setVmFiles(restoredDefinition(checked.xml, disks, name, request.as), vmPlan.placement);
     await writeFile(definition, xml, { mode: 0o600, flag: 'wx' });
     if (request.define || request.start) await ctx.host.virsh.define(xml, name);
     if (request.start) await ctx.host.virsh.start(name);
@@ -394,6 +410,7 @@ export async function restoreDomain(
       folder: backup.folder,
       definition,
       disks,
+      vmFiles,
       rebased,
       defined: request.define || request.start,
       started: request.start,

@@ -45,7 +45,7 @@ export function refuseSymlink(file: string): void {
  * following links, so nothing planted in the folder can redirect the write. `mode` is for the few
  * files other programs must read (metrics for node_exporter's textfile collector).
  */
-export function writeStateFile(file: string, content: string, mode = 0o600): void {
+export function writeStateFile(file: string, content: string | Uint8Array, mode = 0o600): void {
   refuseSymlink(file);
   const dir = path.dirname(file);
   const temp = path.join(dir, `.ub-tmp.${path.basename(file)}.${randomBytes(6).toString('hex')}`);

@@ -7,6 +7,7 @@ import { parseDomainXml } from '../../src/host/domainxml.js';
 import { lockFile } from '../../src/lock/lock.js';
 import { cliPath, isolatedEnv, runCli, runCliOk } from '../cli-run.js';
 import { useTestDomains } from '../rig/test-domains.js';
+import { guestDir } from '../rig/rig-paths.js';
 import { virsh } from '../rig/virsh.js';
 import { chainOf, expectDataIntact, layerPaths, shapeOf, shutdownAndCheck } from './chain-json.js';
 
@@ -101,7 +102,7 @@ describe('backup incr on a shut-off domain', () => {
 });
 
 describe('showchain and files', () => {
-  it('report the chain top to base and hand a backup program only frozen layers and config dumps', async () => {
+  it('report the chain top to base and hand a backup program only frozen layers, config dumps and the VM files', async () => {
     const domain = await domains.create({ disks: 2, cdrom: 'iso', writer: false });
     await runCliOk(['backup', 'incr', domain.name]);
     await runCliOk(['backup', 'incr', domain.name]);
@@ -120,6 +121,9 @@ describe('showchain and files', () => {
     expect(files).toEqual([
       ...frozen,
       ...['', '-inactive', '-migratable'].map((s) => path.join(domain.dir, `${domain.name}${s}.xml`)),
+      // the direct-kernel boot's files are part of the VM
+      path.join(guestDir, 'vmlinuz'),
+      path.join(guestDir, 'initrd.img'),
     ]);
     for (const top of active) expect(files).not.toContain(top);
     const json = JSON.parse((await runCliOk(['--json', 'files', domain.name])).stdout) as { files: string[] };

@@ -93,6 +93,18 @@ describe('restore of a hostile snapshot', () => {
         `<qemu:commandline><qemu:arg value='-device'/><qemu:arg value='x'/></qemu:commandline>`,
       ).replace('/usr/bin/qemu-system-x86_64', '/bin/sh'),
     );
+    // efi: a variable store outside the folder whose "copy" is a symlink to it, a kernel outside the folder.
+    await img(join(vm, 'efi-top.qcow2'), '1M');
+    await writeFile(join(planted, 'vars.fd'), 'host variable store');
+    await writeFile(join(planted, 'vmlinuz'), 'kernel bytes');
+    await symlink(join(planted, 'vars.fd'), join(vm, `${p}-efi.nvram`));
+    await writeFile(
+      join(vm, `${p}-efi-inactive.xml`),
+      dumpXml(`${p}-efi`, randomUUID(), fileDisk('vda', join(vm, 'efi-top.qcow2'))).replace(
+        '</type></os>',
+        `</type><nvram>${join(planted, 'vars.fd')}</nvram><kernel>${join(planted, 'vmlinuz')}</kernel></os>`,
+      ),
+    );
     const resticEnv = { RESTIC_REPOSITORY: repo.repository, RESTIC_PASSWORD_FILE: repo.passwordFile };
     await run(['restic', 'init', '-q'], resticEnv);
     await run(
@@ -102,7 +114,7 @@ describe('restore of a hostile snapshot', () => {
         '-q',
         '--host',
         'other',
-        ...['good', 'sym', 'df', 'blk'].flatMap((d) => ['--tag', `${p}-${d}`]),
+        ...['good', 'sym', 'df', 'blk', 'efi'].flatMap((d) => ['--tag', `${p}-${d}`]),
         vm,
         planted,
       ],
@@ -191,6 +203,28 @@ describe('restore of a hostile snapshot', () => {
     expect(df.stderr).toContain(`external data file ${join(planted, 'df.raw')}`);
     for (const dir of [symTo, dfTo, vm, planted]) expect(existsSync(dir), dir).toBe(false);
     expect(await defined()).not.toMatch(new RegExp(`${p}-(sym|df)`));
+  });
+
+  it("refuses a variable store the backup holds no plain copy of; places a kernel only inside the target, under the domain's name", async () => {
+    const to = join(root, 'to-efi');
+    const refused = await restore('efi', '--host', 'other', '--to', to, '--define');
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toContain(`names the UEFI variable store ${join(planted, 'vars.fd')}`);
+    expect(refused.stderr).toContain('--keep-device host-file');
+    expect(existsSync(to)).toBe(false);
+    expect(existsSync(planted)).toBe(false);
+
+    const kept = await restore('efi', '--host', 'other', '--to', to, '--keep-device', 'host-file', '--json');
+    expect(kept.exitCode, kept.stderr).toBe(0);
+    const result = JSON.parse(kept.stdout) as RestoreResult;
+    expect(result.vmFiles).toEqual([join(to, `${p}-efi.kernel`)]);
+    expect(await readFile(join(to, `${p}-efi.kernel`), 'utf8')).toBe('kernel bytes');
+    expect((await readdir(to)).sort()).toEqual(
+      [`${p}-efi-inactive.xml`, `${p}-efi-restored.xml`, `${p}-efi.kernel`, 'efi-top.qcow2'].sort(),
+    );
+    const xml = await readFile(result.definition, 'utf8');
+    expect(xml).toContain(`<kernel>${join(to, `${p}-efi.kernel`)}</kernel>`);
+    expect(existsSync(planted)).toBe(false);
   });
 
   it('refuses, naming each, the host resources a dump reaches unless --keep-device keeps them', async () => {

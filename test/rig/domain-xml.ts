@@ -12,6 +12,10 @@ export interface DomainSpec {
   }[];
   /** A cdrom with this file as its medium, or null for an empty drive. */
   readonly cdrom?: string | null;
+  /** UEFI firmware: OVMF's code read-only, this variable store read-write. */
+  readonly uefi?: { readonly code: string; readonly vars: string };
+  /** An emulated TPM 2.0 (swtpm), its state in libvirt's folder for the domain's UUID. */
+  readonly tpm?: boolean;
 }
 
 export function domainXml(spec: DomainSpec): string {
@@ -34,7 +38,13 @@ export function domainXml(spec: DomainSpec): string {
   <memory unit='MiB'>192</memory>
   <vcpu>1</vcpu>
   <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
+    <type arch='x86_64' machine='pc'>hvm</type>${
+      spec.uefi === undefined
+        ? ''
+        : `
+    <loader readonly='yes' type='pflash'>${escapeXml(spec.uefi.code)}</loader>
+    <nvram>${escapeXml(spec.uefi.vars)}</nvram>`
+    }
     <kernel>${escapeXml(spec.kernel)}</kernel>
     <initrd>${escapeXml(spec.initrd)}</initrd>
     <cmdline>${escapeXml(spec.cmdline)}</cmdline>
@@ -56,7 +66,12 @@ ${disks.join('\n')}
     <channel type='unix'>
       <target type='virtio' name='org.qemu.guest_agent.0'/>
     </channel>
-    <memballoon model='none'/>
+    <memballoon model='none'/>${
+      spec.tpm === true
+        ? `
+    <tpm model='tpm-tis'><backend type='emulator' version='2.0'/></tpm>`
+        : ''
+    }
   </devices>
 </domain>
 `;

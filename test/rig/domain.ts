@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { agentCommand, guestExec, waitForAgent } from './agent.js';
@@ -28,7 +28,14 @@ export interface TestDomainOptions {
   readonly start?: boolean;
   /** Run the writer workload on every ext4 disk; default true. */
   readonly writer?: boolean;
+  /** Boot through UEFI (OVMF), with a variable store `<name>_VARS.fd` of its own in its folder. */
+  readonly uefi?: boolean;
+  /** Give it an emulated TPM 2.0 (swtpm). */
+  readonly tpm?: boolean;
 }
+
+/** Debian's OVMF (package ovmf): the firmware and the empty variable store each domain copies. */
+export const ovmf = { code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: '/usr/share/OVMF/OVMF_VARS_4M.fd' };
 
 export interface TestDisk {
   readonly target: string;
@@ -167,8 +174,15 @@ export async function createTestDomain(options: TestDomainOptions = {}): Promise
   } else if (options.cdrom === 'empty') {
     cdrom = null;
   }
+  let uefi: { code: string; vars: string } | undefined;
+  if (options.uefi === true) {
+    uefi = { code: ovmf.code, vars: join(dir, `${name}_VARS.fd`) };
+    await copyFile(ovmf.vars, uefi.vars);
+  }
   const xml = domainXml({
     name,
+    ...(uefi === undefined ? {} : { uefi }),
+    ...(options.tpm === true ? { tpm: true } : {}),
     kernel: join(guestDir, 'vmlinuz'),
     initrd: join(guestDir, 'initrd.img'),
     cmdline: `console=ttyS0 quiet${options.writer === false ? ' writer=0' : ''}`,

@@ -16,6 +16,7 @@ export function restoreLines(result: RestoreResult): string[] {
     ...result.disks.map(
       (d) => `  ${d.target}: ${d.chain.map((f) => f.slice(f.lastIndexOf('/') + 1)).join(' ← ')}`,
     ),
+    ...result.vmFiles.map((f) => `  VM file: ${f}`),
     ...(result.rebased.length > 0 ? [`  backing paths rewritten in ${result.rebased.length} layers`] : []),
     `  definition: ${result.definition}`,
     result.started
