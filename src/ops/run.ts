@@ -109,6 +109,12 @@ async function prepareAndBackUp(
       quiesce: request.quiesce,
       exclude: request.exclude,
       ...(request.maxIncr === undefined ? {} : { maxIncr: request.maxIncr }),
+      refuseDevicesFor: {
+        verb: 'run',
+        next: (disk) =>
+          `restic would store the device node, not its data. Back the domain up with 'backup' and read the ` +
+          `device with 'restic backup --stdin', or leave the disk out with --exclude ${disk.target}.`,
+      },
     }),
   );
   const tags = snapshotTags(prepare.value.domain, prepare.value.level);
