@@ -1,0 +1,192 @@
+import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseDomainXml } from '../../src/host/domainxml.js';
+import { isolatedEnv, runCli, runCliOk } from '../cli-run.js';
+import type { TestDomain } from '../rig/domain.js';
+import { waitForSeq } from '../rig/domain.js';
+import { domainXml } from '../rig/domain-xml.js';
+import { LoopDevice } from '../rig/loop-device.js';
+import { testRoot } from '../rig/rig-paths.js';
+import { useTestDomains } from '../rig/test-domains.js';
+import { virsh } from '../rig/virsh.js';
+import { chainOf, expectDataIntact, layerPaths, shapeOf } from './chain-json.js';
+
+const domains = useTestDomains();
+const env = isolatedEnv();
+let config = '';
+/** The environment with the config file that sets this domain's overlay-dir. */
+const configured = () => ({ ...env, UNIFI_BACKUP_CONFIG: config });
+
+/** vda's kind of source and source in the live and the persistent definition. */
+async function vdaSources(name: string): Promise<{ sourceType: string; source: string | undefined }[]> {
+  const live = (await virsh('dumpxml', '--domain', name)).stdout;
+  const inactive = (await virsh('dumpxml', '--inactive', '--domain', name)).stdout;
+  return [live, inactive].map((xml) => {
+    const disk = parseDomainXml(xml).disks[0];
+    return { sourceType: disk?.sourceType ?? '', source: disk?.source };
+  });
+}
+
+describe('a block-device disk (a logical volume)', () => {
+  let device: LoopDevice;
+  let domain: TestDomain;
+  let overlays: string;
+
+  beforeAll(async () => {
+    device = await LoopDevice.create(32);
+    domain = await domains.create({ blockDevice: device.path });
+    overlays = await mkdtemp(join(testRoot, 'overlays-'));
+    // QEMU (not root) opens the overlays: the folder must let it through, as a user's must.
+    await chmod(overlays, 0o755);
+    // The domain's own setting: the global one names a folder that does not exist.
+    config = join(overlays, 'config.yaml');
+    await writeFile(
+      config,
+      `overlay-dir: /nonexistent/overlays\ndomains:\n  ${JSON.stringify(domain.name)}:\n    overlay-dir: ${overlays}\n`,
+    );
+  });
+  afterAll(async () => {
+    await domain.cleanup();
+    await device.remove();
+    await rm(overlays, { recursive: true, force: true });
+  });
+
+  it('without overlay-dir: refused, naming the disk and the setting; nothing changes', async () => {
+    const result = await runCli(['backup', 'incr', domain.name], env);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain(
+      `disk vda of domain '${domain.name}' is the block device ${device.path}: its overlays need a folder`,
+    );
+    expect(result.stderr).toContain('Set overlay-dir in the config file');
+    expect(shapeOf(await chainOf(domain.name, env))).toEqual({ vda: ['base'] });
+    expect(await vdaSources(domain.name)).toEqual([
+      { sourceType: 'block', source: device.path },
+      { sourceType: 'block', source: device.path },
+    ]);
+  });
+
+  it('running: incr, diff, full and disable keep the device as the base and the guest data intact', async () => {
+    await waitForSeq(domain, 'vda', 3);
+    await runCliOk(['backup', 'incr', domain.name], configured());
+    let chain = await chainOf(domain.name, env);
+    expect(shapeOf(chain)).toEqual({ vda: ['incr', 'base'] });
+    expect(chain.disks[0]?.layers[1]?.path).toBe(device.path);
+    const top = chain.disks[0]?.layers[0]?.path ?? '';
+    expect(dirname(top)).toBe(overlays);
+    expect(basename(top)).toMatch(/^data\.incr-\d{8}-\d{6}$/);
+    // The frozen device, then the config dumps, which live in the overlay folder too.
+    const files = (await runCliOk(['files', domain.name], env)).stdout.trim().split('\n');
+    expect(files).toEqual([
+      device.path,
+      join(overlays, `${domain.name}.xml`),
+      join(overlays, `${domain.name}-inactive.xml`),
+      join(overlays, `${domain.name}-migratable.xml`),
+    ]);
+    const seqFrozen = await expectDataIntact(device.path, 3);
+
+    await waitForSeq(domain, 'vda', seqFrozen + 2);
+    await runCliOk(['backup', 'incr', domain.name], configured());
+    await runCliOk(['backup', 'diff', domain.name], configured());
+    chain = await chainOf(domain.name, env);
+    expect(shapeOf(chain)).toEqual({ vda: ['incr', 'diff', 'base'] });
+    const diff = chain.disks[0]?.layers[1]?.path ?? '';
+    expect(dirname(diff)).toBe(overlays);
+    const seqDiff = await expectDataIntact(diff, seqFrozen + 2);
+    // Nothing merged is left in the folder: the device, two layers and the config dumps.
+    expect((await readdir(overlays)).filter((f) => f.startsWith('data.'))).toHaveLength(2);
+
+    await waitForSeq(domain, 'vda', seqDiff + 2);
+    await runCliOk(['backup', 'full', domain.name], configured());
+    chain = await chainOf(domain.name, env);
+    expect(shapeOf(chain)).toEqual({ vda: ['incr', 'base'] });
+    expect(chain.disks[0]?.layers[1]?.path).toBe(device.path);
+    const seqFull = await expectDataIntact(device.path, seqDiff + 2);
+
+    await waitForSeq(domain, 'vda', seqFull + 2);
+    await runCliOk(['backup', 'disable', '--yes', domain.name], env);
+    expect(shapeOf(await chainOf(domain.name, env))).toEqual({ vda: ['base'] });
+    expect(await vdaSources(domain.name)).toEqual([
+      { sourceType: 'block', source: device.path },
+      { sourceType: 'block', source: device.path },
+    ]);
+    expect((await readdir(overlays)).filter((f) => f.startsWith('data.'))).toEqual([]);
+    await domain.shutdown();
+    await expectDataIntact(device.path, seqFull + 2);
+  });
+
+  it('shut off: incr, diff, full and disable redefine between overlay file and device; the domain boots on', async () => {
+    const seqOff = await expectDataIntact(device.path, 3);
+    await runCliOk(['backup', 'incr', domain.name, '--overlay-dir', overlays], env);
+    expect(await vdaSources(domain.name)).toEqual([
+      { sourceType: 'file', source: (await chainOf(domain.name, env)).disks[0]?.layers[0]?.path },
+      { sourceType: 'file', source: (await chainOf(domain.name, env)).disks[0]?.layers[0]?.path },
+    ]);
+    await runCliOk(['backup', 'diff', domain.name, '--overlay-dir', overlays], env);
+    expect(shapeOf(await chainOf(domain.name, env))).toEqual({ vda: ['incr', 'diff', 'base'] });
+    await runCliOk(['backup', 'full', domain.name, '--overlay-dir', overlays], env);
+    expect(shapeOf(await chainOf(domain.name, env))).toEqual({ vda: ['incr', 'base'] });
+    await runCliOk(['backup', 'disable', '--yes', domain.name], env);
+    expect(await vdaSources(domain.name)).toEqual([
+      { sourceType: 'block', source: device.path },
+      { sourceType: 'block', source: device.path },
+    ]);
+    expect(await expectDataIntact(device.path, seqOff)).toBe(seqOff);
+
+    await domain.start();
+    await domain.waitForAgent();
+    await waitForSeq(domain, 'vda', seqOff + 2);
+  });
+
+  it('run, sync and maintenance refuse the disk by name and change nothing', async () => {
+    await runCliOk(['backup', 'incr', domain.name], configured());
+    const before = layerPaths(await chainOf(domain.name, env));
+    const refusals: [string[], string][] = [
+      [['run', 'incr', domain.name, '--config', config, '--init'], 'run cannot take block-device disks yet'],
+      [
+        ['sync', 'full', domain.name, '--target', join(overlays, 'replica')],
+        'sync cannot take block-device disks yet',
+      ],
+      [['maintenance', 'enter', domain.name], 'maintenance cannot take block-device disks yet'],
+    ];
+    for (const [args, text] of refusals) {
+      const result = await runCli(args, {
+        ...env,
+        RESTIC_REPOSITORY: join(overlays, 'repo'),
+        RESTIC_PASSWORD: 'x',
+      });
+      expect(result.exitCode, result.stderr).toBe(1);
+      expect(result.stderr).toContain(
+        `disk vda of domain '${domain.name}' is backed by the block device ${device.path}`,
+      );
+      expect(result.stderr).toContain(text);
+    }
+    expect(layerPaths(await chainOf(domain.name, env))).toEqual(before);
+  });
+
+  it('another domain naming the same device by its node is a user of the base: full refuses to commit', async () => {
+    const other = `ubt-b-${basename(overlays).slice(-6)}`;
+    const xmlFile = join(overlays, 'other.xml');
+    await writeFile(
+      xmlFile,
+      domainXml({
+        name: other,
+        kernel: '/nonexistent/vmlinuz',
+        initrd: '/nonexistent/initrd',
+        cmdline: '',
+        consoleLog: join(overlays, 'other.log'),
+        disks: [{ target: 'vda', path: device.node, format: 'raw', block: true }],
+      }),
+    );
+    await virsh('define', '--file', xmlFile);
+    try {
+      const result = await runCli(['backup', 'full', domain.name], configured());
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toContain(`its base ${device.path} is shared with '${other}'`);
+    } finally {
+      await virsh('undefine', '--domain', other);
+    }
+    await domain.shutdown();
+    await expectDataIntact(device.path, 3);
+  });
+});
