@@ -162,6 +162,12 @@ describe('a block-device disk (a logical volume)', () => {
       expect(result.stderr).toContain(text);
     }
     expect(layerPaths(await chainOf(domain.name, env))).toEqual(before);
+    // The verbs that only read take the disk as it is.
+    const verify = await runCli(['verify', domain.name], env);
+    expect(verify.exitCode, verify.stdout + verify.stderr).toBe(0);
+    const dryRun = await runCliOk(['--dry-run', 'backup', 'full', domain.name], configured());
+    expect(dryRun.stdout).toContain(`→ ${device.path}`);
+    expect(layerPaths(await chainOf(domain.name, env))).toEqual(before);
   });
 
   it('another domain naming the same device by its node is a user of the base: full refuses to commit', async () => {
