@@ -28,10 +28,37 @@ async function vdaSources(name: string): Promise<{ sourceType: string; source: s
   });
 }
 
+/** A domain that is only defined (never started): vda on `disk`, then the extra disk XML. */
+async function defineOnly(
+  name: string,
+  folder: string,
+  disk: string,
+  extra: readonly string[],
+): Promise<void> {
+  const xmlFile = join(folder, `${name}.xml`);
+  const xml = domainXml({
+    name,
+    kernel: '/nonexistent/vmlinuz',
+    initrd: '/nonexistent/initrd',
+    cmdline: '',
+    consoleLog: join(folder, `${name}.log`),
+    disks: [{ target: 'vda', path: disk, format: 'raw', block: true }],
+  });
+  await writeFile(xmlFile, xml.replace('    <serial', `${extra.join('\n')}\n    <serial`));
+  await virsh('define', '--file', xmlFile);
+}
+
 describe('a block-device disk (a logical volume)', () => {
   let device: LoopDevice;
   let domain: TestDomain;
   let overlays: string;
+
+  /** Defines a second domain on the same device, by its node; its name ends in `suffix`. */
+  async function defineOther(suffix: string, extra: readonly string[]): Promise<string> {
+    const name = `ubt-b-${basename(overlays).slice(-6)}-${suffix}`;
+    await defineOnly(name, overlays, device.node, extra);
+    return name;
+  }
 
   beforeAll(async () => {
     device = await LoopDevice.create(32);
@@ -171,20 +198,7 @@ describe('a block-device disk (a logical volume)', () => {
   });
 
   it('another domain naming the same device by its node is a user of the base: full refuses to commit', async () => {
-    const other = `ubt-b-${basename(overlays).slice(-6)}`;
-    const xmlFile = join(overlays, 'other.xml');
-    await writeFile(
-      xmlFile,
-      domainXml({
-        name: other,
-        kernel: '/nonexistent/vmlinuz',
-        initrd: '/nonexistent/initrd',
-        cmdline: '',
-        consoleLog: join(overlays, 'other.log'),
-        disks: [{ target: 'vda', path: device.node, format: 'raw', block: true }],
-      }),
-    );
-    await virsh('define', '--file', xmlFile);
+    const other = await defineOther('node', []);
     try {
       const result = await runCli(['backup', 'full', domain.name], configured());
       expect(result.exitCode).toBe(1);
@@ -194,5 +208,23 @@ describe('a block-device disk (a logical volume)', () => {
     }
     await domain.shutdown();
     await expectDataIntact(device.path, 3);
+  });
+
+  it('a pool volume that resolves to nothing is still refused, named, with the way out', async () => {
+    const pool = `ubt-nopool-${basename(overlays).slice(-6)}`;
+    const other = await defineOther('vol', [
+      `    <disk type='volume' device='disk'><driver name='qemu' type='qcow2'/>` +
+        `<source pool='${pool}' volume='data.qcow2'/><target dev='vdb' bus='virtio'/></disk>`,
+    ]);
+    try {
+      const result = await runCli(['backup', 'incr', other], configured());
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toContain(
+        `disk vdb of domain '${other}' (data.qcow2) is a volume disk, neither a file nor a block device. ` +
+          `Point the disk at the volume's file (virsh vol-path --pool POOL data.qcow2, then virsh edit) or leave it out with --exclude vdb.`,
+      );
+    } finally {
+      await virsh('undefine', '--domain', other);
+    }
   });
 });
