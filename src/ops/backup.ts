@@ -5,7 +5,6 @@ import { chooseLevel, planCommit, planDiff } from '../chain/consolidate.js';
 import type { Disk, DomainState } from '../chain/model.js';
 import { baseLayer, frozenLayers, isActive } from '../chain/model.js';
 import { selectDisks } from '../chain/eligibility.js';
-import { refuseDeviceDisks } from '../chain/blockdisk.js';
 import { refuseManagedSave } from '../chain/managedsave.js';
 import { planSnapshot } from '../chain/incr.js';
 import type { Plan } from '../chain/plan.js';
@@ -32,8 +31,6 @@ export interface BackupRequest {
   readonly maxIncr?: number;
   /** Folder for the overlays of block-device disks (`overlay-dir`). */
   readonly overlayDir?: string;
-  /** The verb that cannot take block-device disks (`run`): such a disk stops it before any change. */
-  readonly refuseDevicesFor?: { readonly verb: string; readonly next: (disk: Disk) => string };
   /** Run even while the domain is in maintenance. */
   readonly force?: boolean;
 }
@@ -239,8 +236,6 @@ export async function backupLocked(
   });
   refuseManagedSave(state, `backup ${request.level}`);
   const { included } = selectDisks(state, request.exclude);
-  if (request.refuseDevicesFor !== undefined)
-    refuseDeviceDisks(state, included, request.refuseDevicesFor.verb, request.refuseDevicesFor.next);
   const requested = request.level === 'enable' ? 'incr' : request.level;
   const { level, note } = chooseLevel(included, requested, request.maxIncr);
   const consolidates = level !== 'incr';

@@ -2,6 +2,8 @@ import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDomainXml } from '../../src/host/domainxml.js';
+import { execaRunner, runChecked } from '../../src/host/runner.js';
+import type { RunResult } from '../../src/ops/run.js';
 import { isolatedEnv, runCli, runCliOk } from '../cli-run.js';
 import type { TestDomain } from '../rig/domain.js';
 import { waitForSeq } from '../rig/domain.js';
@@ -11,6 +13,7 @@ import { testRoot } from '../rig/rig-paths.js';
 import { useTestDomains } from '../rig/test-domains.js';
 import { virsh } from '../rig/virsh.js';
 import { chainOf, expectDataIntact, layerPaths, shapeOf } from './chain-json.js';
+import { localRepository } from './repositories.js';
 
 const domains = useTestDomains();
 const env = isolatedEnv();
@@ -165,11 +168,72 @@ describe('a block-device disk (a logical volume)', () => {
     await waitForSeq(domain, 'vda', seqOff + 2);
   });
 
-  it('run, sync and maintenance refuse the disk by name and change nothing', async () => {
-    await runCliOk(['backup', 'incr', domain.name], configured());
+  it('run: overlays as files, the device through --stdin only when no copy of its content is there', async () => {
+    const repo = await localRepository();
+    try {
+      const run = async (level: string): Promise<RunResult> =>
+        JSON.parse(
+          (
+            await runCliOk(
+              [
+                '--json',
+                'run',
+                level,
+                domain.name,
+                '--config',
+                repo.configFile,
+                '--overlay-dir',
+                overlays,
+                '--init',
+              ],
+              env,
+            )
+          ).stdout,
+        ) as RunResult;
+      const restic = (...args: string[]) =>
+        runChecked(execaRunner, {
+          argv: ['restic', ...args],
+          env: { RESTIC_REPOSITORY: repo.repository, RESTIC_PASSWORD_FILE: repo.passwordFile },
+        });
+      /** The device copy of a snapshot, restored into a file and checked. */
+      const checkCopy = async (snapshot: string, minRecords: number): Promise<number> => {
+        const into = await mkdtemp(join(testRoot, 'copy-'));
+        try {
+          await restic('restore', snapshot, '--target', into);
+          return await expectDataIntact(join(into, `${domain.name}.vda.raw`), minRecords);
+        } finally {
+          await rm(into, { recursive: true, force: true });
+        }
+      };
+
+      await waitForSeq(domain, 'vda', 3);
+      const first = await run('incr');
+      expect(first.files).not.toContain(device.path);
+      expect(first.files.some((f) => dirname(f) === overlays)).toBe(true);
+      expect(first.devices).toMatchObject([{ target: 'vda', device: device.path, read: true }]);
+      const seqFirst = await checkCopy(first.devices?.[0]?.snapshot ?? '', 3);
+
+      await waitForSeq(domain, 'vda', seqFirst + 2);
+      const second = await run('incr');
+      expect(second.devices).toMatchObject([{ read: false, snapshot: first.devices?.[0]?.snapshot }]);
+
+      await waitForSeq(domain, 'vda', seqFirst + 4);
+      const full = await run('full');
+      expect(full.devices).toMatchObject([{ read: true }]);
+      expect(full.devices?.[0]?.snapshot).not.toBe(first.devices?.[0]?.snapshot);
+      await checkCopy(full.devices?.[0]?.snapshot ?? '', seqFirst + 4);
+
+      // The files snapshots are the domain's (parent, retention); device copies carry tags of their own.
+      const { stdout } = await restic('snapshots', '--json', '--tag', domain.name);
+      expect((JSON.parse(stdout) as unknown[]).length).toBe(3);
+    } finally {
+      await repo.stop();
+    }
+  });
+
+  it('sync and maintenance refuse the disk by name and change nothing', async () => {
     const before = layerPaths(await chainOf(domain.name, env));
     const refusals: [string[], string][] = [
-      [['run', 'incr', domain.name, '--config', config, '--init'], 'run cannot take block-device disks yet'],
       [
         ['sync', 'full', domain.name, '--target', join(overlays, 'replica')],
         'sync cannot take block-device disks yet',
@@ -177,11 +241,7 @@ describe('a block-device disk (a logical volume)', () => {
       [['maintenance', 'enter', domain.name], 'maintenance cannot take block-device disks yet'],
     ];
     for (const [args, text] of refusals) {
-      const result = await runCli(args, {
-        ...env,
-        RESTIC_REPOSITORY: join(overlays, 'repo'),
-        RESTIC_PASSWORD: 'x',
-      });
+      const result = await runCli(args, env);
       expect(result.exitCode, result.stderr).toBe(1);
       expect(result.stderr).toContain(
         `disk vda of domain '${domain.name}' is backed by the block device ${device.path}`,
