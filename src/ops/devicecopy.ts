@@ -59,7 +59,7 @@ export async function copyDevices(
     const tags = [deviceTag, `${prepared.domain}/${disk.target}`, overTag(above)];
     const found = (await restic.snapshots({ tags, host })).at(-1);
     if (found !== undefined) {
-      copies.push({ target: disk.target, device, name, snapshot: found.id, read: false, ms: 0 });
+      copies.push({ target: disk.target, device, name, snapshot: found.shortId, read: false, ms: 0 });
       continue;
     }
     const started = Date.now();

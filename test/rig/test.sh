@@ -15,8 +15,6 @@ isolated_files=(
   test/ops/backup.int.test.ts
   test/ops/mount.int.test.ts
   test/ops/restore-hostile.int.test.ts
-  # defines a domain with an unresolvable pool volume: every other domain's full would fail closed
-  test/ops/block-disks.int.test.ts
 )
 
 npx vitest run --project unit || exit 1
