@@ -87,7 +87,10 @@ export function planCommit(
   if (!running && purge.length > 0)
     steps.push({
       kind: 'redefine',
-      sources: after.map((d) => diskSource(d.target, requireBase(d).path, requireBase(d).format)),
+      sources: after.map((d) => {
+        const base = requireBase(d);
+        return diskSource(d.target, base.path, base.format, base.device);
+      }),
     });
   if (purge.length > 0) steps.push({ kind: 'purge', files: purge });
   const tops = new Map(after.map((d) => [d.target, requireBase(d).path]));

@@ -1,6 +1,7 @@
 import { UserError } from '../errors.js';
 import type { Disk, DiskDefinition, DomainState } from './model.js';
 import { isIgnoredDevice } from './model.js';
+import { deviceAboveBase } from './blockdisk.js';
 
 /** The domain has no disk that could take part: `all` skips such domains instead of failing. */
 export class NoQcow2DiskError extends UserError {}
@@ -14,8 +15,9 @@ export interface DiskSelection {
 
 /** Why a disk cannot take part, or undefined when it can. */
 export function unsupportedReason(disk: DiskDefinition): string | undefined {
-  if (disk.sourceType !== 'file') return `is a ${disk.sourceType} disk, not a file`;
-  if (disk.source === undefined) return 'has no source file';
+  if (disk.sourceType !== 'file' && disk.sourceType !== 'block')
+    return `is a ${disk.sourceType} disk, neither a file nor a block device`;
+  if (disk.source === undefined) return `has no source ${disk.sourceType === 'block' ? 'device' : 'file'}`;
   if (disk.driverType !== 'qcow2' && disk.driverType !== 'raw')
     return `is ${disk.driverType ?? 'of unknown format'}, neither qcow2 nor raw`;
   return undefined;
@@ -27,8 +29,6 @@ function wayOut(disk: DiskDefinition): string {
   switch (disk.sourceType) {
     case 'file':
       return `Convert it to qcow2 (qemu-img convert -O qcow2) or ${exclude}.`;
-    case 'block':
-      return `Block devices cannot take part yet: ${exclude} and back the device up another way.`;
     case 'network':
       return `Its data lives on a storage server, not in a file of this host: ${exclude}.`;
     case 'volume':
@@ -58,7 +58,7 @@ export function selectDisks(state: DomainState, exclude: readonly string[] = [])
       excluded.push(disk);
       continue;
     }
-    const reason = unsupportedReason(disk);
+    const reason = unsupportedReason(disk) ?? deviceAboveBase(disk);
     if (reason === undefined) included.push(disk);
     else
       problems.push(
@@ -71,7 +71,9 @@ export function selectDisks(state: DomainState, exclude: readonly string[] = [])
         `(it has ${state.disks.map((d) => d.target).join(', ') || 'no disks'}).`,
     );
   if (problems.length === 0 && included.length === 0)
-    throw new NoQcow2DiskError(`domain '${state.name}' has no qcow2 or raw file disk to back up.`);
+    throw new NoQcow2DiskError(
+      `domain '${state.name}' has no qcow2 or raw disk (file or block device) to back up.`,
+    );
   if (problems.length > 0) throw new UserError(problems.join('\n'));
   return { included, excluded };
 }

@@ -5,6 +5,7 @@ import type { Disk, DomainState } from './model.js';
 import { baseLayer, isActive } from './model.js';
 import type { NewLayer, Plan, Step } from './plan.js';
 import { configDumps } from './plan.js';
+import { overlayFolder } from './blockdisk.js';
 
 export interface SnapshotOptions {
   readonly kind: LayerKind;
@@ -14,6 +15,8 @@ export interface SnapshotOptions {
   readonly taken: ReadonlySet<string>;
   /** Folder for an external memory state file (`-s DIR`). */
   readonly memoryDir?: string;
+  /** Folder for the overlays of a disk whose top is a block device (`overlay-dir`). */
+  readonly overlayDir?: string;
 }
 
 export interface SnapshotPlan extends Plan {
@@ -21,7 +24,11 @@ export interface SnapshotPlan extends Plan {
 }
 
 /** Layer names carry seconds; when a name is taken (two runs in one second) the next second is used. */
-function newLayers(disks: readonly Disk[], options: SnapshotOptions): { layers: NewLayer[]; time: Date } {
+function newLayers(
+  domain: string,
+  disks: readonly Disk[],
+  options: SnapshotOptions,
+): { layers: NewLayer[]; time: Date } {
   for (let offset = 0; ; offset++) {
     const time = new Date(options.now.getTime() + offset * 1000);
     const layers = disks.map((disk) => {
@@ -30,7 +37,10 @@ function newLayers(disks: readonly Disk[], options: SnapshotOptions): { layers: 
       if (!top || !base) throw new Error(`disk ${disk.target} has no chain`);
       return {
         target: disk.target,
-        file: path.join(path.dirname(top.path), layerFileName(stemOf(base.path), options.kind, time)),
+        file: path.join(
+          overlayFolder(domain, disk, top, options.overlayDir),
+          layerFileName(stemOf(base.path), options.kind, time),
+        ),
         backing: top.path,
         backingFormat: top.format,
       };
@@ -54,13 +64,11 @@ export function planSnapshot(
   verb: string,
   options: SnapshotOptions,
 ): SnapshotPlan {
-  const { layers, time } = newLayers(disks, options);
+  const { layers, time } = newLayers(state.name, disks, options);
   const [first] = layers;
   if (!first) throw new Error('no disks to snapshot');
   const notes: string[] = [];
-  const steps: Step[] = [
-    { kind: 'dump-config', dumps: configDumps(path.dirname(first.backing), state.name) },
-  ];
+  const steps: Step[] = [{ kind: 'dump-config', dumps: configDumps(path.dirname(first.file), state.name) }];
   if (isActive(state)) {
     const touched = new Set(layers.map((l) => l.target));
     steps.push({

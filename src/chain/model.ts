@@ -10,6 +10,8 @@ export interface Layer {
   /** `base` for the bottom of the chain, `foreign` for names this tool did not make. */
   readonly kind: LayerKind | 'base' | 'foreign';
   readonly time?: Date;
+  /** A block device (an LVM logical volume, a partition), not a file: only ever a chain's base. */
+  readonly device?: true;
 }
 
 export type DiskDevice = 'disk' | 'cdrom' | 'floppy' | 'lun';

@@ -23,11 +23,15 @@ export interface Merge {
   readonly baseFormat: string;
 }
 
-/** A disk pointed at a file by a redefinition; `format` is given when the file is not qcow2 (a raw base). */
+/**
+ * A disk pointed at a file by a redefinition; `format` is given when the file is not qcow2 (a raw
+ * base), `device` when it is a block device.
+ */
 export interface DiskSource {
   readonly target: string;
   readonly file: string;
   readonly format?: string;
+  readonly device?: true;
 }
 
 /** One step of a plan. Steps are executed in order and recorded in the journal as they finish. */
@@ -79,9 +83,19 @@ export function sourceFormats(sources: readonly DiskSource[]): Map<string, strin
   return new Map(sources.flatMap((s) => (s.format === undefined ? [] : [[s.target, s.format] as const])));
 }
 
+/** The targets whose source is a block device, as setDiskSources takes them. */
+export function sourceDevices(sources: readonly DiskSource[]): Set<string> {
+  return new Set(sources.filter((s) => s.device === true).map((s) => s.target));
+}
+
 /** A disk source for `file`, whose format is `format`. */
-export function diskSource(target: string, file: string, format: string): DiskSource {
-  return format === 'qcow2' ? { target, file } : { target, file, format };
+export function diskSource(target: string, file: string, format: string, device?: boolean): DiskSource {
+  return {
+    target,
+    file,
+    ...(format === 'qcow2' ? {} : { format }),
+    ...(device === true ? { device: true as const } : {}),
+  };
 }
 
 export function configDumps(folder: string, domain: string): ConfigDump[] {

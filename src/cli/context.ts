@@ -38,7 +38,8 @@ function quoteForLog(arg: string): string {
 /** With --debug every program run is echoed (as a copy-pasteable line) before it starts. */
 function debugRunner(inner: Runner, log: (line: string) => void): Runner {
   return async (request) => {
-    log(`+ ${request.argv.map(quoteForLog).join(' ')}`);
+    const stdin = request.inputFile === undefined ? '' : ` < ${quoteForLog(request.inputFile)}`;
+    log(`+ ${request.argv.map(quoteForLog).join(' ')}${stdin}`);
     const result = await inner(request);
     if (result.exitCode !== 0) log(`  exit ${result.exitCode}: ${result.stderr.trim()}`);
     return result;

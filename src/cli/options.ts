@@ -29,3 +29,10 @@ export function maxIncrOption(): Option {
     .argParser((value) => wholeNumber('--max-incr', value, 1))
     .env('UNIFI_BACKUP_MAX_INCR');
 }
+
+export function overlayDirOption(): Option {
+  return new Option(
+    '--overlay-dir <dir>',
+    'folder for the overlays of block-device disks (default: overlay-dir of the config file)',
+  );
+}

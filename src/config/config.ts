@@ -63,6 +63,11 @@ export const statusSectionSchema = z.strictObject({
 
 const absolutePath = z.string().startsWith('/', 'an absolute path');
 
+/** Settings for one domain, under `domains.<name>`; each wins over the top-level key of its name. */
+export const domainSectionSchema = z.strictObject({
+  'overlay-dir': absolutePath.optional(),
+});
+
 /** The top-level settings: defaults for the global flags of the same names (a flag wins). */
 export const settingsKeys = ['connect', 'lock-dir', 'state-dir', 'max-incr'] as const;
 
@@ -75,6 +80,9 @@ export const configSchema = z.looseObject({
   'lock-dir': absolutePath.optional(),
   'state-dir': absolutePath.optional(),
   'max-incr': count.optional(),
+  /** Folder for the overlays of block-device disks (their own folder, /dev/VG, holds no files). */
+  'overlay-dir': absolutePath.optional(),
+  domains: z.record(z.string().min(1), domainSectionSchema).optional(),
   restic: resticSectionSchema.optional(),
   retention: retentionSectionSchema.optional(),
   notify: notifyHookSchema.optional(),

@@ -18,6 +18,13 @@ state-dir: /var/lib/unifi-backup
 # layers (flag: --max-incr; env: UNIFI_BACKUP_MAX_INCR)
 max-incr: 6
 
+# Overlays of block-device disks (<disk type='block'>, an LVM volume) live here, not in /dev/VG;
+# per domain under domains: (flag: --overlay-dir)
+# overlay-dir: /var/lib/unifi-backup/overlays
+# domains:
+#   web1:
+#     overlay-dir: /srv/overlays/web1
+
 # The restic repository used by \`run\`, \`restore --from restic\` and \`verify --restic\`.
 # Without this section restic's own environment is used (RESTIC_REPOSITORY, RESTIC_PASSWORD_FILE, …).
 restic:

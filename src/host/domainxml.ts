@@ -60,12 +60,14 @@ function domainOf(root: Node): DomainXml {
 /**
  * Points the named disks at new top files, dropping the `<backingStore>` libvirt recorded for the
  * old top: libvirt reads the new chain from the qcow2 headers when it next starts. A top is qcow2
- * unless `formats` names another format for its target (a raw base that is the whole chain again).
+ * unless `formats` names another format for its target (a raw base that is the whole chain again),
+ * and a file unless `devices` holds its target (a block-device base: `<disk type='block'>`).
  */
 export function setDiskSources(
   xml: string,
   sources: ReadonlyMap<string, string>,
   formats: ReadonlyMap<string, string> = new Map(),
+  devices: ReadonlySet<string> = new Set(),
 ): string {
   const doc = parser.parse(xml) as Node[];
   const root = doc.find((n) => tagOf(n) === 'domain');
@@ -79,8 +81,18 @@ export function setDiskSources(
     const kids = childrenOf(disk);
     const tag = tagOf(disk) ?? 'disk';
     disk[tag] = kids.filter((c) => tagOf(c) !== 'backingStore');
+    const device = devices.has(target);
+    const attrs = disk[':@'] ?? {};
+    if (attrs.type === 'file' || attrs.type === 'block' || attrs.type === undefined)
+      disk[':@'] = { ...attrs, type: device ? 'block' : 'file' };
     const source = child(disk, 'source');
-    if (source) source[':@'] = { ...source[':@'], file };
+    if (source)
+      source[':@'] = {
+        ...Object.fromEntries(
+          Object.entries(source[':@'] ?? {}).filter(([k]) => k !== 'file' && k !== 'dev'),
+        ),
+        [device ? 'dev' : 'file']: file,
+      };
     const driver = child(disk, 'driver');
     if (driver) driver[':@'] = { ...driver[':@'], type: formats.get(target) ?? 'qcow2' };
   }

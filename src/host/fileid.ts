@@ -21,10 +21,20 @@ export async function fileId(file: string): Promise<FileId | undefined> {
 export async function lookUp(file: string): Promise<FileId | 'absent' | undefined> {
   try {
     const s = await stat(file, { bigint: true });
-    return `${s.dev}:${s.ino}` as FileId;
+    // A device has many nodes (/dev/VG/LV, /dev/mapper/VG-LV, /dev/dm-N): the device number is its identity.
+    return (s.isBlockDevice() ? `block:${s.rdev}` : `${s.dev}:${s.ino}`) as FileId;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return undefined;
     // A missing folder may be a filesystem not mounted yet: what it will hold is unknown.
     return (await fileId(path.dirname(file))) === undefined ? undefined : 'absent';
+  }
+}
+
+/** Whether `file` resolves to a block device (a logical volume, a partition); false when it cannot be read. */
+export async function isBlockDevice(file: string): Promise<boolean> {
+  try {
+    return (await stat(file)).isBlockDevice();
+  } catch {
+    return false;
   }
 }

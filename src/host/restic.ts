@@ -274,10 +274,16 @@ export class Restic {
     args: readonly string[],
     what: string,
     onOutput?: (chunk: string) => void,
+    inputFile?: string,
   ): Promise<RunResult> {
     const argv = ['restic', ...this.settings.options.flatMap((o) => ['-o', o]), ...args];
     const attempt = () =>
-      this.runner({ argv, env: this.environment(), ...(onOutput === undefined ? {} : { onOutput }) });
+      this.runner({
+        argv,
+        env: this.environment(),
+        ...(onOutput === undefined ? {} : { onOutput }),
+        ...(inputFile === undefined ? {} : { inputFile }),
+      });
     let result = await attempt();
     const waitSeconds = this.settings.lockWaitSeconds ?? defaultLockWaitSeconds;
     let waited = 0;
@@ -380,6 +386,31 @@ export class Restic {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * Backs up a block device, read whole through `--stdin` (restic 0.14 stores a device node, not its
+   * data, when given its path), as `/NAME` in a snapshot of its own.
+   */
+  async backupDevice(device: string, name: string, tags: readonly string[]): Promise<ResticBackupSummary> {
+    const result = await this.run(
+      [
+        'backup',
+        '--json',
+        '--stdin',
+        '--stdin-filename',
+        name,
+        ...tags.flatMap((t) => ['--tag', t]),
+        ...(this.settings.host === undefined ? [] : ['--host', this.settings.host]),
+      ],
+      `restic backup of the device ${device}`,
+      undefined,
+      device,
+    );
+    const summary = parseBackupOutput(result.stdout);
+    if (summary === undefined)
+      throw new ResticError('restic backup printed no summary; run it again with --debug', 'failed');
+    return summary;
   }
 
   /** Snapshots holding every given tag (restic's `--tag a,b` means all of them), oldest first. */

@@ -7,6 +7,8 @@ import { InternalError, UserError } from '../errors.js';
 export interface RunRequest {
   readonly argv: readonly string[];
   readonly input?: string;
+  /** A file (a block device) the program reads as its standard input, streamed, never held in memory. */
+  readonly inputFile?: string;
   readonly timeoutMs?: number;
   /** Called with stdout and stderr as they arrive (job progress); both are still returned whole. */
   readonly onOutput?: (chunk: string) => void;
@@ -118,7 +120,7 @@ export class ProgramTimeoutError extends ProcessError {
   }
 }
 
-export const execaRunner: Runner = async ({ argv, input, timeoutMs, onOutput, env }) => {
+export const execaRunner: Runner = async ({ argv, input, inputFile, timeoutMs, onOutput, env }) => {
   const [file, ...args] = argv;
   if (file === undefined) throw new InternalError('empty argv');
   // Loaded on first use: execa is a large part of the bundle and `--version`/`--help` never run a program.
@@ -126,7 +128,7 @@ export const execaRunner: Runner = async ({ argv, input, timeoutMs, onOutput, en
   const subprocess = execa(file, args, {
     reject: false,
     stripFinalNewline: false,
-    ...(input === undefined ? { stdin: 'ignore' } : { input }),
+    ...(input !== undefined ? { input } : inputFile !== undefined ? { inputFile } : { stdin: 'ignore' }),
     ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
     env: { ...env, LC_ALL: 'C' },
   });

@@ -26,7 +26,14 @@ const newLayer = z.object({
   backingFormat: z.string(),
 });
 const merge = z.object({ target: z.string(), top: z.string(), base: z.string(), baseFormat: z.string() });
-const sources = z.array(z.object({ target: z.string(), file: z.string(), format: z.string().optional() }));
+const sources = z.array(
+  z.object({
+    target: z.string(),
+    file: z.string(),
+    format: z.string().optional(),
+    device: z.literal(true).optional(),
+  }),
+);
 const step = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('dump-config'),

@@ -11,6 +11,7 @@ import type { Plan } from '../chain/plan.js';
 import { describeStep } from '../chain/plan.js';
 import { UserError } from '../errors.js';
 import { setDiskSources } from '../host/domainxml.js';
+import { existingOverlayDir } from '../host/overlaydir.js';
 import { fileId } from '../host/fileid.js';
 import { lockDomain } from '../lock/lock.js';
 import type { OpsContext } from './context.js';
@@ -29,6 +30,8 @@ export interface BackupRequest {
   readonly exclude: readonly string[];
   readonly memoryDir?: string;
   readonly maxIncr?: number;
+  /** Folder for the overlays of block-device disks (`overlay-dir`). */
+  readonly overlayDir?: string;
   /** Run even while the domain is in maintenance. */
   readonly force?: boolean;
 }
@@ -45,8 +48,12 @@ export interface BackupResult {
   readonly durationMs: number;
 }
 
-export function takenNames(state: DomainState): Set<string> {
-  const folders = new Set(state.disks.flatMap((d) => d.chain.map((l) => path.dirname(l.path))));
+export function takenNames(state: DomainState, overlayDir?: string): Set<string> {
+  const folders = new Set(
+    state.disks.flatMap((d) => d.chain.filter((l) => l.device !== true).map((l) => path.dirname(l.path))),
+  );
+  if (overlayDir !== undefined && state.disks.some((d) => d.chain[0]?.device === true))
+    folders.add(existingOverlayDir(state.name, overlayDir));
   return new Set(
     [...folders].flatMap((folder) => readdirSync(folder).map((name) => path.join(folder, name))),
   );
@@ -63,8 +70,9 @@ function plan(
     kind: 'incr' as const,
     now: ctx.now(),
     quiesce: request.quiesce,
-    taken: takenNames(state),
+    taken: takenNames(state, request.overlayDir),
     ...(request.memoryDir === undefined ? {} : { memoryDir: path.resolve(request.memoryDir) }),
+    ...(request.overlayDir === undefined ? {} : { overlayDir: path.resolve(request.overlayDir) }),
   };
   switch (level) {
     case 'incr':
@@ -186,7 +194,11 @@ export async function verify(
   );
   if (stale.length === 0 || definitions.inactive === undefined) return { after, notes: [] };
   const formats = new Map(after.disks.map((d) => [d.target, d.chain[0]?.format ?? 'qcow2']));
-  await ctx.host.virsh.define(setDiskSources(definitions.inactive, new Map(stale), formats), plan.domain);
+  const devices = new Set(after.disks.filter((d) => d.chain[0]?.device === true).map((d) => d.target));
+  await ctx.host.virsh.define(
+    setDiskSources(definitions.inactive, new Map(stale), formats, devices),
+    plan.domain,
+  );
   return {
     after: { ...after, persistentSources: new Map([...after.persistentSources, ...stale]) },
     notes: [`persistent definition updated for ${stale.map(([t]) => t).join(', ')}`],

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Merge, NewLayer, Plan, Step } from '../chain/plan.js';
-import { sourceFormats } from '../chain/plan.js';
+import { sourceDevices, sourceFormats } from '../chain/plan.js';
 import { UserError } from '../errors.js';
 import { setDiskSources, snapshotXml } from '../host/domainxml.js';
 import { ProcessError } from '../host/runner.js';
@@ -77,7 +77,7 @@ async function restoreMemory(
     const sources = new Map(step.sources.map((s) => [s.target, s.file]));
     await ctx.host.virsh.restore(
       step.memoryFile,
-      setDiskSources(xml, sources, sourceFormats(step.sources)),
+      setDiskSources(xml, sources, sourceFormats(step.sources), sourceDevices(step.sources)),
       domain,
     );
   } catch (error) {
@@ -173,6 +173,7 @@ async function executeStep(
           xml,
           new Map(step.sources.map((s) => [s.target, s.file])),
           sourceFormats(step.sources),
+          sourceDevices(step.sources),
         ),
         domain,
       );

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { planCommit } from '../chain/consolidate.js';
 import { selectDisks } from '../chain/eligibility.js';
+import { refuseDeviceDisks } from '../chain/blockdisk.js';
 import { refuseManagedSave } from '../chain/managedsave.js';
 import type { MaintenanceDisk } from '../chain/maintenance.js';
 import { maintenancePosition, planDrop, planEnter, planSave } from '../chain/maintenance.js';
@@ -155,6 +156,12 @@ export async function enterMaintenance(
     const state = await readDomainState(ctx.host, domain);
     refuseManagedSave(state, 'maintenance enter');
     const { included } = selectDisks(state);
+    refuseDeviceDisks(
+      state,
+      included,
+      'maintenance',
+      () => 'Shut the domain down and copy the device (or take an LVM snapshot) before the change instead.',
+    );
     const { plan, disks } = planEnter(state, included, {
       now: ctx.now(),
       quiesce: request.quiesce,

@@ -84,9 +84,11 @@ async function reconcileDefinitions(ctx: OpsContext, domain: string, act: Act): 
   );
   if (stale.length === 0) return;
   const liveFormats = new Map(live.disks.map((d) => [d.target, d.driverType ?? 'qcow2']));
+  const liveDevices = new Set(live.disks.filter((d) => d.sourceType === 'block').map((d) => d.target));
   await act(
     `redefine the persistent definition to match the running disks: ${stale.map(([t, f]) => `${t}=${f}`).join(', ')}`,
-    () => ctx.host.virsh.define(setDiskSources(inactiveXml, new Map(stale), liveFormats), domain),
+    () =>
+      ctx.host.virsh.define(setDiskSources(inactiveXml, new Map(stale), liveFormats, liveDevices), domain),
   );
 }
 

@@ -6,6 +6,8 @@ import type { BackupResult } from './backup.js';
 import { backupLocked } from './backup.js';
 import type { OpsContext } from './context.js';
 import { backupFiles } from './inspect.js';
+import type { DeviceCopy } from './devicecopy.js';
+import { copyDevices, deviceFiles, deviceTag } from './devicecopy.js';
 
 export type RunLevel = 'incr' | 'diff' | 'full';
 
@@ -14,6 +16,7 @@ export interface RunRequest {
   readonly quiesce: boolean;
   readonly exclude: readonly string[];
   readonly maxIncr?: number;
+  readonly overlayDir?: string;
   /** The snapshots' host name: the parent and the retention group are looked up under it. */
   readonly host: string;
   /** undefined: no keep rules configured, nothing is forgotten. */
@@ -30,6 +33,8 @@ export interface RunResult {
   readonly tags: readonly string[];
   readonly parent?: string;
   readonly restic?: ResticBackupSummary;
+  /** Block-device bases: each one's current copy in the repository (a snapshot of its own). */
+  readonly devices?: readonly DeviceCopy[];
   readonly retention?: ForgetResult;
   readonly phases: { readonly prepareMs: number; readonly resticMs: number; readonly retentionMs: number };
   readonly durationMs: number;
@@ -48,7 +53,7 @@ export async function openRepository(restic: Restic, init: boolean): Promise<'fo
 }
 
 /** The tags every snapshot carries besides its domain's: a domain named so would share them. */
-const commonTags = ['kvm', 'incr', 'diff', 'full'];
+const commonTags = ['kvm', 'incr', 'diff', 'full', deviceTag];
 
 /**
  * restic splits `--tag a,b` at commas, so a domain name holding one cannot be its tag; a domain
@@ -109,6 +114,7 @@ async function prepareAndBackUp(
       quiesce: request.quiesce,
       exclude: request.exclude,
       ...(request.maxIncr === undefined ? {} : { maxIncr: request.maxIncr }),
+      ...(request.overlayDir === undefined ? {} : { overlayDir: request.overlayDir }),
     }),
   );
   const tags = snapshotTags(prepare.value.domain, prepare.value.level);
@@ -127,7 +133,9 @@ async function prepareAndBackUp(
       durationMs: Date.now() - started,
     };
 
-  const { files } = await backupFiles(ctx, base.domain, request.exclude);
+  const listed = (await backupFiles(ctx, base.domain, request.exclude)).files;
+  const devices = await deviceFiles(listed);
+  const files = listed.filter((file) => !devices.has(file));
   if (files.length === 0)
     throw new UserError(`domain '${base.domain}': nothing to back up after ${base.level}; check 'files'.`);
   const previous = await restic.snapshots({ tags: [base.domain], host: request.host });
@@ -151,6 +159,7 @@ async function prepareAndBackUp(
       throw error;
     }
   });
+  const deviceCopies = await copyDevices(restic, prepare.value, devices, request.host);
   const retention =
     request.retention === undefined
       ? undefined
@@ -167,6 +176,7 @@ async function prepareAndBackUp(
     files,
     ...(parent === undefined ? {} : { parent }),
     restic: backup.value,
+    devices: deviceCopies,
     ...(retention === undefined ? {} : { retention: retention.value }),
     phases: { prepareMs: prepare.ms, resticMs: backup.ms, retentionMs: retention?.ms ?? 0 },
     durationMs: Date.now() - started,

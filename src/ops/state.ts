@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { isBlockDevice } from '../host/fileid.js';
 import { parseLayerName } from '../chain/layername.js';
 import type { Disk, DomainState, Layer } from '../chain/model.js';
 import { isIgnoredDevice } from '../chain/model.js';
@@ -12,9 +13,10 @@ import type { XmlFlavour } from '../chain/plan.js';
 import type { DomainDefinitions, DomainInfo } from '../host/virsh.js';
 import { ProcessError } from '../host/runner.js';
 
-function toLayer(info: ImageInfo, isBase: boolean): Layer {
+function toLayer(info: ImageInfo, isBase: boolean, device: boolean): Layer {
   const parsed = parseLayerName(info.filename);
   return {
+    ...(device ? { device: true as const } : {}),
     path: info.filename,
     format: info.format,
     virtualSize: info.virtualSize,
@@ -48,7 +50,11 @@ async function diskWithChain(
       );
     throw error;
   }
-  return { ...disk, chain: infos.map((info, i) => toLayer(info, i === infos.length - 1)) };
+  const devices = await Promise.all(infos.map((info) => isBlockDevice(info.filename)));
+  return {
+    ...disk,
+    chain: infos.map((info, i) => toLayer(info, i === infos.length - 1, devices[i] === true)),
+  };
 }
 
 /** The definitions a state was read from, so a verb can reuse them instead of reading them again. */

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { selectDisks } from '../chain/eligibility.js';
+import { refuseDeviceDisks } from '../chain/blockdisk.js';
 import type { Disk } from '../chain/model.js';
 import { frozenLayers } from '../chain/model.js';
 import type {
@@ -245,6 +246,13 @@ export async function syncDomain(ctx: OpsContext, domain: string, request: SyncR
       for (const action of await recoverInterrupted(ctx, domain)) ctx.log(`${domain}: ${action}`);
     const state = await readDomainState(ctx.host, domain);
     const { included, excluded } = selectDisks(state, request.exclude);
+    refuseDeviceDisks(
+      state,
+      included,
+      'sync',
+      (disk) =>
+        `Leave the disk out with --exclude ${disk.target} and copy the device to the replica another way.`,
+    );
     if (!ctx.dryRun) await makeImageFolder(dir);
     const previous = readReplicaState(dir, state.name);
     if (previous && previous.mode !== request.mode)

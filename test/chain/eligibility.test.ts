@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { NoQcow2DiskError, selectDisks } from '../../src/chain/eligibility.js';
-import { domainState, layer, qcow2Disk } from './fixtures.js';
+import { deviceLayer, domainState, layer, qcow2Disk } from './fixtures.js';
 
 const vda = qcow2Disk('vda', [layer('/vms/web/disk.1.qcow2')]);
 const raw = { ...qcow2Disk('vdb', []), driverType: 'raw', source: '/vms/web/scratch.img' };
@@ -19,23 +19,32 @@ describe('selectDisks', () => {
       /disk vdd of domain 'web' \(\/vms\/web\/old.vmdk\) is vmdk, neither qcow2 nor raw.*--exclude vdd/,
     );
     expect(run).toThrow(
-      /disk vdc .* is a network disk, not a file\. Its data lives on a storage server.*--exclude vdc/,
+      /disk vdc .* is a network disk, neither a file nor a block device\. Its data lives on a storage server.*--exclude vdc/,
     );
   });
 
-  it('tells a block device and a pool volume what to do about them', () => {
+  it('takes a block device disk; tells a pool volume what to do about it', () => {
     const block = {
-      ...qcow2Disk('vde', []),
+      ...qcow2Disk('vde', [deviceLayer('/dev/vg0/data')]),
       sourceType: 'block',
       driverType: 'raw',
       source: '/dev/vg0/data',
     };
     const volume = { ...qcow2Disk('vdf', []), sourceType: 'volume', source: 'data.img' };
-    expect(() => selectDisks(domainState({ disks: [vda, block] }))).toThrow(
-      /disk vde .*\(\/dev\/vg0\/data\) is a block disk, not a file\. Block devices cannot take part yet: leave it out with --exclude vde/,
-    );
+    expect(selectDisks(domainState({ disks: [vda, block] })).included).toEqual([vda, block]);
     expect(() => selectDisks(domainState({ disks: [vda, volume] }))).toThrow(
-      /is a volume disk, not a file\. Point the disk at the volume's file \(virsh vol-path --pool POOL data\.img, then virsh edit\) or leave it out with --exclude vdf/,
+      /is a volume disk, neither a file nor a block device\. Point the disk at the volume's file \(virsh vol-path --pool POOL data\.img, then virsh edit\) or leave it out with --exclude vdf/,
+    );
+  });
+
+  it('refuses a chain with a block device above its base', () => {
+    const odd = qcow2Disk('vdg', [
+      layer('/vms/web/top.qcow2', 'incr'),
+      { ...layer('/dev/vg0/mid', 'foreign'), device: true },
+      layer('/vms/web/base.qcow2'),
+    ]);
+    expect(() => selectDisks(domainState({ disks: [odd] }))).toThrow(
+      /disk vdg .* has the block device \/dev\/vg0\/mid above its base; only a chain's base may be a device/,
     );
   });
 

@@ -4,6 +4,11 @@ export function layer(path: string, kind: Layer['kind'] = 'base'): Layer {
   return { path, format: 'qcow2', virtualSize: 1 << 26, actualSize: 1 << 20, kind };
 }
 
+/** A raw block device as a chain's base (an LVM logical volume). */
+export function deviceLayer(path: string): Layer {
+  return { ...layer(path), format: 'raw', device: true };
+}
+
 export function qcow2Disk(target: string, chain: readonly Layer[]): Disk {
   return {
     target,

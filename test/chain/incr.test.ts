@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { describeStep } from '../../src/chain/plan.js';
 import { planSnapshot } from '../../src/chain/incr.js';
-import { domainState, layer, qcow2Disk } from './fixtures.js';
+import { deviceLayer, domainState, layer, qcow2Disk } from './fixtures.js';
 
 const now = new Date(2026, 10, 26, 10, 0, 0);
 const vda = qcow2Disk('vda', [
@@ -78,5 +78,35 @@ describe('planSnapshot', () => {
       'create overlays vda: /vms/web/disk.1.incr-20261125-100000 ← /vms/web/disk.1.incr-20261126-100000',
       'redefine with vda=/vms/web/disk.1.incr-20261126-100000',
     ]);
+  });
+
+  it('puts the overlay of a block device, and the config dumps, into the overlay folder', () => {
+    const lv = {
+      ...qcow2Disk('vdb', [deviceLayer('/dev/vg0/web-data')]),
+      sourceType: 'block',
+      driverType: 'raw',
+    };
+    const state = domainState({ disks: [lv] });
+    const plan = planSnapshot(state, [lv], 'incr', {
+      kind: 'incr',
+      now,
+      quiesce: false,
+      taken: new Set(),
+      overlayDir: '/srv/overlays',
+    });
+    expect(plan.tops.get('vdb')).toBe('/srv/overlays/web-data.incr-20261126-100000');
+    expect(plan.steps[0]).toMatchObject({
+      kind: 'dump-config',
+      dumps: [{ file: '/srv/overlays/web.xml' }, {}, {}],
+    });
+    expect(plan.steps[1]).toMatchObject({
+      kind: 'snapshot',
+      layers: [{ backing: '/dev/vg0/web-data', backingFormat: 'raw' }],
+    });
+    expect(() =>
+      planSnapshot(state, [lv], 'incr', { kind: 'incr', now, quiesce: false, taken: new Set() }),
+    ).toThrow(
+      /disk vdb of domain 'web' is the block device \/dev\/vg0\/web-data: .*Nothing was changed\. Set overlay-dir .*domains\.web.* --overlay-dir DIR.*--exclude vdb/,
+    );
   });
 });

@@ -264,7 +264,7 @@ describe('bad input with a domain', () => {
       'network disk',
       ['backup', 'incr', '--exclude', raw, domain.name],
       1,
-      `disk vdf of domain '${domain.name}' (x) is a network disk, not a file`,
+      `disk vdf of domain '${domain.name}' (x) is a network disk, neither a file nor a block device`,
     );
     expect(listing()).toEqual(before);
     expect(await definedSources(domain.name)).toEqual(defined);

@@ -85,6 +85,24 @@ describe('setDiskSources', () => {
     ).toEqual(['qcow2', 'raw']);
   });
 
+  it('turns a file disk into a block disk and back: disk type and source attribute follow the device', () => {
+    const onDevice = setDiskSources(
+      running,
+      new Map([['vdb', '/dev/vg0/data']]),
+      new Map([['vdb', 'raw']]),
+      new Set(['vdb']),
+    );
+    expect(parseDomainXml(onDevice).disks[1]).toMatchObject({ sourceType: 'block', source: '/dev/vg0/data' });
+    expect(onDevice).not.toContain('file="/vms/web/scratch.img"');
+    const overlay = setDiskSources(onDevice, new Map([['vdb', '/srv/overlays/data.incr-20261126-111111']]));
+    expect(parseDomainXml(overlay).disks[1]).toMatchObject({
+      sourceType: 'file',
+      driverType: 'qcow2',
+      source: '/srv/overlays/data.incr-20261126-111111',
+    });
+    expect(overlay).not.toContain('dev="/dev/vg0/data"');
+  });
+
   it('refuses a target the domain does not have', () => {
     expect(() => setDiskSources(running, new Map([['sdz', '/x']]))).toThrow(/no disk sdz/);
   });

@@ -25,4 +25,12 @@ describe('fileId and lookUp', () => {
     expect(await lookUp(path.join(dir, 'vms', 'gone.qcow2'))).toBe('absent');
     expect(await lookUp(path.join(dir, 'unmounted', 'disk.qcow2'))).toBeUndefined();
   });
+
+  it('gives a block device one identity through any of its names: its device number', async () => {
+    const link = path.join(dir, 'vg0-data');
+    symlinkSync('/dev/loop0', link);
+    const id = await fileId(link);
+    expect(id).toMatch(/^block:\d+$/);
+    expect(await fileId('/dev/loop0')).toBe(id);
+  });
 });

@@ -94,6 +94,26 @@ describe('restic wrapper', () => {
     });
   });
 
+  it('reads a device through --stdin: its path is the input, never an argument', async () => {
+    const { runner, calls } = fakeRunner({ backup: { exitCode: 0, stdout: backupOutput } });
+    const restic = new Restic(runner, settings, {});
+    const summary = await restic.backupDevice('/dev/vg0/web data', 'web.vda.raw', ['kvm-device', 'web/vda']);
+    expect(summary.snapshotId).toBe('abcd1234');
+    expect(calls[0]?.inputFile).toBe('/dev/vg0/web data');
+    expect(calls[0]?.argv).not.toContain('/dev/vg0/web data');
+    expect(calls[0]?.argv).toEqual(
+      expect.arrayContaining([
+        '--stdin',
+        '--stdin-filename',
+        'web.vda.raw',
+        '--tag',
+        'web/vda',
+        '--host',
+        'kvm1',
+      ]),
+    );
+  });
+
   it('reports failures redacted, with what to do next', async () => {
     const { runner } = fakeRunner({
       snapshots: {

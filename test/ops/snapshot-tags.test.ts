@@ -8,10 +8,10 @@ describe('snapshot tags', () => {
   });
 
   it("refuse a domain whose retention would reach other domains' snapshots", () => {
-    for (const name of ['kvm', 'incr', 'diff', 'full'])
+    for (const name of ['kvm', 'incr', 'diff', 'full', 'kvm-device'])
       expect(() => snapshotTags(name, 'incr')).toThrow(
         new UserError(
-          `domain '${name}': its name is also a tag of every snapshot (kvm, incr, diff, full), so its ` +
+          `domain '${name}': its name is also a tag of every snapshot (kvm, incr, diff, full, kvm-device), so its ` +
             "retention would reach other domains' snapshots. Nothing was changed. Rename the domain (virsh domrename).",
         ),
       );

@@ -9,6 +9,8 @@ export interface DomainSpec {
     readonly path: string;
     readonly format: 'qcow2' | 'raw';
     readonly target: string;
+    /** A block device (`<disk type='block'>`), not a file. */
+    readonly block?: boolean;
   }[];
   /** A cdrom with this file as its medium, or null for an empty drive. */
   readonly cdrom?: string | null;
@@ -20,9 +22,9 @@ export interface DomainSpec {
 
 export function domainXml(spec: DomainSpec): string {
   const disks = spec.disks.map(
-    (disk) => `    <disk type='file' device='disk'>
+    (disk) => `    <disk type='${disk.block === true ? 'block' : 'file'}' device='disk'>
       <driver name='qemu' type='${disk.format}'/>
-      <source file='${escapeXml(disk.path)}'/>
+      <source ${disk.block === true ? 'dev' : 'file'}='${escapeXml(disk.path)}'/>
       <target dev='${disk.target}' bus='virtio'/>
     </disk>`,
   );

@@ -20,6 +20,8 @@ export interface TestDomainOptions {
   readonly diskSizeMiB?: number;
   /** The format of the ext4 data disks; default qcow2 (raw: sparse `<target>.img` files). */
   readonly diskFormat?: 'qcow2' | 'raw';
+  /** A block device holding an ext4 filesystem (see loop-device.ts): vda is that device, raw. */
+  readonly blockDevice?: string;
   /** Adds a raw disk without a filesystem after the qcow2 disks. */
   readonly rawDisk?: boolean;
   /** Adds a cdrom: 'empty' drive, or 'iso' with a small file as its medium. */
@@ -41,6 +43,7 @@ export interface TestDisk {
   readonly target: string;
   readonly path: string;
   readonly format: 'qcow2' | 'raw';
+  readonly block?: boolean;
 }
 
 const registry = new Set<TestDomain>();
@@ -157,7 +160,9 @@ export async function createTestDomain(options: TestDomainOptions = {}): Promise
   const targets = ['vda', 'vdb', 'vdc', 'vdd'];
   const disks: TestDisk[] = [];
   const format = options.diskFormat ?? 'qcow2';
-  for (const target of targets.slice(0, diskCount)) {
+  if (options.blockDevice !== undefined)
+    disks.push({ target: 'vda', path: options.blockDevice, format: 'raw', block: true });
+  for (const target of targets.slice(disks.length, diskCount)) {
     const path = join(dir, `${target}.${format === 'raw' ? 'img' : 'qcow2'}`);
     await (format === 'raw' ? makeExt4Raw : makeExt4Qcow2)(path, options.diskSizeMiB ?? 64);
     disks.push({ target, path, format });

@@ -8,7 +8,7 @@ rig=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 project=$(cd "$rig/../.." && pwd)
 packages=(libvirt-daemon-system libvirt-daemon-system-sysv libvirt-clients qemu-system-x86 qemu-utils
   busybox-static qemu-guest-agent e2fsprogs cpio util-linux restic openssh-server rclone
-  systemd groff-base prometheus prometheus-node-exporter fdisk ovmf swtpm swtpm-tools)
+  systemd groff-base prometheus prometheus-node-exporter fdisk mount ovmf swtpm swtpm-tools)
 
 say() { echo "prepare: $*"; }
 

@@ -11,7 +11,9 @@ import { formatBytes, formatDuration, formatTime, table } from '../format.js';
 import { globalOptions, opsContext } from '../context.js';
 import { report } from '../report.js';
 import { writeFileList } from '../../ops/filelist.js';
-import { excludeOption, maxIncrOption, quiesceOption } from '../options.js';
+import { excludeOption, maxIncrOption, overlayDirOption, quiesceOption } from '../options.js';
+import { overlayDirOf } from '../../config/overlaydir.js';
+import { configOf } from '../settings.js';
 import { requirePrograms } from '../../host/runner.js';
 
 const shortName = (file: string) => file.slice(file.lastIndexOf('/') + 1);
@@ -55,6 +57,7 @@ interface LevelOptions {
   maxIncr?: number;
   yes?: boolean;
   force?: boolean;
+  overlayDir?: string;
 }
 
 const summaries: Record<Level | 'enable', string> = {
@@ -77,6 +80,7 @@ function levelCommand(level: Level | 'enable'): Command {
         'afterwards, write the files to back up to FILE (private), for restic --files-from-verbatim',
       );
   if (level === 'incr') command.addOption(maxIncrOption());
+  if (level !== 'disable') command.addOption(overlayDirOption());
   if (level === 'disable') command.option('-y, --yes', 'do not ask for confirmation');
   return command
     .addOption(excludeOption())
@@ -104,12 +108,14 @@ function levelCommand(level: Level | 'enable'): Command {
             'backup',
             level,
             async (name) => {
+              const overlayDir = overlayDirOf(options.overlayDir, configOf(cmd), name);
               const result = await backupDomain(ctx, name, {
                 level,
                 quiesce: options.quiesce === true,
                 exclude: options.exclude,
                 ...(options.memoryState === undefined ? {} : { memoryDir: options.memoryState }),
                 ...(options.maxIncr === undefined ? {} : { maxIncr: options.maxIncr }),
+                ...(overlayDir === undefined ? {} : { overlayDir }),
                 force: options.force === true,
               });
               const wanted = (options.printFiles === true || options.filesTo !== undefined) && !global.dryRun;

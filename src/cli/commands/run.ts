@@ -10,7 +10,8 @@ import { globalOptions, opsContext } from '../context.js';
 import { report } from '../report.js';
 import { configOption, repository } from '../repository.js';
 import { backupLines } from './backup.js';
-import { excludeOption, maxIncrOption, quiesceOption } from '../options.js';
+import { excludeOption, maxIncrOption, overlayDirOption, quiesceOption } from '../options.js';
+import { overlayDirOf } from '../../config/overlaydir.js';
 import { requirePrograms } from '../../host/runner.js';
 
 export function runLines(result: RunResult): string[] {
@@ -36,6 +37,15 @@ export function runLines(result: RunResult): string[] {
           (result.retention.removed.length > 0 ? ` (${result.retention.removed.join(', ')})` : ''),
     ],
   ];
+  for (const copy of result.devices ?? [])
+    rows.push([
+      `  ${copy.target} device`,
+      formatDuration(copy.ms),
+      copy.summary === undefined
+        ? `${copy.device} unchanged since snapshot ${copy.snapshot}: not read`
+        : `${copy.device} read whole (${formatBytes(copy.summary.bytesProcessed)}), ` +
+          `${formatBytes(copy.summary.bytesAdded)} added, snapshot ${copy.snapshot}`,
+    ]);
   return [
     `${result.domain}: run ${result.level} done in ${formatDuration(result.durationMs)}`,
     ...table(rows),
@@ -59,6 +69,7 @@ interface RunOptions {
   quiesce?: boolean;
   exclude: string[];
   maxIncr?: number;
+  overlayDir?: string;
 }
 
 export function runCommand(): Command {
@@ -78,6 +89,7 @@ export function runCommand(): Command {
     .addOption(quiesceOption())
     .addOption(excludeOption())
     .addOption(maxIncrOption())
+    .addOption(overlayDirOption())
     .action(async (level: string, domain: string, options: RunOptions, command: Command) => {
       if (level !== 'incr' && level !== 'diff' && level !== 'full')
         throw new UsageError(`run: level must be incr, diff or full, not '${level}'`);
@@ -102,8 +114,9 @@ export function runCommand(): Command {
             ctx,
             'run',
             level,
-            (name) =>
-              runDomain(ctx, restic, name, {
+            (name) => {
+              const overlayDir = overlayDirOf(options.overlayDir, config, name);
+              return runDomain(ctx, restic, name, {
                 level: level,
                 quiesce: options.quiesce === true,
                 exclude: options.exclude,
@@ -111,7 +124,9 @@ export function runCommand(): Command {
                 host: settings.host ?? '',
                 retention: retentionRules(config),
                 prune: options.prune === true || config.retention?.prune === true,
-              }),
+                ...(overlayDir === undefined ? {} : { overlayDir }),
+              });
+            },
             runDetails,
           ),
         ),
