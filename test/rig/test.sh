@@ -15,6 +15,8 @@ isolated_files=(
   test/ops/backup.int.test.ts
   test/ops/mount.int.test.ts
   test/ops/restore-hostile.int.test.ts
+  test/ops/vmfiles.int.test.ts
+  test/ops/block-disks.int.test.ts
 )
 
 npx vitest run --project unit || exit 1
