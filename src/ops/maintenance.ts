@@ -137,6 +137,35 @@ async function endWindow(
   return memory;
 }
 
+function refuseAlreadyInMaintenance(ctx: OpsContext, domain: string): void {
+  const existing = readMaintenance(ctx.stateDir, domain);
+  if (existing !== undefined)
+    throw new DomainBusyError(
+      `domain '${domain}' is already in maintenance since ${existing.since}; nothing was changed. ` +
+        `End that window first: 'unifi-backup maintenance save ${domain}' keeps its changes, ` +
+        `'unifi-backup maintenance drop ${domain}' throws them away.`,
+    );
+}
+
+/** Enter needs a guest agent that answers (for --quiesce) or a memory file it may create. */
+async function refuseUnfreezable(
+  ctx: OpsContext,
+  domain: string,
+  state: DomainState,
+  request: EnterRequest,
+  memoryFile: string | undefined,
+): Promise<void> {
+  if (request.quiesce && memoryFile === undefined && isActive(state)) {
+    if (!(await ctx.host.virsh.agentResponds(domain)))
+      throw new UserError(
+        `domain '${domain}': the guest agent does not answer, so --quiesce cannot freeze its filesystems. ` +
+          `Nothing was changed. Start qemu-guest-agent in the guest, or run without --quiesce.`,
+      );
+  }
+  if (memoryFile !== undefined && existsSync(memoryFile))
+    throw new UserError(`${memoryFile} already exists; refusing to overwrite it. Nothing was changed.`);
+}
+
 /** `maintenance enter`: a maintenance layer on every disk, atomically; the domain is recorded as in maintenance. */
 export async function enterMaintenance(
   ctx: OpsContext,
@@ -145,13 +174,7 @@ export async function enterMaintenance(
 ): Promise<MaintenanceResult> {
   const started = Date.now();
   return underLock(ctx, domain, 'maintenance enter', async () => {
-    const existing = readMaintenance(ctx.stateDir, domain);
-    if (existing !== undefined)
-      throw new DomainBusyError(
-        `domain '${domain}' is already in maintenance since ${existing.since}; nothing was changed. ` +
-          `End that window first: 'unifi-backup maintenance save ${domain}' keeps its changes, ` +
-          `'unifi-backup maintenance drop ${domain}' throws them away.`,
-      );
+    refuseAlreadyInMaintenance(ctx, domain);
     const state = await readDomainState(ctx.host, domain);
     refuseManagedSave(state, 'maintenance enter');
     const { included } = selectDisks(state);
@@ -171,15 +194,7 @@ export async function enterMaintenance(
       started,
     });
     if (ctx.dryRun) return result(included, []);
-    if (request.quiesce && memoryFile === undefined && isActive(state)) {
-      if (!(await ctx.host.virsh.agentResponds(domain)))
-        throw new UserError(
-          `domain '${domain}': the guest agent does not answer, so --quiesce cannot freeze its filesystems. ` +
-            `Nothing was changed. Start qemu-guest-agent in the guest, or run without --quiesce.`,
-        );
-    }
-    if (memoryFile !== undefined && existsSync(memoryFile))
-      throw new UserError(`${memoryFile} already exists; refusing to overwrite it. Nothing was changed.`);
+    await refuseUnfreezable(ctx, domain, state, request, memoryFile);
     // Written first: a crash after the snapshot must still leave the domain known to be in maintenance.
     writeMaintenance(ctx.stateDir, {
       domain: state.name,

@@ -111,13 +111,12 @@ async function prepareAndBackUp(
       ...(request.maxIncr === undefined ? {} : { maxIncr: request.maxIncr }),
     }),
   );
-  const tags = snapshotTags(prepare.value.domain, prepare.value.level);
   const base = {
     domain: prepare.value.domain,
     level: prepare.value.level,
     dryRun: ctx.dryRun,
     prepare: prepare.value,
-    tags,
+    tags: snapshotTags(prepare.value.domain, prepare.value.level),
   };
   if (ctx.dryRun)
     return {
@@ -132,36 +131,9 @@ async function prepareAndBackUp(
     throw new UserError(`domain '${base.domain}': nothing to back up after ${base.level}; check 'files'.`);
   const previous = await restic.snapshots({ tags: [base.domain], host: request.host });
   const parent = previous.at(-1)?.id;
-  const backup = await timed(async () => {
-    try {
-      return await restic.backup(files, {
-        tags,
-        ...(parent === undefined ? {} : { parent }),
-        onProgress: (percent) => {
-          ctx.progress({ domain: base.domain, target: 'restic', job: 'backup', percent });
-        },
-      });
-    } catch (error) {
-      if (error instanceof ResticError)
-        throw new UserError(
-          `domain '${base.domain}': ${error.message}\nThe ${base.level} snapshot stays in place and the domain ` +
-            'keeps running; the next run backs up everything frozen so far.',
-          { cause: error },
-        );
-      throw error;
-    }
-  });
+  const backup = await timed(() => backUpFiles(ctx, restic, base, files, parent));
   const retention =
-    request.retention === undefined
-      ? undefined
-      : await timed(() =>
-          restic.forget({
-            tag: base.domain,
-            host: request.host,
-            rules: request.retention ?? {},
-            prune: request.prune,
-          }),
-        );
+    request.retention === undefined ? undefined : await timed(() => forget(restic, base.domain, request));
   return {
     ...base,
     files,
@@ -171,4 +143,41 @@ async function prepareAndBackUp(
     phases: { prepareMs: prepare.ms, resticMs: backup.ms, retentionMs: retention?.ms ?? 0 },
     durationMs: Date.now() - started,
   };
+}
+
+/** `restic backup` of the frozen layers and dumps; its failure leaves the chain as `backup` left it. */
+async function backUpFiles(
+  ctx: OpsContext,
+  restic: Restic,
+  run: { readonly domain: string; readonly level: string; readonly tags: readonly string[] },
+  files: readonly string[],
+  parent: string | undefined,
+): Promise<ResticBackupSummary> {
+  try {
+    return await restic.backup(files, {
+      tags: run.tags,
+      ...(parent === undefined ? {} : { parent }),
+      onProgress: (percent) => {
+        ctx.progress({ domain: run.domain, target: 'restic', job: 'backup', percent });
+      },
+    });
+  } catch (error) {
+    if (error instanceof ResticError)
+      throw new UserError(
+        `domain '${run.domain}': ${error.message}\nThe ${run.level} snapshot stays in place and the domain ` +
+          'keeps running; the next run backs up everything frozen so far.',
+        { cause: error },
+      );
+    throw error;
+  }
+}
+
+/** Retention: `restic forget` on this domain's snapshots of this host. */
+function forget(restic: Restic, domain: string, request: RunRequest): Promise<ForgetResult> {
+  return restic.forget({
+    tag: domain,
+    host: request.host,
+    rules: request.retention ?? {},
+    prune: request.prune,
+  });
 }
