@@ -12,12 +12,9 @@ import { describeStep } from '../chain/plan.js';
 import { UserError } from '../errors.js';
 import { setDiskSources } from '../host/domainxml.js';
 import { fileId } from '../host/fileid.js';
-import { lockDomain } from '../lock/lock.js';
 import type { OpsContext } from './context.js';
 import { executePlan } from './execute.js';
-import { faultHoldLock } from './fault.js';
-import { recoverInterrupted } from './recover.js';
-import { refuseInMaintenance } from './maintenance-record.js';
+import { domainOperation } from './frame.js';
 import { fileReferences, quoted, topReferencesOnce, useOf } from './references.js';
 import { readDomainStateWithDefinitions } from './state.js';
 
@@ -198,24 +195,21 @@ export async function backupDomain(
   domain: string,
   request: BackupRequest,
 ): Promise<BackupResult> {
-  const lock = ctx.dryRun ? undefined : await lockDomain(ctx.lockDir, domain, `backup ${request.level}`);
-  try {
-    return await backupLocked(ctx, domain, request);
-  } finally {
-    lock?.release();
-  }
+  return domainOperation(
+    ctx,
+    domain,
+    { verb: `backup ${request.level}`, refuseInMaintenance: request.force !== true },
+    () => backupLocked(ctx, domain, request),
+  );
 }
 
-/** The same, for a caller that already holds the domain's lock (`run` keeps it while restic reads). */
+/** The same, inside a caller's domain operation (`run` keeps its lock while restic reads). */
 export async function backupLocked(
   ctx: OpsContext,
   domain: string,
   request: BackupRequest,
 ): Promise<BackupResult> {
   const started = Date.now();
-  await faultHoldLock();
-  if (request.force !== true) refuseInMaintenance(ctx.stateDir, domain, `backup ${request.level}`);
-  for (const action of await recoverInterrupted(ctx, domain)) ctx.log(`${domain}: ${action}`);
   // Started now, awaited by refuseSharedActiveLayers: every domain's disks are read (one batched
   // virsh run) while this domain's state is.
   void topReferencesOnce(ctx.host).catch(() => undefined);

@@ -11,16 +11,14 @@ import type { Plan, Step } from '../chain/plan.js';
 import { describeStep } from '../chain/plan.js';
 import { DomainBusyError, UserError } from '../errors.js';
 import { fileId } from '../host/fileid.js';
-import { readJournal } from '../journal/journal.js';
-import { lockDomain } from '../lock/lock.js';
 import { refuseRunningBlockJobs, refuseSharedBases, takenNames, verify } from './backup.js';
 import type { OpsContext } from './context.js';
 import { executePlan } from './execute.js';
 import { faultAfterStep } from './fault.js';
+import { domainOperation } from './frame.js';
 import type { MaintenanceRecord } from './maintenance-record.js';
 import { clearMaintenance, readMaintenance, writeMaintenance } from './maintenance-record.js';
 import { purgeLayers } from './purge.js';
-import { recoverInterrupted } from './recover.js';
 import { fileReferences, quoted, useOf } from './references.js';
 import { readDomainState } from './state.js';
 
@@ -43,23 +41,6 @@ export interface MaintenanceResult {
 export interface EnterRequest {
   readonly quiesce: boolean;
   readonly memoryDir?: string;
-}
-
-/** Runs under the domain's lock after recovery, telling the operation what an interrupted run left undone. */
-async function underLock<T>(
-  ctx: OpsContext,
-  domain: string,
-  verb: string,
-  operation: (undone: readonly Step[]) => Promise<T>,
-): Promise<T> {
-  const lock = ctx.dryRun ? undefined : await lockDomain(ctx.lockDir, domain, verb);
-  try {
-    const journal = readJournal(ctx.stateDir, domain);
-    for (const action of await recoverInterrupted(ctx, domain)) ctx.log(`${domain}: ${action}`);
-    return await operation(journal?.steps.slice(journal.done) ?? []);
-  } finally {
-    lock?.release();
-  }
 }
 
 function requireRecord(ctx: OpsContext, domain: string, action: MaintenanceAction): MaintenanceRecord {
@@ -173,7 +154,7 @@ export async function enterMaintenance(
   request: EnterRequest,
 ): Promise<MaintenanceResult> {
   const started = Date.now();
-  return underLock(ctx, domain, 'maintenance enter', async () => {
+  return domainOperation(ctx, domain, { verb: 'maintenance enter', refuseInMaintenance: false }, async () => {
     refuseAlreadyInMaintenance(ctx, domain);
     const state = await readDomainState(ctx.host, domain);
     refuseManagedSave(state, 'maintenance enter');
@@ -272,7 +253,7 @@ export async function saveMaintenance(
   request: SaveRequest,
 ): Promise<MaintenanceResult> {
   const started = Date.now();
-  return underLock(ctx, domain, 'maintenance save', async () => {
+  return domainOperation(ctx, domain, { verb: 'maintenance save', refuseInMaintenance: false }, async () => {
     const record = requireRecord(ctx, domain, 'save');
     const state = await readDomainState(ctx.host, domain);
     refuseManagedSave(state, 'maintenance save');
@@ -322,7 +303,12 @@ export async function dropMaintenance(
   request: DropRequest,
 ): Promise<MaintenanceResult> {
   const started = Date.now();
-  return underLock(ctx, domain, 'maintenance drop', (undone) => drop(ctx, domain, request, undone, started));
+  return domainOperation(
+    ctx,
+    domain,
+    { verb: 'maintenance drop', refuseInMaintenance: false },
+    ({ undone }) => drop(ctx, domain, request, undone, started),
+  );
 }
 
 /**

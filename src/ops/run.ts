@@ -1,10 +1,10 @@
 import { UserError } from '../errors.js';
 import type { ForgetResult, Restic, ResticBackupSummary, RetentionRules } from '../host/restic.js';
 import { ResticError } from '../host/restic.js';
-import { lockDomain } from '../lock/lock.js';
 import type { BackupResult } from './backup.js';
 import { backupLocked } from './backup.js';
 import type { OpsContext } from './context.js';
+import { domainOperation } from './frame.js';
 import { backupFiles } from './inspect.js';
 
 export type RunLevel = 'incr' | 'diff' | 'full';
@@ -88,12 +88,9 @@ export async function runDomain(
   const started = Date.now();
   snapshotTags(domain, request.level);
   // One lock for prepare and restic: no other verb may change the chain while restic reads it.
-  const lock = ctx.dryRun ? undefined : await lockDomain(ctx.lockDir, domain, `run ${request.level}`);
-  try {
-    return await prepareAndBackUp(ctx, restic, domain, request, started);
-  } finally {
-    lock?.release();
-  }
+  return domainOperation(ctx, domain, { verb: `run ${request.level}`, refuseInMaintenance: true }, () =>
+    prepareAndBackUp(ctx, restic, domain, request, started),
+  );
 }
 
 async function prepareAndBackUp(

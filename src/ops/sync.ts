@@ -35,11 +35,9 @@ import { fileId } from '../host/fileid.js';
 import { makeImageFolder } from '../host/imagefolder.js';
 import { interfaceCount, replicaXml } from '../host/replicaxml.js';
 import { NoSuchDomainError } from '../host/virsh.js';
-import { lockDomain } from '../lock/lock.js';
 import type { OpsContext } from './context.js';
 import { faultAfterStep } from './fault.js';
-import { refuseInMaintenance } from './maintenance-record.js';
-import { recoverInterrupted } from './recover.js';
+import { domainOperation } from './frame.js';
 import { fileReferences, quoted, useOf } from './references.js';
 import {
   encodeName,
@@ -262,11 +260,8 @@ interface Syncing extends Running {
 export async function syncDomain(ctx: OpsContext, domain: string, request: SyncRequest): Promise<SyncResult> {
   const started = Date.now();
   const dir = path.resolve(request.target);
-  const lock = ctx.dryRun ? undefined : await lockDomain(ctx.lockDir, domain, `sync ${request.mode}`);
-  try {
-    if (request.force !== true) refuseInMaintenance(ctx.stateDir, domain, `sync ${request.mode}`);
-    if (!ctx.dryRun)
-      for (const action of await recoverInterrupted(ctx, domain)) ctx.log(`${domain}: ${action}`);
+  const frame = { verb: `sync ${request.mode}`, refuseInMaintenance: request.force !== true };
+  return domainOperation(ctx, domain, frame, async () => {
     const setup = await planSync(ctx, domain, request, dir);
     const run: Syncing = {
       ctx,
@@ -286,9 +281,7 @@ export async function syncDomain(ctx: OpsContext, domain: string, request: SyncR
     stepDone(run);
     if (pruned.left.length !== retired.length) await commitState(run, disks, pruned.left);
     return syncResult(run, disks, pruned.notes, run.define, started);
-  } finally {
-    lock?.release();
-  }
+  });
 }
 
 /** Reads the domain and what DIR holds, refuses what cannot be synced, and plans the replica. */
