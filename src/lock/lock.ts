@@ -16,7 +16,7 @@ import { spawn } from 'node:child_process';
 import { DomainBusyError, UserError } from '../errors.js';
 import { MissingProgramError, ProgramKilledError } from '../host/runner.js';
 import { privateFolder } from '../state/folder.js';
-import { domainFileName } from './filename.js';
+import { domainFileName } from '../naming.js';
 
 export interface DomainLock {
   release(): void;

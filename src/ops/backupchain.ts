@@ -4,6 +4,7 @@ import type { XmlDisk } from '../host/domainxml.js';
 import type { LayerHeader, QemuImg } from '../host/qemuimg.js';
 import type { Restic } from '../host/restic.js';
 import { ProcessError } from '../host/runner.js';
+import { domainTag } from '../naming.js';
 import type { BackupTree } from './backuptree.js';
 import { chooseSnapshot, locate, resticTree } from './backuptree.js';
 
@@ -18,7 +19,11 @@ export interface SnapshotChoice {
 export async function openSnapshot(domain: string, choice: SnapshotChoice): Promise<BackupTree> {
   const { restic } = choice;
   const snapshot = chooseSnapshot(
-    await restic.snapshots(choice.snapshot === undefined ? { tags: [domain] } : {}),
+    await restic.snapshots(
+      choice.snapshot === undefined
+        ? { tags: [domainTag(domain, 'Name the snapshot by its id: --from restic:ID.')] }
+        : {},
+    ),
     {
       domain,
       host: choice.host,

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { DomainBusyError } from '../errors.js';
 import { NoSuchDomainError } from '../host/virsh.js';
 import { NoQcow2DiskError } from '../chain/eligibility.js';
-import { domainFileName } from '../lock/filename.js';
+import { domainFileName } from '../naming.js';
 import { privateFolder } from '../state/folder.js';
 import { readStateFile } from '../state/read.js';
 import { writeStateFile } from '../state/write.js';

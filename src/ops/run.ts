@@ -5,6 +5,7 @@ import type { BackupResult } from './backup.js';
 import { backupLocked } from './backup.js';
 import type { OpsContext } from './context.js';
 import { domainOperation } from './frame.js';
+import { snapshotTags } from '../naming.js';
 import { backupFiles } from './inspect.js';
 
 export type RunLevel = 'incr' | 'diff' | 'full';
@@ -45,27 +46,6 @@ export async function openRepository(restic: Restic, init: boolean): Promise<'fo
     );
   await restic.init();
   return 'created';
-}
-
-/** The tags every snapshot carries besides its domain's: a domain named so would share them. */
-const commonTags = ['kvm', 'incr', 'diff', 'full'];
-
-/**
- * restic splits `--tag a,b` at commas, so a domain name holding one cannot be its tag; a domain
- * named like a common tag would make its retention (`forget --tag NAME`) reach every domain's snapshots.
- */
-export function snapshotTags(domain: string, level: string): string[] {
-  if (commonTags.includes(domain))
-    throw new UserError(
-      `domain '${domain}': its name is also a tag of every snapshot (${commonTags.join(', ')}), so its ` +
-        "retention would reach other domains' snapshots. Nothing was changed. Rename the domain (virsh domrename).",
-    );
-  if (domain.includes(','))
-    throw new UserError(
-      `domain '${domain}': its name holds a comma, which restic tags cannot hold. Nothing was changed. ` +
-        'Rename the domain (virsh domrename) or back it up with backup + restic by hand.',
-    );
-  return [domain, 'kvm', level];
 }
 
 async function timed<T>(work: () => Promise<T>): Promise<{ value: T; ms: number }> {

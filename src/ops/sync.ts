@@ -35,17 +35,12 @@ import { fileId } from '../host/fileid.js';
 import { makeImageFolder } from '../host/imagefolder.js';
 import { interfaceCount, replicaXml } from '../host/replicaxml.js';
 import { NoSuchDomainError } from '../host/virsh.js';
+import { replicaFileName } from '../naming.js';
 import type { OpsContext } from './context.js';
 import { faultAfterStep } from './fault.js';
 import { domainOperation } from './frame.js';
 import { fileReferences, quoted, useOf } from './references.js';
-import {
-  encodeName,
-  readAllReplicaStates,
-  readReplicaState,
-  stateFile,
-  writeReplicaState,
-} from './replicastate.js';
+import { readAllReplicaStates, readReplicaState, stateFile, writeReplicaState } from './replicastate.js';
 import { readDomainState } from './state.js';
 import { fsyncFolder, writeStateFile } from '../state/write.js';
 
@@ -80,7 +75,7 @@ export interface SyncResult {
 }
 
 function tempPrefix(domain: string): string {
-  return `.ub-tmp.${encodeName(domain)}.`;
+  return `.ub-tmp.${replicaFileName(domain)}.`;
 }
 
 function randomMac(): string {
@@ -313,7 +308,7 @@ async function planSync(
     uuid: previous?.uuid ?? randomUUID(),
     macs: Array.from({ length: interfaceCount(sourceXml) }, (_, i) => previous?.macs[i] ?? randomMac()),
   };
-  const definitionFile = path.join(dir, `${encodeName(replica)}.xml`);
+  const definitionFile = path.join(dir, `${replicaFileName(replica)}.xml`);
   return { state, request, replica, previous, defined, excluded, plan, sourceXml, identity, definitionFile };
 }
 

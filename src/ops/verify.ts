@@ -8,6 +8,7 @@ import { UserError } from '../errors.js';
 import { parseDomainXml } from '../host/domainxml.js';
 import type { Restic } from '../host/restic.js';
 import { ResticError } from '../host/restic.js';
+import { domainTag } from '../naming.js';
 import { checkLayers, walkChain } from './chaincheck.js';
 import type { OpsContext } from './context.js';
 
@@ -135,7 +136,10 @@ async function checkRestic(
     if (!(error instanceof ResticError)) throw error;
     findings.problems.push(error.message);
   }
-  const snapshots = await restic.snapshots({ tags: [domain], ...(host === undefined ? {} : { host }) });
+  const snapshots = await restic.snapshots({
+    tags: [domainTag(domain, 'Verify it without --restic.')],
+    ...(host === undefined ? {} : { host }),
+  });
   const latest = snapshots.at(-1);
   if (latest === undefined) {
     findings.problems.push(
