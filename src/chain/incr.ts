@@ -5,6 +5,7 @@ import type { Disk, DomainState } from './model.js';
 import { baseLayer, isActive } from './model.js';
 import type { NewLayer, Plan, Step } from './plan.js';
 import { configDumps } from './plan.js';
+import { InternalError } from '../errors.js';
 
 export interface SnapshotOptions {
   readonly kind: LayerKind;
@@ -27,7 +28,7 @@ function newLayers(disks: readonly Disk[], options: SnapshotOptions): { layers: 
     const layers = disks.map((disk) => {
       const [top] = disk.chain;
       const base = baseLayer(disk);
-      if (!top || !base) throw new Error(`disk ${disk.target} has no chain`);
+      if (!top || !base) throw new InternalError(`disk ${disk.target} has no chain`);
       return {
         target: disk.target,
         file: path.join(path.dirname(top.path), layerFileName(stemOf(base.path), options.kind, time)),
@@ -56,7 +57,7 @@ export function planSnapshot(
 ): SnapshotPlan {
   const { layers, time } = newLayers(disks, options);
   const [first] = layers;
-  if (!first) throw new Error('no disks to snapshot');
+  if (!first) throw new InternalError('no disks to snapshot');
   const notes: string[] = [];
   const steps: Step[] = [
     { kind: 'dump-config', dumps: configDumps(path.dirname(first.backing), state.name) },
