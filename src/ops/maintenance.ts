@@ -11,7 +11,6 @@ import type { Plan, Step } from '../chain/plan.js';
 import { describeStep } from '../chain/plan.js';
 import { DomainBusyError, UserError } from '../errors.js';
 import { fileId } from '../host/fileid.js';
-import { refuseRunningBlockJobs, refuseSharedBases, takenNames, verify } from './backup.js';
 import type { OpsContext } from './context.js';
 import { executePlan } from './execute.js';
 import { faultAfterStep } from './fault.js';
@@ -20,7 +19,9 @@ import type { MaintenanceRecord } from './maintenance-record.js';
 import { clearMaintenance, readMaintenance, writeMaintenance } from './maintenance-record.js';
 import { purgeLayers } from './purge.js';
 import { fileReferences, quoted, useOf } from './references.js';
-import { readDomainState } from './state.js';
+import { readDomainState, takenNames } from './state.js';
+import { checkOutcome } from './outcome.js';
+import { refuseRunningBlockJobs, refuseSharedBases } from './refusals.js';
 
 export type MaintenanceAction = 'enter' | 'save' | 'drop';
 
@@ -81,7 +82,7 @@ async function run(
   plan: Plan,
 ): Promise<{ after: DomainState; notes: string[]; finish: () => void }> {
   const { journal, notes } = await executePlan(ctx, plan);
-  const verified = await verify(ctx, plan);
+  const verified = await checkOutcome(ctx, plan);
   return {
     after: verified.after,
     notes: [...notes, ...verified.notes],

@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseLayerName } from '../chain/layername.js';
 import type { Disk, DomainState, Layer } from '../chain/model.js';
@@ -149,4 +150,12 @@ export async function readDomainState(
 export function domainFolder(state: DomainState): string | undefined {
   const top = state.disks.find((d) => d.chain.length > 0)?.chain[0];
   return top ? path.dirname(top.path) : undefined;
+}
+
+/** Every file in the folders of a domain's chains: names a new layer must not take. */
+export function takenNames(state: DomainState): Set<string> {
+  const folders = new Set(state.disks.flatMap((d) => d.chain.map((l) => path.dirname(l.path))));
+  return new Set(
+    [...folders].flatMap((folder) => readdirSync(folder).map((name) => path.join(folder, name))),
+  );
 }
