@@ -4,6 +4,7 @@ import type { Disk, DomainState, Layer } from './model.js';
 import { baseLayer, isActive } from './model.js';
 import type { Merge, Plan, Step } from './plan.js';
 import { diskSource } from './plan.js';
+import { InternalError } from '../errors.js';
 
 export type Level = 'incr' | 'diff' | 'full' | 'disable';
 
@@ -13,7 +14,7 @@ function mergeOf(disk: Disk, top: Layer, base: Layer): Merge {
 
 function requireBase(disk: Disk): Layer {
   const base = baseLayer(disk);
-  if (!base) throw new Error(`disk ${disk.target} has no chain`);
+  if (!base) throw new InternalError(`disk ${disk.target} has no chain`);
   return base;
 }
 
@@ -45,7 +46,7 @@ export function planDiff(state: DomainState, disks: readonly Disk[], options: Sn
   for (const disk of disks) {
     const base = requireBase(disk);
     const layer = diff.layers.find((l) => l.target === disk.target);
-    if (!layer) throw new Error(`no diff layer for ${disk.target}`);
+    if (!layer) throw new InternalError(`no diff layer for ${disk.target}`);
     if (disk.chain.length > 1)
       steps.push({
         kind: running ? 'block-pull' : 'rebase',

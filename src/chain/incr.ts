@@ -6,6 +6,7 @@ import { baseLayer, isActive } from './model.js';
 import type { NewLayer, Plan, Step } from './plan.js';
 import { configDumps } from './plan.js';
 import { overlayFolder } from './blockdisk.js';
+import { InternalError } from '../errors.js';
 
 export interface SnapshotOptions {
   readonly kind: LayerKind;
@@ -34,7 +35,7 @@ function newLayers(
     const layers = disks.map((disk) => {
       const [top] = disk.chain;
       const base = baseLayer(disk);
-      if (!top || !base) throw new Error(`disk ${disk.target} has no chain`);
+      if (!top || !base) throw new InternalError(`disk ${disk.target} has no chain`);
       return {
         target: disk.target,
         file: path.join(
@@ -66,7 +67,7 @@ export function planSnapshot(
 ): SnapshotPlan {
   const { layers, time } = newLayers(state.name, disks, options);
   const [first] = layers;
-  if (!first) throw new Error('no disks to snapshot');
+  if (!first) throw new InternalError('no disks to snapshot');
   const notes: string[] = [];
   const steps: Step[] = [{ kind: 'dump-config', dumps: configDumps(path.dirname(first.file), state.name) }];
   if (isActive(state)) {

@@ -52,10 +52,6 @@ export function isActive(state: DomainState): boolean {
   return state.runState !== 'shut off';
 }
 
-export function activeLayer(disk: Disk): Layer | undefined {
-  return disk.chain[0];
-}
-
 /** All layers below the active one: frozen, safe to read, what a backup copies. */
 export function frozenLayers(disk: Disk): readonly Layer[] {
   return disk.chain.slice(1);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+import { InternalError } from '../errors.js';
 
 /** How DIR keeps a replica: one standalone image, a mirrored chain, or one image merged forward. */
 export const syncModes = ['full', 'diff', 'inplace'] as const;
@@ -172,7 +173,7 @@ function planFull(
 ) {
   const top = source.frozen.at(-1);
   const base = source.frozen[0];
-  if (!top || !base) throw new Error('planFull: no frozen layer');
+  if (!top || !base) throw new InternalError('planFull: no frozen layer');
   const only = previous?.files.length === 1 ? previous.files[0] : undefined;
   const upToDate =
     only !== undefined &&
@@ -286,7 +287,7 @@ function planDisk(
   changed: ReadonlySet<string>,
 ): DiskPlan {
   const base = source.frozen[0];
-  if (!base) throw new Error(`disk ${source.target} has no frozen layer`);
+  if (!base) throw new InternalError(`disk ${source.target} has no frozen layer`);
   const made =
     mode === 'full'
       ? { ...planFull(source, previous, fresh, prefix, changed), notes: [] }

@@ -26,13 +26,26 @@ import { wholeNumber } from './options.js';
 declare const __VERSION__: string;
 
 export function buildProgram(): Command {
-  const env = process.env;
-  return new Command('unifi-backup')
+  const program = new Command('unifi-backup')
     .description(
       'Back up running libvirt/KVM domains safely: external qcow2 snapshots freeze disk state, ' +
         'a backup program (restic) reads only the frozen layers.',
     )
-    .version(__VERSION__, '-V, --version', 'print the version and exit')
+    .version(__VERSION__, '-V, --version', 'print the version and exit');
+  addGlobalOptions(program).hook('preAction', settingsHook).showHelpAfterError('(add --help for usage)');
+  for (const command of verbCommands()) program.addCommand(command);
+  return program
+    .addCommand(manpageCommand(), { hidden: true })
+    .addHelpText(
+      'after',
+      "\nThe original script's form keeps working: unifi-backup -a backup -m incr [-q] [-p] [-d] [-v] DOMAIN\n" +
+        "Exit codes: 0 ok, 1 failed, 2 usage error, 3 domain busy, 4 some domains of 'all' failed.",
+    );
+}
+
+function addGlobalOptions(program: Command): Command {
+  const env = process.env;
+  return program
     .addOption(
       new Option('-c, --connect <uri>', 'libvirt connection URI').default(
         env.LIBVIRT_DEFAULT_URI ?? 'qemu:///system',
@@ -62,33 +75,31 @@ export function buildProgram(): Command {
       new Option('--log-format <format>', 'messages on stderr: human lines or JSON lines').choices(
         logFormats,
       ),
-    )
-    .hook('preAction', settingsHook)
-    .showHelpAfterError('(add --help for usage)')
-    .addCommand(backupCommand())
-    .addCommand(showChainCommand('chain'))
-    .addCommand(filesCommand())
-    .addCommand(maintenanceCommand())
-    .addCommand(notifyCommand())
-    .addCommand(generateCommand())
-    .addCommand(scheduleCommand())
-    .addCommand(syncCommand())
-    .addCommand(runCommand())
-    .addCommand(restoreCommand())
-    .addCommand(mountCommand())
-    .addCommand(unmountCommand())
-    .addCommand(verifyCommand())
-    .addCommand(repairCommand())
-    .addCommand(statusCommand())
-    .addCommand(metricsCommand())
-    .addCommand(configCommand())
-    .addCommand(completionCommand())
-    .addCommand(manpageCommand(), { hidden: true })
-    .addHelpText(
-      'after',
-      "\nThe original script's form keeps working: unifi-backup -a backup -m incr [-q] [-p] [-d] [-v] DOMAIN\n" +
-        "Exit codes: 0 ok, 1 failed, 2 usage error, 3 domain busy, 4 some domains of 'all' failed.",
     );
+}
+
+/** The verbs, in the order help lists them. */
+function verbCommands(): Command[] {
+  return [
+    backupCommand(),
+    showChainCommand('chain'),
+    filesCommand(),
+    maintenanceCommand(),
+    notifyCommand(),
+    generateCommand(),
+    scheduleCommand(),
+    syncCommand(),
+    runCommand(),
+    restoreCommand(),
+    mountCommand(),
+    unmountCommand(),
+    verifyCommand(),
+    repairCommand(),
+    statusCommand(),
+    metricsCommand(),
+    configCommand(),
+    completionCommand(),
+  ];
 }
 
 function exitCodeOf(error: unknown): number {

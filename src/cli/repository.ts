@@ -3,6 +3,7 @@ import type { Config } from '../config/config.js';
 import type { Restic, ResticSettings } from '../host/restic.js';
 import type { Runner } from '../host/runner.js';
 import { log } from './log.js';
+import { loadConfigOnce } from './settings.js';
 
 export function configOption(): Option {
   return new Option('--config <file>', 'config file (default /etc/unifi-backup/config.yaml, optional)').env(
@@ -20,12 +21,11 @@ export interface Repository {
 /** The config file and the restic repository it (or restic's environment) names. */
 export async function repository(configFile: string | undefined, runner: Runner): Promise<Repository> {
   // Loaded here, not at start-up: the config schema (zod) is the largest module of the bundle.
-  const [{ loadConfig }, { resticSettings }, { Restic }] = await Promise.all([
-    import('../config/config.js'),
+  const [{ resticSettings }, { Restic }] = await Promise.all([
     import('../config/restic.js'),
     import('../host/restic.js'),
   ]);
-  const { file, config } = await loadConfig(configFile);
+  const { file, config } = await loadConfigOnce(configFile);
   const settings = resticSettings(config, file, process.env);
   const waiting = {
     log: (line: string) => {

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import type { Config } from '../config/config.js';
 import { defaultConfigFile } from '../config/location.js';
 import type { LogFormat } from './log.js';
-import { configureLog } from './log.js';
+import { configureLog, log } from './log.js';
 
 /**
  * Config-file keys that are defaults for options: `option` is the commander attribute, `env` the
@@ -55,6 +55,26 @@ export function configOf(command: Command): Config | undefined {
   return loaded.get(command);
 }
 
+const loadedFiles = new Map<string, Promise<{ file: string; config: Config }>>();
+
+/**
+ * The config file, read once per invocation: the hook and the verbs that need the repository share
+ * it, so its warnings go through the logger (JSON under --log-format json) once.
+ */
+export function loadConfigOnce(file: string | undefined): Promise<{ file: string; config: Config }> {
+  const key = file ?? '';
+  let loading = loadedFiles.get(key);
+  if (loading === undefined) {
+    loading = import('../config/config.js').then(({ loadConfig }) =>
+      loadConfig(file, (line) => {
+        log.warn(line);
+      }),
+    );
+    loadedFiles.set(key, loading);
+  }
+  return loading;
+}
+
 /** The program's preAction hook: log format first (so config problems are logged in it), then the file. */
 export async function settingsHook(program: Command, action: Command): Promise<void> {
   configureLog(program.opts<{ logFormat?: LogFormat }>().logFormat);
@@ -65,8 +85,7 @@ export async function settingsHook(program: Command, action: Command): Promise<v
   const file = flag ?? process.env.UNIFI_BACKUP_CONFIG;
   // Without a config file, the YAML parser and the schema are never loaded (start-up and memory).
   if (file === undefined && !existsSync(defaultConfigFile)) return;
-  const { loadConfig } = await import('../config/config.js');
-  const { config } = await loadConfig(file);
+  const { config } = await loadConfigOnce(file);
   loaded.set(action, config);
   applyConfigDefaults(action, config, process.env);
 }

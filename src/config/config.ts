@@ -147,17 +147,13 @@ export function holdsSecrets(value: unknown, key = ''): boolean {
   return false;
 }
 
-function warnToStderr(line: string): void {
-  process.stderr.write(`unifi-backup: warning: ${line}\n`);
-}
-
 /**
  * Reads the config file. The default file is optional (restic's own environment is enough);
  * a file named with --config must exist. A file anyone may read that holds secrets gets a warning.
  */
 export async function loadConfig(
   file: string | undefined,
-  warn: (line: string) => void = warnToStderr,
+  warn: (line: string) => void,
 ): Promise<{ file: string; config: Config }> {
   const path = file ?? defaultConfigFile;
   let text: string;

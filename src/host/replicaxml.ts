@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { UserError } from '../errors.js';
+import { replicaLogName } from '../naming.js';
 import { setDiskSources } from './domainxml.js';
 import type { Node } from './xmltree.js';
 import { builder, childrenOf, parser, tagOf } from './xmltree.js';
@@ -26,7 +27,7 @@ export interface ReplicaIdentity {
 const chardevTags = new Set(['serial', 'console', 'parallel', 'channel']);
 
 function ownLog(file: string, identity: ReplicaIdentity): string {
-  return path.join(identity.logDir, `${encodeURIComponent(identity.name)}-${path.basename(file)}`);
+  return path.join(identity.logDir, replicaLogName(identity.name, path.basename(file)));
 }
 
 /** How many `<interface>` elements the definition has: how many MACs its replica needs. */

@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Plan, Step } from '../chain/plan.js';
-import { domainFileName } from '../lock/filename.js';
+import { domainFileName } from '../naming.js';
 import { privateFolder } from '../state/folder.js';
 import { describeStateFile, readStateFile } from '../state/read.js';
 import type { StateFileKind } from '../state/read.js';

@@ -16,7 +16,7 @@ import { spawn } from 'node:child_process';
 import { DomainBusyError, UserError } from '../errors.js';
 import { MissingProgramError, ProgramKilledError } from '../host/runner.js';
 import { privateFolder } from '../state/folder.js';
-import { domainFileName } from './filename.js';
+import { domainFileName } from '../naming.js';
 
 export interface DomainLock {
   release(): void;
@@ -31,8 +31,14 @@ interface Holder {
 
 const conflictExit = 75;
 
-export function lockFile(lockDir: string, domain: string): string {
-  return path.join(lockDir, domainFileName(domain, '.lock'));
+export function lockFile(lockDir: string, domain: string, suffix = '.lock'): string {
+  return path.join(lockDir, domainFileName(domain, suffix));
+}
+
+/** Another lock than the domain's: its file's suffix, and how long to wait for it before giving up. */
+export interface LockOptions {
+  readonly suffix: string;
+  readonly waitSeconds: number;
 }
 
 /** Where locks live by default: under /run (root's, cleared at boot), not the world-writable /run/lock. */
@@ -50,14 +56,19 @@ const lockAttempts = 3;
  * The folder must be ours alone, and the file a regular file of ours with one link: otherwise
  * another user could remove a held lock, or have the holder's name written into a file of theirs.
  */
-export async function lockDomain(lockDir: string, domain: string, verb: string): Promise<DomainLock> {
+export async function lockDomain(
+  lockDir: string,
+  domain: string,
+  verb: string,
+  options?: LockOptions,
+): Promise<DomainLock> {
   privateFolder(lockDir, 'lock folder', true);
-  const file = lockFile(lockDir, domain);
+  const file = lockFile(lockDir, domain, options?.suffix);
   for (let attempt = 1; attempt <= lockAttempts; attempt++) {
     const fd = openLockFile(file, domain);
     let taken = false;
     try {
-      const exitCode = await flockOn(fd);
+      const exitCode = await flockOn(fd, options?.waitSeconds);
       if (exitCode === conflictExit) throw new DomainBusyError(busyMessage(domain, file));
       if (exitCode !== 0)
         throw new UserError(
@@ -203,8 +214,10 @@ function otherFlocksOnDevice(fd: number): boolean {
   });
 }
 
-function flockOn(fd: number): Promise<number> {
-  const args = ['--nonblock', '--exclusive', '--conflict-exit-code', String(conflictExit), '3'];
+/** flock(1) on descriptor 3: at once, or waiting up to `waitSeconds`; `conflictExit` when it is held. */
+function flockOn(fd: number, waitSeconds?: number): Promise<number> {
+  const wait = waitSeconds === undefined ? ['--nonblock'] : ['--timeout', String(waitSeconds)];
+  const args = [...wait, '--exclusive', '--conflict-exit-code', String(conflictExit), '3'];
   return new Promise((resolve, reject) => {
     const child = spawn('flock', args, { stdio: ['ignore', 'ignore', 'inherit', fd] });
     child.on('error', (error: NodeJS.ErrnoException) => {

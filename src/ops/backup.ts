@@ -1,26 +1,21 @@
-import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Level } from '../chain/consolidate.js';
 import { chooseLevel, planCommit, planDiff } from '../chain/consolidate.js';
 import type { Disk, DomainState } from '../chain/model.js';
-import { baseLayer, frozenLayers, isActive } from '../chain/model.js';
+import { isActive } from '../chain/model.js';
 import { selectDisks } from '../chain/eligibility.js';
 import { refuseManagedSave } from '../chain/managedsave.js';
 import { planSnapshot } from '../chain/incr.js';
 import type { Plan } from '../chain/plan.js';
 import { describeStep } from '../chain/plan.js';
 import { UserError } from '../errors.js';
-import { setDiskSources } from '../host/domainxml.js';
-import { existingOverlayDir } from '../host/overlaydir.js';
-import { fileId } from '../host/fileid.js';
-import { lockDomain } from '../lock/lock.js';
 import type { OpsContext } from './context.js';
 import { executePlan } from './execute.js';
-import { faultHoldLock } from './fault.js';
-import { recoverInterrupted } from './recover.js';
-import { refuseInMaintenance } from './maintenance-record.js';
-import { fileReferences, quoted, topReferencesOnce, useOf } from './references.js';
-import { domainFolder, readDomainStateWithDefinitions } from './state.js';
+import { domainOperation } from './frame.js';
+import { checkOutcome } from './outcome.js';
+import { topReferencesOnce } from './references.js';
+import { refuseRunningBlockJobs, refuseSharedActiveLayers, refuseSharedBases } from './refusals.js';
+import { domainFolder, readDomainStateWithDefinitions, takenNames } from './state.js';
 import { captureVmFiles } from './vmfiles.js';
 
 export interface BackupRequest {
@@ -46,17 +41,6 @@ export interface BackupResult {
   /** Per disk, the chain afterwards, top (active) first. */
   readonly disks: readonly { target: string; chain: readonly string[] }[];
   readonly durationMs: number;
-}
-
-export function takenNames(state: DomainState, overlayDir?: string): Set<string> {
-  const folders = new Set(
-    state.disks.flatMap((d) => d.chain.filter((l) => l.device !== true).map((l) => path.dirname(l.path))),
-  );
-  if (overlayDir !== undefined && state.disks.some((d) => d.chain[0]?.device === true))
-    folders.add(existingOverlayDir(state.name, overlayDir));
-  return new Set(
-    [...folders].flatMap((folder) => readdirSync(folder).map((name) => path.join(folder, name))),
-  );
 }
 
 function plan(
@@ -85,150 +69,27 @@ function plan(
   }
 }
 
-/** A disk with a block job already running (a crashed earlier run, another tool) stops the verb. */
-export async function refuseRunningBlockJobs(
-  ctx: OpsContext,
-  state: DomainState,
-  disks: readonly Disk[],
-): Promise<void> {
-  const jobs = await Promise.all(disks.map((disk) => ctx.host.virsh.blockJob(state.name, disk.target)));
-  for (const [i, disk] of disks.entries()) {
-    const job = jobs[i];
-    if (job !== undefined)
-      throw new UserError(
-        `disk ${disk.target} of domain '${state.name}' already runs a block job (${job}). Nothing was changed. ` +
-          `Wait for it (virsh blockjob '${state.name}' ${disk.target} --info) or, if it is left over from a ` +
-          `crash, abort it (virsh blockjob '${state.name}' ${disk.target} --abort) and run again.`,
-      );
-  }
-}
-
-/**
- * Committing into a base changes what every layer above it reads: another domain whose chain holds
- * any frozen layer of this disk (a linked clone) would be corrupted.
- */
-export async function refuseSharedBases(
-  ctx: OpsContext,
-  state: DomainState,
-  disks: readonly Disk[],
-): Promise<void> {
-  const references = await fileReferences(ctx.host);
-  for (const disk of disks) {
-    const base = baseLayer(disk);
-    if (!base || disk.chain.length < 2) continue;
-    for (const layer of frozenLayers(disk)) {
-      const use = useOf(references, await fileId(layer.path), layer.path, state.name);
-      if (use.kind === 'used')
-        throw new UserError(
-          `disk ${disk.target} of domain '${state.name}': ${layer === base ? 'its base' : 'its layer'} ${layer.path} ` +
-            `is shared with ${quoted(use.by)} (a linked clone). Committing into ${base.path} would corrupt ` +
-            `${use.by.length > 1 ? 'them' : 'it'}, so nothing was changed. Use 'backup diff' to shorten the chain instead.`,
-        );
-      if (use.kind === 'unknown')
-        throw new UserError(
-          `disk ${disk.target} of domain '${state.name}': cannot tell whether another domain builds on ${layer.path}: ` +
-            `${use.why}. Committing into ${base.path} could corrupt such a domain, so nothing was changed. ` +
-            `Make that chain readable (or undefine the domain that names it), then run again.`,
-        );
-    }
-  }
-}
-
-/** Freezing a layer another domain still writes to would corrupt the new chain. */
-async function refuseSharedActiveLayers(
-  ctx: OpsContext,
-  state: DomainState,
-  disks: readonly Disk[],
-): Promise<void> {
-  const references = await topReferencesOnce(ctx.host);
-  for (const disk of disks) {
-    const top = disk.chain[0]?.path;
-    if (top === undefined) continue;
-    const use = useOf(references, await fileId(top), top, state.name);
-    if (use.kind === 'used')
-      throw new UserError(
-        `disk ${disk.target} of domain '${state.name}': its active layer ${top} is also a disk of ` +
-          `${quoted(use.by)}. Freezing it while another domain writes to it would corrupt ` +
-          `the chain, so nothing was changed. Give each domain its own disk file (or --exclude ${disk.target}).`,
-      );
-    if (use.kind === 'unknown')
-      throw new UserError(
-        `disk ${disk.target} of domain '${state.name}': cannot tell whether another domain writes to its active ` +
-          `layer ${top}: ${use.why}. Nothing was changed. Make that file readable (or undefine the domain ` +
-          `that names it), then run again.`,
-      );
-  }
-}
-
-/**
- * Checks the result against the plan (each disk runs from the planned top) and makes the persistent
- * definition match the running disks (DESIGN §4, invariant 6). The run state and persistence are
- * those read before: a verb changes neither.
- */
-export async function verify(
-  ctx: OpsContext,
-  plan: Plan,
-  /** The state the plan was made from, when the plan does not change the run state (saves a dominfo). */
-  before?: DomainState,
-): Promise<{ after: DomainState; notes: string[] }> {
-  const known = before && {
-    name: before.name,
-    uuid: before.uuid,
-    runState: before.runState,
-    persistent: before.persistent,
-    managedSave: before.managedSave,
-  };
-  const { state: after, definitions } = await readDomainStateWithDefinitions(ctx.host, plan.domain, known, {
-    expectedTops: plan.tops.values(),
-  });
-  for (const [target, file] of plan.tops) {
-    const top = after.disks.find((d) => d.target === target)?.chain[0]?.path;
-    if (top !== file)
-      throw new UserError(
-        `disk ${target} of domain '${plan.domain}' runs from ${top ?? 'nothing'} instead of ${file} after ${plan.verb}. ` +
-          `Check it with: unifi-backup backup showchain '${plan.domain}'`,
-      );
-  }
-  const stale = [...plan.tops].filter(
-    ([target, file]) => after.persistent && after.persistentSources.get(target) !== file,
-  );
-  if (stale.length === 0 || definitions.inactive === undefined) return { after, notes: [] };
-  const formats = new Map(after.disks.map((d) => [d.target, d.chain[0]?.format ?? 'qcow2']));
-  const devices = new Set(after.disks.filter((d) => d.chain[0]?.device === true).map((d) => d.target));
-  await ctx.host.virsh.define(
-    setDiskSources(definitions.inactive, new Map(stale), formats, devices),
-    plan.domain,
-  );
-  return {
-    after: { ...after, persistentSources: new Map([...after.persistentSources, ...stale]) },
-    notes: [`persistent definition updated for ${stale.map(([t]) => t).join(', ')}`],
-  };
-}
-
 /** `backup incr|enable|diff|full|disable` on one domain, under its lock. */
 export async function backupDomain(
   ctx: OpsContext,
   domain: string,
   request: BackupRequest,
 ): Promise<BackupResult> {
-  const lock = ctx.dryRun ? undefined : await lockDomain(ctx.lockDir, domain, `backup ${request.level}`);
-  try {
-    return await backupLocked(ctx, domain, request);
-  } finally {
-    lock?.release();
-  }
+  return domainOperation(
+    ctx,
+    domain,
+    { verb: `backup ${request.level}`, refuseInMaintenance: request.force !== true },
+    () => backupLocked(ctx, domain, request),
+  );
 }
 
-/** The same, for a caller that already holds the domain's lock (`run` keeps it while restic reads). */
+/** The same, inside a caller's domain operation (`run` keeps its lock while restic reads). */
 export async function backupLocked(
   ctx: OpsContext,
   domain: string,
   request: BackupRequest,
 ): Promise<BackupResult> {
   const started = Date.now();
-  await faultHoldLock();
-  if (request.force !== true) refuseInMaintenance(ctx.stateDir, domain, `backup ${request.level}`);
-  for (const action of await recoverInterrupted(ctx, domain)) ctx.log(`${domain}: ${action}`);
   // Started now, awaited by refuseSharedActiveLayers: every domain's disks are read (one batched
   // virsh run) while this domain's state is.
   void topReferencesOnce(ctx.host).catch(() => undefined);
@@ -262,7 +123,7 @@ export async function backupLocked(
         `Nothing was changed. Start qemu-guest-agent in the guest, or run without --quiesce.`,
     );
   const { journal, notes } = await executePlan(ctx, thePlan, definitions);
-  const verified = await verify(ctx, thePlan, state);
+  const verified = await checkOutcome(ctx, thePlan, state);
   journal.finish();
   const folder = domainFolder(verified.after);
   const copied =

@@ -4,6 +4,7 @@ import type { XmlDisk } from '../host/domainxml.js';
 import type { LayerHeader, QemuImg } from '../host/qemuimg.js';
 import type { Restic } from '../host/restic.js';
 import { ProcessError } from '../host/runner.js';
+import { domainTag } from '../naming.js';
 import type { BackupTree } from './backuptree.js';
 import { chooseSnapshot, locate, resticTree } from './backuptree.js';
 
@@ -18,7 +19,11 @@ export interface SnapshotChoice {
 export async function openSnapshot(domain: string, choice: SnapshotChoice): Promise<BackupTree> {
   const { restic } = choice;
   const snapshot = chooseSnapshot(
-    await restic.snapshots(choice.snapshot === undefined ? { tags: [domain] } : {}),
+    await restic.snapshots(
+      choice.snapshot === undefined
+        ? { tags: [domainTag(domain, 'Name the snapshot by its id: --from restic:ID.')] }
+        : {},
+    ),
     {
       domain,
       host: choice.host,
@@ -64,6 +69,13 @@ function backingOf(
   return { treePath, format };
 }
 
+/** A chain being fetched: the layers read so far, and the next one down to read. */
+interface OpenChain {
+  readonly target: string;
+  readonly layers: RestoredLayer[];
+  next: { readonly treePath: string; readonly format: string } | undefined;
+}
+
 /**
  * Fetches every layer of each disk's chain as the dump names it: its source is the top frozen
  * layer; each layer's header (opened with an explicit format) names the next one down, which must
@@ -80,33 +92,11 @@ export async function fetchChains(
   const { tree } = backup;
   const { staging, staged } = fetched;
   const problems: string[] = [];
-  const chains = disks.map((disk) => {
-    const top = locate(tree, disk.source ?? '', path.posix.dirname(backup.dump));
-    if (top === undefined)
-      problems.push(`disk ${disk.target}: its layer ${disk.source ?? ''} is not in ${tree.what}`);
-    return {
-      target: disk.target,
-      layers: [] as RestoredLayer[],
-      // The dump names the top frozen layer: a raw disk's own file before its first overlay.
-      next:
-        top === undefined
-          ? undefined
-          : { treePath: top, format: disk.driverType === 'raw' ? 'raw' : 'qcow2' },
-    };
-  });
+  const chains = disks.map((disk) => chainTop(tree, backup.dump, disk, problems));
   for (;;) {
     const open = chains.filter((c) => c.next !== undefined);
     if (open.length === 0) break;
-    for (const chain of open) {
-      const type = tree.types.get(chain.next?.treePath ?? '');
-      if (type !== 'file') {
-        problems.push(
-          `disk ${chain.target}: layer ${chain.next?.treePath ?? ''} is a ${type ?? 'missing'} entry in ` +
-            `${tree.what}, not a regular file`,
-        );
-        chain.next = undefined;
-      }
-    }
+    for (const chain of open) refuseNonFile(tree, chain, problems);
     const wanted = [...new Set(open.flatMap((c) => (c.next === undefined ? [] : [c.next.treePath])))];
     for (const [treePath, file] of await tree.fetch(
       wanted.filter((p) => !staged.has(p)),
@@ -117,40 +107,66 @@ export async function fetchChains(
       const next = chain.next;
       if (next === undefined) continue;
       chain.next = undefined;
-      const file = staged.get(next.treePath) ?? '';
-      let header: LayerHeader;
-      try {
-        header = await qemuImg.header(file, next.format);
-      } catch (error) {
-        if (!(error instanceof ProcessError)) throw error;
-        problems.push(
-          `disk ${chain.target}: ${next.treePath} is not a readable ${next.format} image: ${error.stderr.trim()}`,
-        );
-        continue;
-      }
-      if (header.dataFile !== undefined) {
-        problems.push(
-          `disk ${chain.target}: ${next.treePath} keeps its data in an external data file ${header.dataFile}`,
-        );
-        continue;
-      }
-      if (header.backingFilename === undefined || next.format === 'raw') {
-        chain.layers.push({ treePath: next.treePath, format: next.format, header });
-        continue;
-      }
-      const backing = backingOf(tree, { treePath: next.treePath, header });
-      if (backing.problem !== undefined || backing.treePath === undefined) {
-        problems.push(`disk ${chain.target}: ${backing.problem ?? ''}`);
-        continue;
-      }
-      if (backing.treePath === next.treePath || chain.layers.some((l) => l.treePath === backing.treePath)) {
-        problems.push(`disk ${chain.target}: the chain loops back to ${backing.treePath}`);
-        continue;
-      }
-      chain.layers.push({ treePath: next.treePath, format: next.format, header, backing: backing.treePath });
-      chain.next = { treePath: backing.treePath, format: backing.format };
+      const problem = await readLayer(qemuImg, tree, staged.get(next.treePath) ?? '', chain, next);
+      if (problem !== undefined) problems.push(`disk ${chain.target}: ${problem}`);
     }
   }
   if (problems.length > 0) throw new UserError(`${refused}:\n` + problems.map((p) => `  ${p}`).join('\n'));
   return chains.map((c) => ({ target: c.target, layers: c.layers }));
+}
+
+function chainTop(tree: BackupTree, dump: string, disk: XmlDisk, problems: string[]): OpenChain {
+  const top = locate(tree, disk.source ?? '', path.posix.dirname(dump));
+  if (top === undefined)
+    problems.push(`disk ${disk.target}: its layer ${disk.source ?? ''} is not in ${tree.what}`);
+  return {
+    target: disk.target,
+    layers: [],
+    // The dump names the top frozen layer: a raw disk's own file before its first overlay.
+    next:
+      top === undefined ? undefined : { treePath: top, format: disk.driverType === 'raw' ? 'raw' : 'qcow2' },
+  };
+}
+
+function refuseNonFile(tree: BackupTree, chain: OpenChain, problems: string[]): void {
+  const type = tree.types.get(chain.next?.treePath ?? '');
+  if (type === 'file') return;
+  problems.push(
+    `disk ${chain.target}: layer ${chain.next?.treePath ?? ''} is a ${type ?? 'missing'} entry in ` +
+      `${tree.what}, not a regular file`,
+  );
+  chain.next = undefined;
+}
+
+/**
+ * Reads the header of one fetched layer and adds it to its chain, setting the next layer down when
+ * it has one; returns the problem that ends the chain instead.
+ */
+async function readLayer(
+  qemuImg: QemuImg,
+  tree: BackupTree,
+  file: string,
+  chain: OpenChain,
+  next: { readonly treePath: string; readonly format: string },
+): Promise<string | undefined> {
+  let header: LayerHeader;
+  try {
+    header = await qemuImg.header(file, next.format);
+  } catch (error) {
+    if (!(error instanceof ProcessError)) throw error;
+    return `${next.treePath} is not a readable ${next.format} image: ${error.stderr.trim()}`;
+  }
+  if (header.dataFile !== undefined)
+    return `${next.treePath} keeps its data in an external data file ${header.dataFile}`;
+  if (header.backingFilename === undefined || next.format === 'raw') {
+    chain.layers.push({ treePath: next.treePath, format: next.format, header });
+    return undefined;
+  }
+  const backing = backingOf(tree, { treePath: next.treePath, header });
+  if (backing.problem !== undefined || backing.treePath === undefined) return backing.problem ?? '';
+  if (backing.treePath === next.treePath || chain.layers.some((l) => l.treePath === backing.treePath))
+    return `the chain loops back to ${backing.treePath}`;
+  chain.layers.push({ treePath: next.treePath, format: next.format, header, backing: backing.treePath });
+  chain.next = { treePath: backing.treePath, format: backing.format };
+  return undefined;
 }

@@ -5,6 +5,7 @@ import { isBlockDevice } from '../host/fileid.js';
 import type { Restic, ResticBackupSummary } from '../host/restic.js';
 import { ResticError } from '../host/restic.js';
 import type { BackupResult } from './backup.js';
+import { deviceTag } from '../naming.js';
 
 /**
  * Block-device bases reach restic as snapshots of their own: restic 0.14 reads a device only
@@ -17,7 +18,6 @@ import type { BackupResult } from './backup.js';
  */
 
 /** The tag every device copy carries. It is not a domain's tag, so `run`'s parent, retention and restore never see it. */
-export const deviceTag = 'kvm-device';
 
 export interface DeviceCopy {
   readonly target: string;

@@ -107,6 +107,70 @@ async function expectPulled(ctx: OpsContext, domain: string, merge: Merge): Prom
     );
 }
 
+async function takeSnapshot(
+  ctx: OpsContext,
+  plan: Plan,
+  step: Extract<Step, { kind: 'snapshot' }>,
+): Promise<string[]> {
+  const disks = [
+    ...step.layers.map((l) => ({ target: l.target, file: l.file })),
+    ...step.untouched.map((target) => ({ target, file: undefined })),
+  ];
+  const xml = snapshotXml(`unifi-backup-${plan.verb}-${ctx.now().getTime()}`, disks, step.memoryFile);
+  await ctx.host.virsh.snapshotCreate(plan.domain, xml, {
+    quiesce: step.quiesce,
+    memory: step.memoryFile !== undefined,
+  });
+  return step.memoryFile === undefined ? [] : [`memory state saved to ${step.memoryFile}`];
+}
+
+/** One merge step: a block job on a running domain, qemu-img on a stopped one. */
+async function merge(
+  ctx: OpsContext,
+  domain: string,
+  step: Extract<Step, { kind: 'block-pull' | 'block-commit' | 'rebase' | 'commit' }>,
+): Promise<void> {
+  const { merge } = step;
+  const progress = (job: string) => (percent: number) => {
+    ctx.progress({ domain, target: merge.target, job, percent });
+  };
+  switch (step.kind) {
+    case 'block-pull':
+      await ctx.host.virsh.blockPull(domain, merge.target, merge.base, progress('pull'));
+      await expectPulled(ctx, domain, merge);
+      // A small pull can end before the first poll sees it: its end is reported all the same.
+      progress('pull')(100);
+      return;
+    case 'block-commit':
+      await ctx.host.virsh.blockCommit(domain, merge.target, merge.base, progress('commit'));
+      return;
+    case 'rebase':
+      await ctx.host.qemuImg.rebase(merge.top, merge.base, merge.baseFormat, progress('pull'));
+      return;
+    case 'commit':
+      await ctx.host.qemuImg.commit(merge.top, merge.base, progress('commit'));
+      return;
+  }
+}
+
+async function redefine(
+  ctx: OpsContext,
+  domain: string,
+  step: Extract<Step, { kind: 'redefine' }>,
+  known: Partial<Definitions>,
+): Promise<void> {
+  const xml = known.inactive ?? (await ctx.host.virsh.dumpXml(domain, 'inactive'));
+  await ctx.host.virsh.define(
+    setDiskSources(
+      xml,
+      new Map(step.sources.map((s) => [s.target, s.file])),
+      sourceFormats(step.sources),
+      sourceDevices(step.sources),
+    ),
+    domain,
+  );
+}
+
 async function executeStep(
   ctx: OpsContext,
   plan: Plan,
@@ -114,71 +178,24 @@ async function executeStep(
   known: Partial<Definitions>,
 ): Promise<string[]> {
   const domain = plan.domain;
-  const progress = (target: string, job: string) => (percent: number) => {
-    ctx.progress({ domain, target, job, percent });
-  };
   switch (step.kind) {
     case 'dump-config':
       await writeConfigDumps(ctx, domain, step, known);
       return [];
-    case 'snapshot': {
-      const disks = [
-        ...step.layers.map((l) => ({ target: l.target, file: l.file })),
-        ...step.untouched.map((target) => ({ target, file: undefined })),
-      ];
-      const xml = snapshotXml(`unifi-backup-${plan.verb}-${ctx.now().getTime()}`, disks, step.memoryFile);
-      await ctx.host.virsh.snapshotCreate(domain, xml, {
-        quiesce: step.quiesce,
-        memory: step.memoryFile !== undefined,
-      });
-      return step.memoryFile === undefined ? [] : [`memory state saved to ${step.memoryFile}`];
-    }
+    case 'snapshot':
+      return takeSnapshot(ctx, plan, step);
     case 'create-overlays':
       await createOverlays(ctx, domain, step.layers);
       return [];
     case 'block-pull':
-      await ctx.host.virsh.blockPull(
-        domain,
-        step.merge.target,
-        step.merge.base,
-        progress(step.merge.target, 'pull'),
-      );
-      await expectPulled(ctx, domain, step.merge);
-      // A small pull can end before the first poll sees it: its end is reported all the same.
-      progress(step.merge.target, 'pull')(100);
-      return [];
     case 'block-commit':
-      await ctx.host.virsh.blockCommit(
-        domain,
-        step.merge.target,
-        step.merge.base,
-        progress(step.merge.target, 'commit'),
-      );
-      return [];
     case 'rebase':
-      await ctx.host.qemuImg.rebase(
-        step.merge.top,
-        step.merge.base,
-        step.merge.baseFormat,
-        progress(step.merge.target, 'pull'),
-      );
-      return [];
     case 'commit':
-      await ctx.host.qemuImg.commit(step.merge.top, step.merge.base, progress(step.merge.target, 'commit'));
+      await merge(ctx, domain, step);
       return [];
-    case 'redefine': {
-      const xml = known.inactive ?? (await ctx.host.virsh.dumpXml(domain, 'inactive'));
-      await ctx.host.virsh.define(
-        setDiskSources(
-          xml,
-          new Map(step.sources.map((s) => [s.target, s.file])),
-          sourceFormats(step.sources),
-          sourceDevices(step.sources),
-        ),
-        domain,
-      );
+    case 'redefine':
+      await redefine(ctx, domain, step, known);
       return [];
-    }
     case 'purge': {
       const { kept } = await purgeLayers(ctx, step.files);
       return kept.map((k) => `kept ${k.file}: ${k.reason}`);

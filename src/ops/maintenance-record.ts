@@ -4,7 +4,7 @@ import type { MaintenanceDisk } from '../chain/maintenance.js';
 import type { RunState } from '../chain/model.js';
 import { z } from 'zod';
 import { DomainBusyError } from '../errors.js';
-import { domainFileName } from '../lock/filename.js';
+import { domainFileName } from '../naming.js';
 import { privateFolder } from '../state/folder.js';
 import { readStateFile } from '../state/read.js';
 import { writeStateFile } from '../state/write.js';

@@ -12,18 +12,17 @@ import type { Plan, Step } from '../chain/plan.js';
 import { describeStep } from '../chain/plan.js';
 import { DomainBusyError, UserError } from '../errors.js';
 import { fileId } from '../host/fileid.js';
-import { readJournal } from '../journal/journal.js';
-import { lockDomain } from '../lock/lock.js';
-import { refuseRunningBlockJobs, refuseSharedBases, takenNames, verify } from './backup.js';
 import type { OpsContext } from './context.js';
 import { executePlan } from './execute.js';
 import { faultAfterStep } from './fault.js';
+import { domainOperation } from './frame.js';
 import type { MaintenanceRecord } from './maintenance-record.js';
 import { clearMaintenance, readMaintenance, writeMaintenance } from './maintenance-record.js';
 import { purgeLayers } from './purge.js';
-import { recoverInterrupted } from './recover.js';
 import { fileReferences, quoted, useOf } from './references.js';
-import { readDomainState } from './state.js';
+import { readDomainState, takenNames } from './state.js';
+import { checkOutcome } from './outcome.js';
+import { refuseRunningBlockJobs, refuseSharedBases } from './refusals.js';
 
 export type MaintenanceAction = 'enter' | 'save' | 'drop';
 
@@ -44,23 +43,6 @@ export interface MaintenanceResult {
 export interface EnterRequest {
   readonly quiesce: boolean;
   readonly memoryDir?: string;
-}
-
-/** Runs under the domain's lock after recovery, telling the operation what an interrupted run left undone. */
-async function underLock<T>(
-  ctx: OpsContext,
-  domain: string,
-  verb: string,
-  operation: (undone: readonly Step[]) => Promise<T>,
-): Promise<T> {
-  const lock = ctx.dryRun ? undefined : await lockDomain(ctx.lockDir, domain, verb);
-  try {
-    const journal = readJournal(ctx.stateDir, domain);
-    for (const action of await recoverInterrupted(ctx, domain)) ctx.log(`${domain}: ${action}`);
-    return await operation(journal?.steps.slice(journal.done) ?? []);
-  } finally {
-    lock?.release();
-  }
 }
 
 function requireRecord(ctx: OpsContext, domain: string, action: MaintenanceAction): MaintenanceRecord {
@@ -101,7 +83,7 @@ async function run(
   plan: Plan,
 ): Promise<{ after: DomainState; notes: string[]; finish: () => void }> {
   const { journal, notes } = await executePlan(ctx, plan);
-  const verified = await verify(ctx, plan);
+  const verified = await checkOutcome(ctx, plan);
   return {
     after: verified.after,
     notes: [...notes, ...verified.notes],
@@ -138,6 +120,35 @@ async function endWindow(
   return memory;
 }
 
+function refuseAlreadyInMaintenance(ctx: OpsContext, domain: string): void {
+  const existing = readMaintenance(ctx.stateDir, domain);
+  if (existing !== undefined)
+    throw new DomainBusyError(
+      `domain '${domain}' is already in maintenance since ${existing.since}; nothing was changed. ` +
+        `End that window first: 'unifi-backup maintenance save ${domain}' keeps its changes, ` +
+        `'unifi-backup maintenance drop ${domain}' throws them away.`,
+    );
+}
+
+/** Enter needs a guest agent that answers (for --quiesce) or a memory file it may create. */
+async function refuseUnfreezable(
+  ctx: OpsContext,
+  domain: string,
+  state: DomainState,
+  request: EnterRequest,
+  memoryFile: string | undefined,
+): Promise<void> {
+  if (request.quiesce && memoryFile === undefined && isActive(state)) {
+    if (!(await ctx.host.virsh.agentResponds(domain)))
+      throw new UserError(
+        `domain '${domain}': the guest agent does not answer, so --quiesce cannot freeze its filesystems. ` +
+          `Nothing was changed. Start qemu-guest-agent in the guest, or run without --quiesce.`,
+      );
+  }
+  if (memoryFile !== undefined && existsSync(memoryFile))
+    throw new UserError(`${memoryFile} already exists; refusing to overwrite it. Nothing was changed.`);
+}
+
 /** `maintenance enter`: a maintenance layer on every disk, atomically; the domain is recorded as in maintenance. */
 export async function enterMaintenance(
   ctx: OpsContext,
@@ -145,14 +156,8 @@ export async function enterMaintenance(
   request: EnterRequest,
 ): Promise<MaintenanceResult> {
   const started = Date.now();
-  return underLock(ctx, domain, 'maintenance enter', async () => {
-    const existing = readMaintenance(ctx.stateDir, domain);
-    if (existing !== undefined)
-      throw new DomainBusyError(
-        `domain '${domain}' is already in maintenance since ${existing.since}; nothing was changed. ` +
-          `End that window first: 'unifi-backup maintenance save ${domain}' keeps its changes, ` +
-          `'unifi-backup maintenance drop ${domain}' throws them away.`,
-      );
+  return domainOperation(ctx, domain, { verb: 'maintenance enter', refuseInMaintenance: false }, async () => {
+    refuseAlreadyInMaintenance(ctx, domain);
     const state = await readDomainState(ctx.host, domain);
     refuseManagedSave(state, 'maintenance enter');
     const { included } = selectDisks(state);
@@ -178,15 +183,7 @@ export async function enterMaintenance(
       started,
     });
     if (ctx.dryRun) return result(included, []);
-    if (request.quiesce && memoryFile === undefined && isActive(state)) {
-      if (!(await ctx.host.virsh.agentResponds(domain)))
-        throw new UserError(
-          `domain '${domain}': the guest agent does not answer, so --quiesce cannot freeze its filesystems. ` +
-            `Nothing was changed. Start qemu-guest-agent in the guest, or run without --quiesce.`,
-        );
-    }
-    if (memoryFile !== undefined && existsSync(memoryFile))
-      throw new UserError(`${memoryFile} already exists; refusing to overwrite it. Nothing was changed.`);
+    await refuseUnfreezable(ctx, domain, state, request, memoryFile);
     // Written first: a crash after the snapshot must still leave the domain known to be in maintenance.
     writeMaintenance(ctx.stateDir, {
       domain: state.name,
@@ -264,7 +261,7 @@ export async function saveMaintenance(
   request: SaveRequest,
 ): Promise<MaintenanceResult> {
   const started = Date.now();
-  return underLock(ctx, domain, 'maintenance save', async () => {
+  return domainOperation(ctx, domain, { verb: 'maintenance save', refuseInMaintenance: false }, async () => {
     const record = requireRecord(ctx, domain, 'save');
     const state = await readDomainState(ctx.host, domain);
     refuseManagedSave(state, 'maintenance save');
@@ -314,7 +311,12 @@ export async function dropMaintenance(
   request: DropRequest,
 ): Promise<MaintenanceResult> {
   const started = Date.now();
-  return underLock(ctx, domain, 'maintenance drop', (undone) => drop(ctx, domain, request, undone, started));
+  return domainOperation(
+    ctx,
+    domain,
+    { verb: 'maintenance drop', refuseInMaintenance: false },
+    ({ undone }) => drop(ctx, domain, request, undone, started),
+  );
 }
 
 /**

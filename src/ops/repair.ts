@@ -1,10 +1,9 @@
-import { discardJournal, journalFile, readJournal } from '../journal/journal.js';
-import { lockDomain } from '../lock/lock.js';
+import { discardJournal, journalFile } from '../journal/journal.js';
 import type { OpsContext } from './context.js';
+import { domainOperation, underDomainLock } from './frame.js';
 import { finishInterruptedDrop } from './maintenance.js';
 import { clearStaleMounts } from './mount.js';
 import { readMaintenance } from './maintenance-record.js';
-import { recoverInterrupted } from './recover.js';
 
 export interface RepairResult {
   readonly domain: string;
@@ -15,14 +14,12 @@ export interface RepairResult {
 
 /** `repair`: finishes or rolls back what an interrupted run left on one domain, under its lock. */
 export async function repairDomain(ctx: OpsContext, domain: string): Promise<RepairResult> {
-  const lock = ctx.dryRun ? undefined : await lockDomain(ctx.lockDir, domain, 'repair');
-  try {
-    const journal = readJournal(ctx.stateDir, domain);
-    const actions = await recoverInterrupted(ctx, domain, { repair: true });
+  const frame = { verb: 'repair', refuseInMaintenance: false, repair: true };
+  return domainOperation(ctx, domain, frame, async ({ actions, interruptedVerb, undone }) => {
     // A drop stops a running domain before it reverts it: rolling the journal back alone would
     // leave it stopped, and forget that it is to be resumed. The drop is finished instead.
-    if (journal?.verb === 'maintenance-drop' && readMaintenance(ctx.stateDir, domain) !== undefined) {
-      const dropped = await finishInterruptedDrop(ctx, domain, journal.steps.slice(journal.done));
+    if (interruptedVerb === 'maintenance-drop' && readMaintenance(ctx.stateDir, domain) !== undefined) {
+      const dropped = await finishInterruptedDrop(ctx, domain, undone);
       actions.push(
         `${ctx.dryRun ? 'would finish' : 'finished'} the interrupted 'maintenance drop': ${dropped.steps.join('; ') || 'nothing left to do'}`,
         ...dropped.notes,
@@ -30,9 +27,7 @@ export async function repairDomain(ctx: OpsContext, domain: string): Promise<Rep
     }
     actions.push(...(await clearStaleMounts(ctx, domain)));
     return { domain, dryRun: ctx.dryRun, actions };
-  } finally {
-    lock?.release();
-  }
+  });
 }
 
 /**
@@ -40,8 +35,7 @@ export async function repairDomain(ctx: OpsContext, domain: string): Promise<Rep
  * the domain. It is shown, then removed, under the domain's lock; nothing else is touched.
  */
 export async function discardDomainJournal(ctx: OpsContext, domain: string): Promise<RepairResult> {
-  const lock = ctx.dryRun ? undefined : await lockDomain(ctx.lockDir, domain, 'repair --discard-journal');
-  try {
+  return underDomainLock(ctx, domain, 'repair --discard-journal', () => {
     const file = journalFile(ctx.stateDir, domain);
     const held = discardJournal(ctx.stateDir, domain, ctx.dryRun);
     if (held === undefined) return { domain, dryRun: ctx.dryRun, actions: [] };
@@ -53,7 +47,5 @@ export async function discardDomainJournal(ctx: OpsContext, domain: string): Pro
         `layers an interrupted run made are not removed: check the chain with 'unifi-backup backup showchain ${domain}', then run 'unifi-backup repair ${domain}'`,
       ],
     };
-  } finally {
-    lock?.release();
-  }
+  });
 }

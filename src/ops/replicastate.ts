@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { ReplicaState } from '../chain/replica.js';
 import { syncModes } from '../chain/replica.js';
+import { replicaFileName } from '../naming.js';
 import { readStateFile } from '../state/read.js';
 import { writeStateFile } from '../state/write.js';
 
@@ -36,13 +37,8 @@ const schema = z.object({
   retired: z.array(z.string()),
 });
 
-/** Domain names may hold any character but '/'; '.' is encoded too so names stay unambiguous. */
-export function encodeName(name: string): string {
-  return encodeURIComponent(name).replaceAll('.', '%2E');
-}
-
 export function stateFile(dir: string, domain: string): string {
-  return path.join(dir, `${encodeName(domain)}${stateSuffix}`);
+  return path.join(dir, `${replicaFileName(domain)}${stateSuffix}`);
 }
 
 export function readReplicaState(dir: string, domain: string): ReplicaState | undefined {

@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { DomainBusyError } from '../errors.js';
 import { NoSuchDomainError } from '../host/virsh.js';
 import { NoQcow2DiskError } from '../chain/eligibility.js';
-import { domainFileName } from '../lock/filename.js';
+import { lockDomain } from '../lock/lock.js';
+import { domainFileName } from '../naming.js';
 import { privateFolder } from '../state/folder.js';
 import { readStateFile } from '../state/read.js';
 import { writeStateFile } from '../state/write.js';
@@ -110,11 +111,23 @@ export function boundRuns(runs: readonly RunRecord[], record: RunRecord): RunRec
   return all.filter((_, i) => keep.has(i));
 }
 
-export function appendRun(stateDir: string, domain: string, record: RunRecord): void {
-  const runs = lastRuns(stateDir, domain);
+/** Writing a record takes a moment: a minute's wait means something is stuck. */
+const recordsLock = { suffix: '.lock', waitSeconds: 60 };
+
+/**
+ * Adds a record under a lock of the domain's records (`runs/DOMAIN.lock`, waited for): two runs
+ * finishing at once, or a `verify` beside a `backup`, would otherwise both read the old records and
+ * the later write would drop the other's record.
+ */
+export async function appendRun(stateDir: string, domain: string, record: RunRecord): Promise<void> {
   runsFolder(stateDir, true);
-  const content = { domain, runs: boundRuns(runs, record) };
-  writeStateFile(runRecordFile(stateDir, domain), `${JSON.stringify(content, null, 2)}\n`);
+  const lock = await lockDomain(path.join(stateDir, 'runs'), domain, 'run record', recordsLock);
+  try {
+    const content = { domain, runs: boundRuns(lastRuns(stateDir, domain), record) };
+    writeStateFile(runRecordFile(stateDir, domain), `${JSON.stringify(content, null, 2)}\n`);
+  } finally {
+    lock.release();
+  }
 }
 
 function errorText(error: unknown): string {
@@ -137,10 +150,10 @@ export function recordRuns<T>(
 ): (domain: string) => Promise<T> {
   return async (domain) => {
     const start = ctx.now();
-    const write = (record: Omit<RunRecord, 'verb' | 'start' | 'end'>) => {
+    const write = async (record: Omit<RunRecord, 'verb' | 'start' | 'end'>) => {
       if (ctx.dryRun) return;
       try {
-        appendRun(ctx.stateDir, domain, {
+        await appendRun(ctx.stateDir, domain, {
           verb,
           start: start.toISOString(),
           end: ctx.now().toISOString(),
@@ -158,11 +171,11 @@ export function recordRuns<T>(
         error instanceof DomainBusyError ||
         error instanceof NoSuchDomainError ||
         error instanceof NoQcow2DiskError;
-      if (!notRun) write({ level, result: 'failed', error: errorText(error) });
+      if (!notRun) await write({ level, result: 'failed', error: errorText(error) });
       throw error;
     }
     const { failed, ...rest } = details(value);
-    write({ level, ...rest, result: failed === true ? 'failed' : 'ok' });
+    await write({ level, ...rest, result: failed === true ? 'failed' : 'ok' });
     return value;
   };
 }

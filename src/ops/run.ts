@@ -1,13 +1,14 @@
 import { UserError } from '../errors.js';
 import type { ForgetResult, Restic, ResticBackupSummary, RetentionRules } from '../host/restic.js';
 import { ResticError } from '../host/restic.js';
-import { lockDomain } from '../lock/lock.js';
 import type { BackupResult } from './backup.js';
 import { backupLocked } from './backup.js';
 import type { OpsContext } from './context.js';
+import { domainOperation } from './frame.js';
+import { snapshotTags } from '../naming.js';
 import { backupFiles } from './inspect.js';
 import type { DeviceCopy } from './devicecopy.js';
-import { copyDevices, deviceFiles, deviceTag } from './devicecopy.js';
+import { copyDevices, deviceFiles } from './devicecopy.js';
 
 export type RunLevel = 'incr' | 'diff' | 'full';
 
@@ -52,27 +53,6 @@ export async function openRepository(restic: Restic, init: boolean): Promise<'fo
   return 'created';
 }
 
-/** The tags every snapshot carries besides its domain's: a domain named so would share them. */
-const commonTags = ['kvm', 'incr', 'diff', 'full', deviceTag];
-
-/**
- * restic splits `--tag a,b` at commas, so a domain name holding one cannot be its tag; a domain
- * named like a common tag would make its retention (`forget --tag NAME`) reach every domain's snapshots.
- */
-export function snapshotTags(domain: string, level: string): string[] {
-  if (commonTags.includes(domain))
-    throw new UserError(
-      `domain '${domain}': its name is also a tag of every snapshot (${commonTags.join(', ')}), so its ` +
-        "retention would reach other domains' snapshots. Nothing was changed. Rename the domain (virsh domrename).",
-    );
-  if (domain.includes(','))
-    throw new UserError(
-      `domain '${domain}': its name holds a comma, which restic tags cannot hold. Nothing was changed. ` +
-        'Rename the domain (virsh domrename) or back it up with backup + restic by hand.',
-    );
-  return [domain, 'kvm', level];
-}
-
 async function timed<T>(work: () => Promise<T>): Promise<{ value: T; ms: number }> {
   const started = Date.now();
   const value = await work();
@@ -93,12 +73,9 @@ export async function runDomain(
   const started = Date.now();
   snapshotTags(domain, request.level);
   // One lock for prepare and restic: no other verb may change the chain while restic reads it.
-  const lock = ctx.dryRun ? undefined : await lockDomain(ctx.lockDir, domain, `run ${request.level}`);
-  try {
-    return await prepareAndBackUp(ctx, restic, domain, request, started);
-  } finally {
-    lock?.release();
-  }
+  return domainOperation(ctx, domain, { verb: `run ${request.level}`, refuseInMaintenance: true }, () =>
+    prepareAndBackUp(ctx, restic, domain, request, started),
+  );
 }
 
 async function prepareAndBackUp(
@@ -117,13 +94,12 @@ async function prepareAndBackUp(
       ...(request.overlayDir === undefined ? {} : { overlayDir: request.overlayDir }),
     }),
   );
-  const tags = snapshotTags(prepare.value.domain, prepare.value.level);
   const base = {
     domain: prepare.value.domain,
     level: prepare.value.level,
     dryRun: ctx.dryRun,
     prepare: prepare.value,
-    tags,
+    tags: snapshotTags(prepare.value.domain, prepare.value.level),
   };
   if (ctx.dryRun)
     return {
@@ -140,37 +116,10 @@ async function prepareAndBackUp(
     throw new UserError(`domain '${base.domain}': nothing to back up after ${base.level}; check 'files'.`);
   const previous = await restic.snapshots({ tags: [base.domain], host: request.host });
   const parent = previous.at(-1)?.id;
-  const backup = await timed(async () => {
-    try {
-      return await restic.backup(files, {
-        tags,
-        ...(parent === undefined ? {} : { parent }),
-        onProgress: (percent) => {
-          ctx.progress({ domain: base.domain, target: 'restic', job: 'backup', percent });
-        },
-      });
-    } catch (error) {
-      if (error instanceof ResticError)
-        throw new UserError(
-          `domain '${base.domain}': ${error.message}\nThe ${base.level} snapshot stays in place and the domain ` +
-            'keeps running; the next run backs up everything frozen so far.',
-          { cause: error },
-        );
-      throw error;
-    }
-  });
+  const backup = await timed(() => backUpFiles(ctx, restic, base, files, parent));
   const deviceCopies = await copyDevices(restic, prepare.value, devices, request.host);
   const retention =
-    request.retention === undefined
-      ? undefined
-      : await timed(() =>
-          restic.forget({
-            tag: base.domain,
-            host: request.host,
-            rules: request.retention ?? {},
-            prune: request.prune,
-          }),
-        );
+    request.retention === undefined ? undefined : await timed(() => forget(restic, base.domain, request));
   return {
     ...base,
     files,
@@ -181,4 +130,41 @@ async function prepareAndBackUp(
     phases: { prepareMs: prepare.ms, resticMs: backup.ms, retentionMs: retention?.ms ?? 0 },
     durationMs: Date.now() - started,
   };
+}
+
+/** `restic backup` of the frozen layers and dumps; its failure leaves the chain as `backup` left it. */
+async function backUpFiles(
+  ctx: OpsContext,
+  restic: Restic,
+  run: { readonly domain: string; readonly level: string; readonly tags: readonly string[] },
+  files: readonly string[],
+  parent: string | undefined,
+): Promise<ResticBackupSummary> {
+  try {
+    return await restic.backup(files, {
+      tags: run.tags,
+      ...(parent === undefined ? {} : { parent }),
+      onProgress: (percent) => {
+        ctx.progress({ domain: run.domain, target: 'restic', job: 'backup', percent });
+      },
+    });
+  } catch (error) {
+    if (error instanceof ResticError)
+      throw new UserError(
+        `domain '${run.domain}': ${error.message}\nThe ${run.level} snapshot stays in place and the domain ` +
+          'keeps running; the next run backs up everything frozen so far.',
+        { cause: error },
+      );
+    throw error;
+  }
+}
+
+/** Retention: `restic forget` on this domain's snapshots of this host. */
+function forget(restic: Restic, domain: string, request: RunRequest): Promise<ForgetResult> {
+  return restic.forget({
+    tag: domain,
+    host: request.host,
+    rules: request.retention ?? {},
+    prune: request.prune,
+  });
 }

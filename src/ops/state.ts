@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { isBlockDevice } from '../host/fileid.js';
 import { parseLayerName } from '../chain/layername.js';
@@ -12,6 +13,7 @@ import type { ImageInfo } from '../host/qemuimg.js';
 import type { XmlFlavour } from '../chain/plan.js';
 import type { DomainDefinitions, DomainInfo } from '../host/virsh.js';
 import { ProcessError } from '../host/runner.js';
+import { existingOverlayDir } from '../host/overlaydir.js';
 
 function toLayer(info: ImageInfo, isBase: boolean, device: boolean): Layer {
   const parsed = parseLayerName(info.filename);
@@ -155,4 +157,16 @@ export async function readDomainState(
 export function domainFolder(state: DomainState): string | undefined {
   const top = state.disks.find((d) => d.chain.length > 0)?.chain[0];
   return top ? path.dirname(top.path) : undefined;
+}
+
+/** Every file in the folders of a domain's chains: names a new layer must not take. */
+export function takenNames(state: DomainState, overlayDir?: string): Set<string> {
+  const folders = new Set(
+    state.disks.flatMap((d) => d.chain.filter((l) => l.device !== true).map((l) => path.dirname(l.path))),
+  );
+  if (overlayDir !== undefined && state.disks.some((d) => d.chain[0]?.device === true))
+    folders.add(existingOverlayDir(state.name, overlayDir));
+  return new Set(
+    [...folders].flatMap((folder) => readdirSync(folder).map((name) => path.join(folder, name))),
+  );
 }

@@ -13,7 +13,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { selectDisks } from '../chain/eligibility.js';
 import { refuseDeviceDisks } from '../chain/blockdisk.js';
-import type { Disk } from '../chain/model.js';
+import type { Disk, DomainState } from '../chain/model.js';
 import { frozenLayers } from '../chain/model.js';
 import type {
   ReplicaDisk,
@@ -36,19 +36,12 @@ import { fileId } from '../host/fileid.js';
 import { makeImageFolder } from '../host/imagefolder.js';
 import { interfaceCount, replicaXml } from '../host/replicaxml.js';
 import { NoSuchDomainError } from '../host/virsh.js';
-import { lockDomain } from '../lock/lock.js';
+import { replicaFileName } from '../naming.js';
 import type { OpsContext } from './context.js';
 import { faultAfterStep } from './fault.js';
-import { refuseInMaintenance } from './maintenance-record.js';
-import { recoverInterrupted } from './recover.js';
+import { domainOperation } from './frame.js';
 import { fileReferences, quoted, useOf } from './references.js';
-import {
-  encodeName,
-  readAllReplicaStates,
-  readReplicaState,
-  stateFile,
-  writeReplicaState,
-} from './replicastate.js';
+import { readAllReplicaStates, readReplicaState, stateFile, writeReplicaState } from './replicastate.js';
 import { readDomainState } from './state.js';
 import { fsyncFolder, writeStateFile } from '../state/write.js';
 
@@ -83,7 +76,7 @@ export interface SyncResult {
 }
 
 function tempPrefix(domain: string): string {
-  return `.ub-tmp.${encodeName(domain)}.`;
+  return `.ub-tmp.${replicaFileName(domain)}.`;
 }
 
 function randomMac(): string {
@@ -235,169 +228,253 @@ function diskReport(disks: readonly ReplicaDisk[]): { target: string; files: str
   return disks.map((d) => ({ target: d.target, files: d.files.map((f) => f.file) }));
 }
 
+/** What a sync decided before it changes anything. */
+interface SyncSetup {
+  readonly state: DomainState;
+  readonly request: SyncRequest;
+  readonly replica: string;
+  readonly previous: ReplicaState | undefined;
+  /** Whether libvirt knew the replica domain before this sync. */
+  readonly defined: boolean;
+  readonly excluded: readonly Disk[];
+  readonly plan: ReplicaPlan;
+  readonly sourceXml: string;
+  readonly identity: { readonly uuid: string; readonly macs: readonly string[] };
+  readonly definitionFile: string;
+}
+
+/** A sync in progress: what it copied, which steps are done, and whether the replica is to be defined. */
+interface Syncing extends Running {
+  readonly setup: SyncSetup;
+  readonly define: boolean;
+  /** sha256 of each file this sync made, by file name (undefined for a conversion). */
+  readonly made: Map<string, string | undefined>;
+  stepsDone: number;
+}
+
 /** `sync full|diff|inplace` of one domain into DIR, under the domain's lock. */
 export async function syncDomain(ctx: OpsContext, domain: string, request: SyncRequest): Promise<SyncResult> {
   const started = Date.now();
   const dir = path.resolve(request.target);
-  const lock = ctx.dryRun ? undefined : await lockDomain(ctx.lockDir, domain, `sync ${request.mode}`);
-  try {
-    if (request.force !== true) refuseInMaintenance(ctx.stateDir, domain, `sync ${request.mode}`);
-    if (!ctx.dryRun)
-      for (const action of await recoverInterrupted(ctx, domain)) ctx.log(`${domain}: ${action}`);
-    const state = await readDomainState(ctx.host, domain);
-    const { included, excluded } = selectDisks(state, request.exclude);
-    refuseDeviceDisks(
-      state,
-      included,
-      'sync',
-      (disk) =>
-        `Leave the disk out with --exclude ${disk.target} and copy the device to the replica another way.`,
-    );
-    if (!ctx.dryRun) await makeImageFolder(dir);
-    const previous = readReplicaState(dir, state.name);
-    if (previous && previous.mode !== request.mode)
-      throw new UserError(
-        `${dir} holds a '${previous.mode}' replica of domain '${state.name}' (${stateFile(dir, state.name)}); ` +
-          `a '${request.mode}' sync cannot update it. Run 'sync ${previous.mode}', or sync into another folder.`,
-      );
-    const replica = request.as ?? previous?.replica ?? `${state.name}-replica`;
-    if (
-      previous &&
-      replica !== previous.replica &&
-      (await replicaDomain(ctx, previous.replica, previous, state.name))
-    )
-      throw new UserError(
-        `the replica of '${state.name}' in ${dir} is defined as '${previous.replica}'. Undefine it first ` +
-          `(virsh undefine '${previous.replica}') or sync without --as.`,
-      );
-    const defined = await replicaDomain(ctx, replica, previous, state.name);
-    const others = readAllReplicaStates(dir).filter((s) => s.domain !== state.name);
-    const plan: ReplicaPlan = planReplica({
-      mode: request.mode,
-      disks: sourceDisks(included, state.name),
-      previous,
-      taken: new Set(readdirSafe(dir)),
-      changed: changedFiles(dir, previous),
-      claimed: new Set(others.flatMap((s) => s.disks.flatMap((d) => d.files.map((f) => f.file)))),
-    });
-    const sourceXml = await ctx.host.virsh.dumpXml(state.name, state.persistent ? 'inactive' : 'live');
-    const identity = {
-      uuid: previous?.uuid ?? randomUUID(),
-      macs: Array.from({ length: interfaceCount(sourceXml) }, (_, i) => previous?.macs[i] ?? randomMac()),
+  const frame = { verb: `sync ${request.mode}`, refuseInMaintenance: request.force !== true };
+  return domainOperation(ctx, domain, frame, async () => {
+    const setup = await planSync(ctx, domain, request, dir);
+    const run: Syncing = {
+      ctx,
+      domain: setup.state.name,
+      dir,
+      bytesCopied: 0,
+      setup,
+      define: request.define || setup.defined,
+      made: new Map(),
+      stepsDone: 0,
     };
-    const definitionOf = (disks: readonly ReplicaDisk[]) =>
-      replicaXml(sourceXml, {
-        name: replica,
-        ...identity,
-        sources: new Map([...replicaTops(disks)].map(([t, f]) => [t, path.join(dir, f)])),
-        formats: replicaFormats(disks),
-        dropTargets: new Set(excluded.map((d) => d.target)),
-        logDir: dir,
-      });
-    const definitionFile = path.join(dir, `${encodeName(replica)}.xml`);
-    const run: Running = { ctx, domain: state.name, dir, bytesCopied: 0 };
-    const result = (
-      disks: readonly ReplicaDisk[],
-      notes: readonly string[],
-      isDefined: boolean,
-    ): SyncResult => ({
-      domain: state.name,
-      mode: request.mode,
-      replica,
-      target: dir,
-      dryRun: ctx.dryRun,
-      steps: [...plan.copies, ...plan.commits].map(describeReplicaStep),
-      notes: [...plan.notes, ...notes],
-      bytesCopied: run.bytesCopied,
-      disks: diskReport(disks),
-      definition: definitionFile,
-      defined: isDefined,
-      durationMs: Date.now() - started,
-    });
-    if (ctx.dryRun) return result(plan.final, [], defined);
-
-    removeLeftovers(dir, state.name);
-    // Sync keeps no journal (the state file is its commit point), but counts its steps the same way
-    // so a test can kill it after each one.
-    let stepsDone = 0;
-    const stepDone = () => {
-      stepsDone += 1;
-      faultAfterStep(stepsDone);
-    };
-    const made = new Map<string, string | undefined>();
-    for (const step of plan.copies) {
-      const temp = path.join(dir, `${tempPrefix(state.name)}${step.file}`);
-      made.set(step.file, await makeFile(run, step, temp));
-      stepDone();
-    }
-    // Recorded before the new files take their names: should this run die before its state names
-    // them, the next sync deletes them as files the replica retired, instead of leaving them behind.
-    // What every state file of this run says about the replica, besides its disks.
-    const header = () => ({
-      version: 1 as const,
-      domain: state.name,
-      mode: request.mode,
-      replica,
-      ...identity,
-      updated: ctx.now().toISOString(),
-    });
-    if (plan.copies.length > 0) {
-      writeReplicaState(dir, {
-        ...(previous ?? { ...header(), disks: [] }),
-        retired: [...new Set([...(previous?.retired ?? []), ...plan.copies.map((step) => step.file)])],
-      });
-      stepDone();
-    }
-    // Every new file is complete: only now do they take their names (new names, so the previous
-    // replica's files are untouched until the state file says they are no longer used).
-    for (const step of plan.copies)
-      renameSync(path.join(dir, `${tempPrefix(state.name)}${step.file}`), path.join(dir, step.file));
-    fsyncFolder(dir);
-    stepDone();
-    const withSums = (disks: readonly ReplicaDisk[]): ReplicaDisk[] =>
-      disks.map((d) => ({
-        ...d,
-        files: d.files.map((f): ReplicaFile => {
-          const sha256 = made.get(f.file);
-          return sha256 === undefined ? f : { ...f, sha256 };
-        }),
-      }));
-    const define = request.define || defined;
-    const commitState = async (unstamped: readonly ReplicaDisk[], retired: readonly string[]) => {
-      const disks = stamped(dir, unstamped);
-      writeReplicaState(dir, { ...header(), disks, retired });
-      const xml = definitionOf(disks);
-      writeStateFile(definitionFile, xml);
-      if (define) await ctx.host.virsh.define(xml, replica);
-      stepDone();
-    };
-    let disks = withSums(plan.disks);
-    await commitState(disks, plan.retired);
-    let retired = plan.retired;
-    if (plan.commits.length > 0) {
-      for (const step of plan.commits) {
-        await ctx.host.qemuImg.commitKeepingTop(
-          path.join(dir, step.top),
-          path.join(dir, step.base),
-          (percent) => {
-            ctx.progress({ domain: state.name, target: step.target, job: 'sync merge', percent });
-          },
-        );
-        stepDone();
-      }
-      const final = withSums(plan.final);
-      const merged = replicaFiles(disks).filter((f) => !replicaFiles(final).includes(f));
-      retired = [...retired, ...merged];
-      disks = final;
-      await commitState(disks, retired);
-    }
+    if (ctx.dryRun) return syncResult(run, setup.plan.final, [], setup.defined, started);
+    removeLeftovers(dir, setup.state.name);
+    await makeNewFiles(run);
+    const { disks, retired } = await commitAndMerge(run);
     const pruned = await prune(run, retired);
-    stepDone();
-    if (pruned.left.length !== retired.length) await commitState(disks, pruned.left);
-    return result(disks, pruned.notes, define);
-  } finally {
-    lock?.release();
+    stepDone(run);
+    if (pruned.left.length !== retired.length) await commitState(run, disks, pruned.left);
+    return syncResult(run, disks, pruned.notes, run.define, started);
+  });
+}
+
+/** Reads the domain and what DIR holds, refuses what cannot be synced, and plans the replica. */
+async function planSync(
+  ctx: OpsContext,
+  domain: string,
+  request: SyncRequest,
+  dir: string,
+): Promise<SyncSetup> {
+  const state = await readDomainState(ctx.host, domain);
+  const { included, excluded } = selectDisks(state, request.exclude);
+  refuseDeviceDisks(
+    state,
+    included,
+    'sync',
+    (disk) =>
+      `Leave the disk out with --exclude ${disk.target} and copy the device to the replica another way.`,
+  );
+  if (!ctx.dryRun) await makeImageFolder(dir);
+  const previous = readReplicaState(dir, state.name);
+  refuseModeChange(dir, state.name, previous, request.mode);
+  const replica = request.as ?? previous?.replica ?? `${state.name}-replica`;
+  await refuseRename(ctx, dir, state.name, previous, replica);
+  const defined = await replicaDomain(ctx, replica, previous, state.name);
+  const others = readAllReplicaStates(dir).filter((s) => s.domain !== state.name);
+  const plan = planReplica({
+    mode: request.mode,
+    disks: sourceDisks(included, state.name),
+    previous,
+    taken: new Set(readdirSafe(dir)),
+    changed: changedFiles(dir, previous),
+    claimed: new Set(others.flatMap((s) => s.disks.flatMap((d) => d.files.map((f) => f.file)))),
+  });
+  const sourceXml = await ctx.host.virsh.dumpXml(state.name, state.persistent ? 'inactive' : 'live');
+  const identity = {
+    uuid: previous?.uuid ?? randomUUID(),
+    macs: Array.from({ length: interfaceCount(sourceXml) }, (_, i) => previous?.macs[i] ?? randomMac()),
+  };
+  const definitionFile = path.join(dir, `${replicaFileName(replica)}.xml`);
+  return { state, request, replica, previous, defined, excluded, plan, sourceXml, identity, definitionFile };
+}
+
+function refuseModeChange(
+  dir: string,
+  domain: string,
+  previous: ReplicaState | undefined,
+  mode: SyncMode,
+): void {
+  if (previous && previous.mode !== mode)
+    throw new UserError(
+      `${dir} holds a '${previous.mode}' replica of domain '${domain}' (${stateFile(dir, domain)}); ` +
+        `a '${mode}' sync cannot update it. Run 'sync ${previous.mode}', or sync into another folder.`,
+    );
+}
+
+async function refuseRename(
+  ctx: OpsContext,
+  dir: string,
+  domain: string,
+  previous: ReplicaState | undefined,
+  replica: string,
+): Promise<void> {
+  if (
+    previous &&
+    replica !== previous.replica &&
+    (await replicaDomain(ctx, previous.replica, previous, domain))
+  )
+    throw new UserError(
+      `the replica of '${domain}' in ${dir} is defined as '${previous.replica}'. Undefine it first ` +
+        `(virsh undefine '${previous.replica}') or sync without --as.`,
+    );
+}
+
+function syncResult(
+  run: Syncing,
+  disks: readonly ReplicaDisk[],
+  notes: readonly string[],
+  defined: boolean,
+  started: number,
+): SyncResult {
+  const { setup } = run;
+  return {
+    domain: setup.state.name,
+    mode: setup.request.mode,
+    replica: setup.replica,
+    target: run.dir,
+    dryRun: run.ctx.dryRun,
+    steps: [...setup.plan.copies, ...setup.plan.commits].map(describeReplicaStep),
+    notes: [...setup.plan.notes, ...notes],
+    bytesCopied: run.bytesCopied,
+    disks: diskReport(disks),
+    definition: setup.definitionFile,
+    defined,
+    durationMs: Date.now() - started,
+  };
+}
+
+/**
+ * Sync keeps no journal (the state file is its commit point), but counts its steps the same way so a
+ * test can kill it after each one.
+ */
+function stepDone(run: Syncing): void {
+  run.stepsDone += 1;
+  faultAfterStep(run.stepsDone);
+}
+
+/** What every state file of this run says about the replica, besides its disks. */
+function stateHeader(run: Syncing): Omit<ReplicaState, 'disks' | 'retired'> {
+  const { setup } = run;
+  return {
+    version: 1 as const,
+    domain: setup.state.name,
+    mode: setup.request.mode,
+    replica: setup.replica,
+    ...setup.identity,
+    updated: run.ctx.now().toISOString(),
+  };
+}
+
+/** Makes every new file under a temporary name, then gives them their names. */
+async function makeNewFiles(run: Syncing): Promise<void> {
+  const { plan, previous, state } = run.setup;
+  for (const step of plan.copies) {
+    const temp = path.join(run.dir, `${tempPrefix(state.name)}${step.file}`);
+    run.made.set(step.file, await makeFile(run, step, temp));
+    stepDone(run);
   }
+  // Recorded before the new files take their names: should this run die before its state names
+  // them, the next sync deletes them as files the replica retired, instead of leaving them behind.
+  if (plan.copies.length > 0) {
+    writeReplicaState(run.dir, {
+      ...(previous ?? { ...stateHeader(run), disks: [] }),
+      retired: [...new Set([...(previous?.retired ?? []), ...plan.copies.map((step) => step.file)])],
+    });
+    stepDone(run);
+  }
+  // Every new file is complete: only now do they take their names (new names, so the previous
+  // replica's files are untouched until the state file says they are no longer used).
+  for (const step of plan.copies)
+    renameSync(path.join(run.dir, `${tempPrefix(state.name)}${step.file}`), path.join(run.dir, step.file));
+  fsyncFolder(run.dir);
+  stepDone(run);
+}
+
+function withSums(run: Syncing, disks: readonly ReplicaDisk[]): ReplicaDisk[] {
+  return disks.map((d) => ({
+    ...d,
+    files: d.files.map((f): ReplicaFile => {
+      const sha256 = run.made.get(f.file);
+      return sha256 === undefined ? f : { ...f, sha256 };
+    }),
+  }));
+}
+
+/** Writes the state file and the definition (and defines the replica) for these disks. */
+async function commitState(
+  run: Syncing,
+  unstamped: readonly ReplicaDisk[],
+  retired: readonly string[],
+): Promise<void> {
+  const { setup } = run;
+  const disks = stamped(run.dir, unstamped);
+  writeReplicaState(run.dir, { ...stateHeader(run), disks, retired });
+  const xml = replicaXml(setup.sourceXml, {
+    name: setup.replica,
+    ...setup.identity,
+    sources: new Map([...replicaTops(disks)].map(([t, f]) => [t, path.join(run.dir, f)])),
+    formats: replicaFormats(disks),
+    dropTargets: new Set(setup.excluded.map((d) => d.target)),
+    logDir: run.dir,
+  });
+  writeStateFile(setup.definitionFile, xml);
+  if (run.define) await run.ctx.host.virsh.define(xml, setup.replica);
+  stepDone(run);
+}
+
+/** Commits the new files, then merges what the plan merges and commits again; returns what the replica is now. */
+async function commitAndMerge(run: Syncing): Promise<{ disks: ReplicaDisk[]; retired: string[] }> {
+  const { plan, state } = run.setup;
+  const disks = withSums(run, plan.disks);
+  await commitState(run, disks, plan.retired);
+  if (plan.commits.length === 0) return { disks, retired: [...plan.retired] };
+  for (const step of plan.commits) {
+    await run.ctx.host.qemuImg.commitKeepingTop(
+      path.join(run.dir, step.top),
+      path.join(run.dir, step.base),
+      (percent) => {
+        run.ctx.progress({ domain: state.name, target: step.target, job: 'sync merge', percent });
+      },
+    );
+    stepDone(run);
+  }
+  const final = withSums(run, plan.final);
+  const merged = replicaFiles(disks).filter((f) => !replicaFiles(final).includes(f));
+  const retired = [...plan.retired, ...merged];
+  await commitState(run, final, retired);
+  return { disks: final, retired };
 }
 
 /** Files of the previous replica that changed since the sync that made them (a boot writes its top). */

@@ -8,6 +8,7 @@ import { UserError } from '../errors.js';
 import { parseDomainXml } from '../host/domainxml.js';
 import type { Restic } from '../host/restic.js';
 import { ResticError } from '../host/restic.js';
+import { domainTag } from '../naming.js';
 import { checkLayers, walkChain } from './chaincheck.js';
 import type { OpsContext } from './context.js';
 
@@ -32,6 +33,17 @@ async function checkDump(file: string): Promise<string | undefined> {
   }
 }
 
+/** What verify found so far: a line per check passed, a line per problem. */
+interface Findings {
+  readonly passed: string[];
+  readonly problems: string[];
+}
+
+interface FrozenFile {
+  readonly path: string;
+  readonly size: number;
+}
+
 /**
  * `verify DOMAIN [--restic]`: every frozen layer passes `qemu-img check`, every backing file is
  * present with the recorded format and a sane size, the config dumps parse; with restic, the
@@ -44,81 +56,106 @@ export async function verifyDomain(
 ): Promise<VerifyReport> {
   const info = await ctx.host.virsh.info(domain);
   const xml = parseDomainXml(await ctx.host.virsh.dumpXml(domain), `definition of domain '${domain}'`);
-  const passed: string[] = [];
-  const problems: string[] = [];
+  const findings: Findings = { passed: [], problems: [] };
+  const { disks, frozen } = await checkChains(ctx, xml.disks, findings);
+  if (disks.length === 0)
+    throw new UserError(`domain '${info.name}' has no qcow2 or raw file disk: nothing to verify.`);
+  const first = disks[0]?.layers[0];
+  if (first !== undefined) await checkDumps(path.dirname(first), info.name, frozen, findings);
+  const resticSnapshot =
+    options.restic === undefined
+      ? undefined
+      : await checkRestic(options.restic, info.name, options.host, frozen, findings);
+  return {
+    domain: info.name,
+    disks,
+    ...findings,
+    ...(resticSnapshot === undefined ? {} : { resticSnapshot }),
+  };
+}
+
+/** Walks and checks the chain of every file disk; returns the chains and their frozen layers. */
+async function checkChains(
+  ctx: OpsContext,
+  xmlDisks: ReturnType<typeof parseDomainXml>['disks'],
+  findings: Findings,
+): Promise<{ disks: { target: string; layers: string[] }[]; frozen: FrozenFile[] }> {
   const disks: { target: string; layers: string[] }[] = [];
-  const frozen: { path: string; size: number }[] = [];
-  for (const disk of xml.disks) {
+  const frozen: FrozenFile[] = [];
+  for (const disk of xmlDisks) {
     if (isIgnoredDevice(disk) || unsupportedReason(disk) !== undefined || disk.source === undefined) continue;
     const label = `disk ${disk.target}`;
     const walk = await walkChain(ctx.host.qemuImg, disk.source, label, disk.driverType);
     const below = walk.layers.slice(1);
     const checks = await checkLayers(ctx.host.qemuImg, below, label);
-    problems.push(...walk.problems, ...checks);
+    findings.problems.push(...walk.problems, ...checks);
     disks.push({ target: disk.target, layers: walk.layers.map((l) => l.filename) });
     if (walk.problems.length === 0)
-      passed.push(`${label}: chain of ${walk.layers.length} layers complete, formats and sizes consistent`);
+      findings.passed.push(
+        `${label}: chain of ${walk.layers.length} layers complete, formats and sizes consistent`,
+      );
     if (checks.length === 0 && below.length > 0)
-      passed.push(`${label}: qemu-img check clean on ${below.length} frozen layers`);
+      findings.passed.push(`${label}: qemu-img check clean on ${below.length} frozen layers`);
     for (const layer of below)
       if (existsSync(layer.filename))
         frozen.push({ path: layer.filename, size: statSync(layer.filename).size });
   }
-  if (disks.length === 0)
-    throw new UserError(`domain '${info.name}' has no qcow2 or raw file disk: nothing to verify.`);
+  return { disks, frozen };
+}
 
-  const first = disks[0]?.layers[0];
-  if (first !== undefined) {
-    for (const dump of configDumps(path.dirname(first), info.name)) {
-      if (!existsSync(dump.file)) {
-        if (frozen.length > 0)
-          problems.push(`config dump ${dump.file} is missing; the next 'backup incr' writes it`);
-        continue;
-      }
-      const problem = await checkDump(dump.file);
-      if (problem === undefined) passed.push(`config dump ${dump.file} parses`);
-      else problems.push(problem);
+async function checkDumps(
+  dir: string,
+  domain: string,
+  frozen: readonly FrozenFile[],
+  findings: Findings,
+): Promise<void> {
+  for (const dump of configDumps(dir, domain)) {
+    if (!existsSync(dump.file)) {
+      if (frozen.length > 0)
+        findings.problems.push(`config dump ${dump.file} is missing; the next 'backup incr' writes it`);
+      continue;
     }
+    const problem = await checkDump(dump.file);
+    if (problem === undefined) findings.passed.push(`config dump ${dump.file} parses`);
+    else findings.problems.push(problem);
   }
+}
 
-  let resticSnapshot: string | undefined;
-  if (options.restic !== undefined) {
-    const restic = options.restic;
-    try {
-      await restic.check();
-      passed.push(`restic check of ${restic.repositoryText} clean`);
-    } catch (error) {
-      if (!(error instanceof ResticError)) throw error;
-      problems.push(error.message);
-    }
-    const snapshots = await restic.snapshots({
-      tags: [info.name],
-      ...(options.host === undefined ? {} : { host: options.host }),
-    });
-    const latest = snapshots.at(-1);
-    if (latest === undefined)
-      problems.push(
-        `restic: no snapshot of domain '${info.name}' in ${restic.repositoryText}; run 'run incr' first`,
-      );
-    else {
-      resticSnapshot = latest.shortId;
-      const held = new Map((await restic.ls(latest.id)).map((e) => [e.path, e.size]));
-      const missing = frozen.filter((f) => held.get(f.path) !== f.size);
-      for (const f of missing)
-        problems.push(
-          held.has(f.path)
-            ? `restic snapshot ${latest.shortId} holds ${f.path} with another size (${held.get(f.path)} ≠ ${f.size} bytes)`
-            : `restic snapshot ${latest.shortId} does not hold frozen layer ${f.path}; run 'run incr' to back it up`,
-        );
-      if (missing.length === 0)
-        passed.push(`restic snapshot ${latest.shortId} holds all ${frozen.length} frozen layers`);
-    }
+/** `restic check`, then whether the domain's latest snapshot holds every frozen layer; returns its short id. */
+async function checkRestic(
+  restic: Restic,
+  domain: string,
+  host: string | undefined,
+  frozen: readonly FrozenFile[],
+  findings: Findings,
+): Promise<string | undefined> {
+  try {
+    await restic.check();
+    findings.passed.push(`restic check of ${restic.repositoryText} clean`);
+  } catch (error) {
+    if (!(error instanceof ResticError)) throw error;
+    findings.problems.push(error.message);
   }
-  return {
-    domain: info.name,
-    disks,
-    passed,
-    problems,
-    ...(resticSnapshot === undefined ? {} : { resticSnapshot }),
-  };
+  const snapshots = await restic.snapshots({
+    tags: [domainTag(domain, 'Verify it without --restic.')],
+    ...(host === undefined ? {} : { host }),
+  });
+  const latest = snapshots.at(-1);
+  if (latest === undefined) {
+    findings.problems.push(
+      `restic: no snapshot of domain '${domain}' in ${restic.repositoryText}; run 'run incr' first`,
+    );
+    return undefined;
+  }
+  const held = new Map((await restic.ls(latest.id)).map((e) => [e.path, e.size]));
+  const missing = frozen.filter((f) => held.get(f.path) !== f.size);
+  for (const f of missing)
+    findings.problems.push(
+      held.has(f.path)
+        ? `restic snapshot ${latest.shortId} holds ${f.path} with another size (${held.get(f.path)} ≠ ${f.size} bytes)`
+        : `restic snapshot ${latest.shortId} does not hold frozen layer ${f.path}; run 'run incr' to back it up`,
+    );
+  if (missing.length === 0)
+    findings.passed.push(`restic snapshot ${latest.shortId} holds all ${frozen.length} frozen layers`);
+  return latest.shortId;
 }

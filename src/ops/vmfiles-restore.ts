@@ -50,6 +50,37 @@ export function restoredNames(folder: string, name: string) {
 }
 
 /**
+ * Where the backed-up variable store goes, or undefined when the dump names none or the backup holds
+ * no copy (refused unless the host file is kept: QEMU would write to it).
+ */
+function nvramDestination(
+  named: string | undefined,
+  copied: boolean,
+  destination: string,
+  keepHostFile: boolean,
+  what: string,
+  notes: string[],
+): string | undefined {
+  if (named === undefined) return undefined;
+  if (copied) return destination;
+  if (!keepHostFile)
+    throw new UserError(
+      `${what} names the UEFI variable store ${named}, and the backup holds no copy of it (a backup made ` +
+        'before variable stores were copied, or not by this tool); QEMU would write to that host file. Nothing ' +
+        'was restored. Keep it only when this host should hand it to the restored domain: --keep-device host-file.',
+    );
+  notes.push(`the backup holds no copy of the UEFI variable store; the definition keeps ${named}`);
+  return undefined;
+}
+
+/** The names of the files directly in a folder of the backup's tree. */
+function filesIn(tree: VmFilesRequest['tree'], folder: string): string[] {
+  return [...tree.types]
+    .filter(([p, type]) => type === 'file' && path.posix.dirname(p) === folder)
+    .map(([p]) => path.posix.basename(p));
+}
+
+/**
  * Which of the VM's files besides its disks restore puts back: the variable store copy as
  * `<name>_VARS.fd` and the direct-kernel files as `<name>.kernel|initrd|dtb` in the target folder,
  * and the TPM state into libvirt's folder for the domain's UUID (a new one with `--as`). Paths in
@@ -69,32 +100,28 @@ export async function planVmFiles(request: VmFilesRequest): Promise<VmFilesPlan>
   const notes: string[] = [];
 
   const nvramTree = path.posix.join(near, `${domain}.nvram`);
-  const nvram = xml.nvram !== undefined && isFile(nvramTree) ? names.nvram : undefined;
+  const nvram = nvramDestination(
+    xml.nvram,
+    isFile(nvramTree),
+    names.nvram,
+    request.keepHostFile,
+    what,
+    notes,
+  );
   if (nvram !== undefined) wanted.push({ treePath: nvramTree, destination: nvram });
-  else if (xml.nvram !== undefined && !request.keepHostFile)
-    throw new UserError(
-      `${what} names the UEFI variable store ${xml.nvram}, and the backup holds no copy of it (a backup made ` +
-        'before variable stores were copied, or not by this tool); QEMU would write to that host file. Nothing ' +
-        'was restored. Keep it only when this host should hand it to the restored domain: --keep-device host-file.',
-    );
-  else if (xml.nvram !== undefined)
-    notes.push(`the backup holds no copy of the UEFI variable store; the definition keeps ${xml.nvram}`);
 
   const boot = new Map<BootElement, string>();
   for (const { element, file } of xml.boot) {
     const treePath = locate(tree, file, near);
-    if (!isFile(treePath)) {
+    if (!isFile(treePath))
       notes.push(`the backup holds no ${element} ${file}; the definition keeps pointing at it`);
-      continue;
+    else {
+      boot.set(element, names.boot(element));
+      wanted.push({ treePath, destination: names.boot(element) });
     }
-    boot.set(element, names.boot(element));
-    wanted.push({ treePath, destination: names.boot(element) });
   }
 
-  const beside = [...tree.types]
-    .filter(([p, type]) => type === 'file' && path.posix.dirname(p) === near)
-    .map(([p]) => path.posix.basename(p));
-  const tpm = xml.tpm === undefined ? [] : tpmCopies(domain, beside);
+  const tpm = xml.tpm === undefined ? [] : tpmCopies(domain, filesIn(tree, near));
   const original = parseDomainXml(request.xml, what).uuid.toLowerCase();
   const uuid = tpm.length > 0 && (request.renamed || original === '') ? randomUUID() : undefined;
   const tpmFolder = tpm.length > 0 ? path.join(swtpmRoot, uuid ?? original) : undefined;

@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.js';
+import { profileFileName, tagProblem } from '../naming.js';
 import type { ConfigVersion } from './config.js';
 import { shellCommand, shellQuote } from './shell.js';
 
@@ -118,14 +119,9 @@ export function profileName(domain: string, level: Level): string {
   return `${domain}-${level}`;
 }
 
-/** A file-name-safe form of the domain for lock, list and log files. */
-export function domainFileName(domain: string): string {
-  return domain.replace(/[^A-Za-z0-9._-]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
-
 /** The verbatim list of files the level's `run-before` writes and restic reads. */
 export function fileListPath(stateDir: string, domain: string): string {
-  return `${stateDir}/lists/${domainFileName(domain)}.files`;
+  return `${stateDir}/lists/${profileFileName(domain)}.files`;
 }
 
 /**
@@ -149,6 +145,12 @@ export function checkDomainName(domain: string): void {
     throw new UsageError(`"${domain}" cannot be a domain name here; name the domains one by one.`);
   }
   if (/[\0\n\r]/.test(domain)) throw new UsageError(`domain ${JSON.stringify(domain)} must be one line.`);
+  // Profiles and units alike: the scheduled run would refuse it, and no restore could find it by tag.
+  const problem = tagProblem(domain);
+  if (problem !== undefined)
+    throw new UsageError(
+      `domain "${domain}": ${problem}. Rename the domain (virsh domrename) to schedule it.`,
+    );
 }
 
 /** The domain is a restic tag that resticprofile hands restic through a shell, unquoted for globs. */
@@ -233,7 +235,7 @@ function profileSchedule(settings: ProfileSettings, domain: string, level: Level
     'schedule-permission': 'system',
     'schedule-priority': 'background',
     'schedule-lock-wait': '4h',
-    'schedule-log': resticprofilePath(`${settings.logDir}/${domainFileName(domain)}-${level}.log`),
+    'schedule-log': resticprofilePath(`${settings.logDir}/${profileFileName(domain)}-${level}.log`),
     ...(isRemoteRepository(settings.repository) ? { 'schedule-after-network-online': true } : {}),
   };
 }
@@ -284,7 +286,7 @@ function levelProfile(
   const description = `${level} backup of libvirt domain ${domain}`;
   const retention = retentionSection(settings, domain, level);
   if (level !== 'incr') return { description, inherit: profileName(domain, 'incr'), backup, retention };
-  const file = domainFileName(domain);
+  const file = profileFileName(domain);
   return {
     description,
     ...repositoryKeys(settings),

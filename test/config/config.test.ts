@@ -33,11 +33,11 @@ describe('config.yaml', () => {
   });
 
   it('treats a missing default file as empty, a missing --config file as a usage error', async () => {
-    await expect(loadConfig('/nonexistent/unifi.yaml')).rejects.toThrow(/no such file/);
+    await expect(loadConfig('/nonexistent/unifi.yaml', () => undefined)).rejects.toThrow(/no such file/);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ub-config-'));
     const file = path.join(dir, 'config.yaml');
     writeFileSync(file, 'restic:\n  repository: /srv/restic\nretention:\n  keep-last: 7\n  prune: true\n');
-    const { config } = await loadConfig(file);
+    const { config } = await loadConfig(file, () => undefined);
     expect(retentionRules(config)).toEqual({ keepLast: 7 });
     expect(retentionRules({})).toBeUndefined();
   });

@@ -145,6 +145,20 @@ describe('a run killed after any step, then repair', () => {
     await readyCommit();
     Journal.begin(stateDir, plan('block-commit'));
     await virsh('suspend', '--domain', domain.name);
+    // Every mutating verb starts in the same frame: its dry run reports what recovery would do and
+    // changes nothing (the journal stays for the repair below, the domain stays paused).
+    const dryReplica = path.join(domain.dir, 'dry-replica');
+    for (const verb of [
+      ['backup', 'incr'],
+      ['sync', 'full', '--target', dryReplica],
+    ]) {
+      const dryVerb = await runCliOk(['--dry-run', ...verb, domain.name], env);
+      expect(dryVerb.stderr).toMatch(/would pivot disk vda onto the base/);
+      expect(dryVerb.stderr).toMatch(/would resume the domain/);
+    }
+    expect(existsSync(dryReplica)).toBe(false);
+    expect(existsSync(journalFile(stateDir, domain.name))).toBe(true);
+    expect(await domainState(domain.name)).toBe('paused');
     const pivoted = await runCliOk(['repair', domain.name], env);
     expect(pivoted.stdout).toMatch(/pivot disk vda onto the base .*: done/);
     expect(pivoted.stdout).toMatch(/resume the domain.*: done/);

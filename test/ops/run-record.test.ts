@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -53,18 +54,62 @@ describe('run records', () => {
     expect(runs.at(-1)).toEqual(record(199));
   });
 
-  it('are written privately and read back, oldest first', () => {
+  it('are written privately and read back, oldest first', async () => {
     const dir = stateDir();
     expect(lastRuns(dir, 'web "1"')).toEqual([]);
-    appendRun(dir, 'web "1"', record(1));
-    appendRun(dir, 'web "1"', record(2, { verb: 'backup', level: 'diff' }));
+    await appendRun(dir, 'web "1"', record(1));
+    await appendRun(dir, 'web "1"', record(2, { verb: 'backup', level: 'diff' }));
     expect(lastRuns(dir, 'web "1"').map((r) => r.level)).toEqual(['incr', 'diff']);
     expect(statSync(runRecordFile(dir, 'web "1"')).mode & 0o777).toBe(0o600);
   });
 
-  it('refuse a file that is not one of ours, naming it and what to do', () => {
+  it('are appended under a lock: a record written by another process meanwhile is kept', async () => {
     const dir = stateDir();
-    appendRun(dir, 'vm', record(1));
+    await appendRun(dir, 'vm', record(1));
+    const file = runRecordFile(dir, 'vm');
+    const theirs = path.join(path.dirname(dir), 'theirs.json');
+    writeFileSync(theirs, JSON.stringify({ domain: 'vm', runs: [record(1), record(2)] }));
+    // Another process holds the records' lock and, once told, writes its own append, then lets go.
+    const other = spawn(
+      'flock',
+      [
+        '--exclusive',
+        '--no-fork',
+        `${file.slice(0, -'.json'.length)}.lock`,
+        'sh',
+        '-c',
+        'echo held; read go; cat "$1" > "$2"',
+        'sh',
+        theirs,
+        file,
+      ],
+      { stdio: ['pipe', 'pipe', 'ignore'] },
+    );
+    await new Promise((resolve, reject) => {
+      other.stdout.once('data', resolve);
+      other.once('exit', (code) => {
+        reject(new Error(`flock exited ${String(code)} before holding the lock`));
+      });
+    });
+    const ours = appendRun(dir, 'vm', record(3));
+    other.stdin.end('go\n');
+    await ours;
+    expect(lastRuns(dir, 'vm')).toEqual([record(1), record(2), record(3)]);
+  });
+
+  it('lose none of many appends at once', async () => {
+    const dir = stateDir();
+    await Promise.all(Array.from({ length: 8 }, (_, i) => appendRun(dir, 'vm', record(i))));
+    expect(
+      lastRuns(dir, 'vm')
+        .map((r) => r.start)
+        .sort(),
+    ).toEqual(Array.from({ length: 8 }, (_, i) => at(i)));
+  });
+
+  it('refuse a file that is not one of ours, naming it and what to do', async () => {
+    const dir = stateDir();
+    await appendRun(dir, 'vm', record(1));
     const file = runRecordFile(dir, 'vm');
     const text = readFileSync(file, 'utf8');
     for (const bad of [
@@ -117,7 +162,7 @@ describe('run records', () => {
 
   it('a record that cannot be written is told and does not change the outcome', async () => {
     const dir = stateDir();
-    appendRun(dir, 'vm', record(1));
+    await appendRun(dir, 'vm', record(1));
     writeFileSync(runRecordFile(dir, 'vm'), 'garbage');
     const ctx = context(dir);
     await expect(recordRuns(ctx, 'backup', 'incr', () => Promise.resolve(7))('vm')).resolves.toBe(7);

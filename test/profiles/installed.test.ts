@@ -92,9 +92,15 @@ describe('installed schedules', () => {
     const profile = { ...timer, from: 'resticprofile', name: 'a-incr', file: 'p.yaml' } as const;
     expect(await lastRun(profile, execaRunner, stateDir)).toBeUndefined();
     const times = { start: '2026-12-01T20:00:00.000Z', end: '2026-12-01T20:00:09.000Z' };
-    appendRun(stateDir, 'a', { verb: 'backup', level: 'incr', ...times, result: 'ok' });
-    appendRun(stateDir, 'a', { verb: 'run', level: 'full', ...times, result: 'ok' });
-    appendRun(stateDir, 'a', { verb: 'run', level: 'incr', ...times, result: 'failed', error: 'disk full' });
+    await appendRun(stateDir, 'a', { verb: 'backup', level: 'incr', ...times, result: 'ok' });
+    await appendRun(stateDir, 'a', { verb: 'run', level: 'full', ...times, result: 'ok' });
+    await appendRun(stateDir, 'a', {
+      verb: 'run',
+      level: 'incr',
+      ...times,
+      result: 'failed',
+      error: 'disk full',
+    });
     expect(await lastRun(timer, execaRunner, stateDir)).toEqual({
       time: '2026-12-01T20:00:09.000Z',
       result: 'failed: disk full',

@@ -77,6 +77,12 @@ const settings: SystemdSettings = {
 const oddName = `it's "50%" $HOME\\vm`;
 
 describe('buildSystemdUnits', () => {
+  it('refuses a domain with a comma, as profiles do: the scheduled run could not tag its snapshots', () => {
+    expect(() => buildSystemdUnits(settings, ['a,b'])).toThrow(
+      'domain "a,b": its name holds a comma, which restic tags cannot hold. Rename the domain (virsh domrename) to schedule it.',
+    );
+  });
+
   it('writes a service and a timer per level of the original example', () => {
     const units = buildSystemdUnits(settings, ['MY-VM-NAME']);
     expect(units.map((unit) => unit.name)).toEqual([

@@ -69,7 +69,15 @@ const summaries: Record<Level | 'enable', string> = {
 };
 
 function levelCommand(level: Level | 'enable'): Command {
-  const command = new Command(level).summary(summaries[level]).argument('<domain>', "domain name, or 'all'");
+  return addLevelOptions(
+    new Command(level).summary(summaries[level]).argument('<domain>', "domain name, or 'all'"),
+    level,
+  ).action(async (domain: string, options: LevelOptions, cmd: Command) => {
+    await backUpLevel(level, domain, options, cmd);
+  });
+}
+
+function addLevelOptions(command: Command, level: Level | 'enable'): Command {
   if (level !== 'disable')
     command
       .addOption(quiesceOption())
@@ -84,56 +92,62 @@ function levelCommand(level: Level | 'enable'): Command {
   if (level === 'disable') command.option('-y, --yes', 'do not ask for confirmation');
   return command
     .addOption(excludeOption())
-    .option('--force', 'run even while the domain is in maintenance (see: maintenance)')
-    .action(async (domain: string, options: LevelOptions, cmd: Command) => {
-      const global = globalOptions(cmd);
-      if (options.filesTo !== undefined && domain === 'all')
-        throw new UsageError("--files-to writes one domain's list: name the domain, not 'all'.");
-      if (level === 'disable' && options.yes !== true && !global.dryRun) {
-        const what = domain === 'all' ? 'every domain' : `domain '${domain}'`;
-        if (!(await confirm(`Commit every layer of ${what} into its base and end the chain?`)))
-          throw new UsageError('disable cancelled: nothing was changed');
-      }
-      const ctx = opsContext(global);
-      requirePrograms(['virsh', 'qemu-img']);
-      const { backupDomain } = await import('../../ops/backup.js');
-      const { backupFiles } = await import('../../ops/inspect.js');
-      const facts = (r: BackupResult) => ({ level: r.level, durationMs: r.durationMs });
-      const outcomes = await withNotifications(cmd, 'backup', domain, facts, () =>
-        forEachDomain(
-          ctx,
-          domain,
-          recordRuns(
-            ctx,
-            'backup',
+    .option('--force', 'run even while the domain is in maintenance (see: maintenance)');
+}
+
+async function backUpLevel(
+  level: Level | 'enable',
+  domain: string,
+  options: LevelOptions,
+  cmd: Command,
+): Promise<void> {
+  const global = globalOptions(cmd);
+  if (options.filesTo !== undefined && domain === 'all')
+    throw new UsageError("--files-to writes one domain's list: name the domain, not 'all'.");
+  if (level === 'disable' && options.yes !== true && !global.dryRun) {
+    const what = domain === 'all' ? 'every domain' : `domain '${domain}'`;
+    if (!(await confirm(`Commit every layer of ${what} into its base and end the chain?`)))
+      throw new UsageError('disable cancelled: nothing was changed');
+  }
+  const ctx = opsContext(global);
+  requirePrograms(['virsh', 'qemu-img']);
+  const { backupDomain } = await import('../../ops/backup.js');
+  const { backupFiles } = await import('../../ops/inspect.js');
+  const facts = (r: BackupResult) => ({ level: r.level, durationMs: r.durationMs });
+  const outcomes = await withNotifications(cmd, 'backup', domain, facts, () =>
+    forEachDomain(
+      ctx,
+      domain,
+      recordRuns(
+        ctx,
+        'backup',
+        level,
+        async (name) => {
+          const overlayDir = overlayDirOf(options.overlayDir, configOf(cmd), name);
+          const result = await backupDomain(ctx, name, {
             level,
-            async (name) => {
-              const overlayDir = overlayDirOf(options.overlayDir, configOf(cmd), name);
-              const result = await backupDomain(ctx, name, {
-                level,
-                quiesce: options.quiesce === true,
-                exclude: options.exclude,
-                ...(options.memoryState === undefined ? {} : { memoryDir: options.memoryState }),
-                ...(options.maxIncr === undefined ? {} : { maxIncr: options.maxIncr }),
-                ...(overlayDir === undefined ? {} : { overlayDir }),
-                force: options.force === true,
-              });
-              const wanted = (options.printFiles === true || options.filesTo !== undefined) && !global.dryRun;
-              const files: readonly string[] = wanted
-                ? (await backupFiles(ctx, name, options.exclude)).files
-                : [];
-              if (options.filesTo !== undefined && wanted) writeFileList(options.filesTo, name, files);
-              return { ...result, files: options.printFiles === true ? files : [] };
-            },
-            (r) => ({ level: r.level }),
-          ),
-        ),
-      );
-      report(outcomes, { json: global.json, all: domain === 'all', durationOf: (r) => r.durationMs }, (r) => [
-        ...backupLines(r),
-        ...r.files,
-      ]);
-    });
+            quiesce: options.quiesce === true,
+            exclude: options.exclude,
+            ...(options.memoryState === undefined ? {} : { memoryDir: options.memoryState }),
+            ...(options.maxIncr === undefined ? {} : { maxIncr: options.maxIncr }),
+            ...(overlayDir === undefined ? {} : { overlayDir }),
+            force: options.force === true,
+          });
+          const wanted = (options.printFiles === true || options.filesTo !== undefined) && !global.dryRun;
+          const files: readonly string[] = wanted
+            ? (await backupFiles(ctx, name, options.exclude)).files
+            : [];
+          if (options.filesTo !== undefined && wanted) writeFileList(options.filesTo, name, files);
+          return { ...result, files: options.printFiles === true ? files : [] };
+        },
+        (r) => ({ level: r.level }),
+      ),
+    ),
+  );
+  report(outcomes, { json: global.json, all: domain === 'all', durationOf: (r) => r.durationMs }, (r) => [
+    ...backupLines(r),
+    ...r.files,
+  ]);
 }
 
 export function showChainCommand(name: string): Command {

@@ -39,8 +39,8 @@ async function loadConfigForCheck(
   file: string | undefined,
 ): Promise<{ file: string; config: Config; missing: boolean }> {
   const { access } = await import('node:fs/promises');
-  const { loadConfig } = await import('../../config/config.js');
-  const loaded = await loadConfig(file);
+  const { loadConfigOnce } = await import('../settings.js');
+  const loaded = await loadConfigOnce(file);
   const missing =
     file === undefined &&
     (await access(loaded.file).then(

@@ -417,23 +417,32 @@ export function generateCommand(dependencies: GenerateDependencies = {}): Comman
     .option('--install', `write systemd units to ${defaultUnitDir} and print the systemctl commands`)
     .option('--randomized-delay <seconds>', 'RandomizedDelaySec= of the systemd timers')
     .action(async (domains: string[], options: GenerateOptions, command: Command) => {
-      const parsed = globalOptions(command);
-      // Standalone (in tests) the command has no parent to hold the global options' defaults.
-      const given: Partial<GlobalOptions> = parsed;
-      const global = {
-        ...parsed,
-        connect: given.connect ?? defaultConnect,
-        stateDir: given.stateDir ?? defaultStateDir,
-        lockDir: given.lockDir ?? defaultLockDir,
-        dryRun: given.dryRun ?? false,
-      };
-      const io: Io = {
-        runner: dependencies.runner ?? execaRunner,
-        out: dependencies.stdout ?? ((text: string) => process.stdout.write(text)),
-        err: dependencies.stderr ?? ((text: string) => process.stderr.write(text)),
-      };
-      if (options.systemd !== undefined || options.install === true)
-        await generateUnits(domains, options, global, dependencies, io);
-      else await generateProfiles(domains, options, global, io);
+      await generate(domains, options, command, dependencies);
     });
+}
+
+async function generate(
+  domains: string[],
+  options: GenerateOptions,
+  command: Command,
+  dependencies: GenerateDependencies,
+): Promise<void> {
+  const parsed = globalOptions(command);
+  // Standalone (in tests) the command has no parent to hold the global options' defaults.
+  const given: Partial<GlobalOptions> = parsed;
+  const global = {
+    ...parsed,
+    connect: given.connect ?? defaultConnect,
+    stateDir: given.stateDir ?? defaultStateDir,
+    lockDir: given.lockDir ?? defaultLockDir,
+    dryRun: given.dryRun ?? false,
+  };
+  const io: Io = {
+    runner: dependencies.runner ?? execaRunner,
+    out: dependencies.stdout ?? ((text: string) => process.stdout.write(text)),
+    err: dependencies.stderr ?? ((text: string) => process.stderr.write(text)),
+  };
+  if (options.systemd !== undefined || options.install === true)
+    await generateUnits(domains, options, global, dependencies, io);
+  else await generateProfiles(domains, options, global, io);
 }

@@ -90,51 +90,49 @@ export function runCommand(): Command {
     .addOption(excludeOption())
     .addOption(maxIncrOption())
     .addOption(overlayDirOption())
-    .action(async (level: string, domain: string, options: RunOptions, command: Command) => {
-      if (level !== 'incr' && level !== 'diff' && level !== 'full')
-        throw new UsageError(`run: level must be incr, diff or full, not '${level}'`);
-      const global = globalOptions(command);
-      const ctx = opsContext(global);
-      requirePrograms(['virsh', 'qemu-img']);
-      const { config, settings, restic } = await repository(options.config, ctx.host.runner);
-      const { openRepository, runDomain } = await import('../../ops/run.js');
-      const { retentionRules } = await import('../../config/restic.js');
-      if (!global.dryRun && (await openRepository(restic, options.init === true)) === 'created')
-        ctx.log(`created restic repository ${restic.repositoryText}`);
-      const facts = (r: RunResult) => ({
-        level: r.level,
-        durationMs: r.durationMs,
-        ...(r.restic === undefined ? {} : { bytes: r.restic.bytesAdded }),
-      });
-      const outcomes = await withNotifications(command, 'run', domain, facts, () =>
-        forEachDomain(
-          ctx,
-          domain,
-          recordRuns(
-            ctx,
-            'run',
-            level,
-            (name) => {
-              const overlayDir = overlayDirOf(options.overlayDir, config, name);
-              return runDomain(ctx, restic, name, {
-                level: level,
-                quiesce: options.quiesce === true,
-                exclude: options.exclude,
-                ...(options.maxIncr === undefined ? {} : { maxIncr: options.maxIncr }),
-                host: settings.host ?? '',
-                retention: retentionRules(config),
-                prune: options.prune === true || config.retention?.prune === true,
-                ...(overlayDir === undefined ? {} : { overlayDir }),
-              });
-            },
-            runDetails,
-          ),
-        ),
-      );
-      report(
-        outcomes,
-        { json: global.json, all: domain === 'all', durationOf: (r) => r.durationMs },
-        runLines,
-      );
-    });
+    .action(runLevel);
+}
+
+async function runLevel(level: string, domain: string, options: RunOptions, command: Command): Promise<void> {
+  if (level !== 'incr' && level !== 'diff' && level !== 'full')
+    throw new UsageError(`run: level must be incr, diff or full, not '${level}'`);
+  const global = globalOptions(command);
+  const ctx = opsContext(global);
+  requirePrograms(['virsh', 'qemu-img']);
+  const { config, settings, restic } = await repository(options.config, ctx.host.runner);
+  const { openRepository, runDomain } = await import('../../ops/run.js');
+  const { retentionRules } = await import('../../config/restic.js');
+  if (!global.dryRun && (await openRepository(restic, options.init === true)) === 'created')
+    ctx.log(`created restic repository ${restic.repositoryText}`);
+  const facts = (r: RunResult) => ({
+    level: r.level,
+    durationMs: r.durationMs,
+    ...(r.restic === undefined ? {} : { bytes: r.restic.bytesAdded }),
+  });
+  const outcomes = await withNotifications(command, 'run', domain, facts, () =>
+    forEachDomain(
+      ctx,
+      domain,
+      recordRuns(
+        ctx,
+        'run',
+        level,
+        (name) => {
+          const overlayDir = overlayDirOf(options.overlayDir, config, name);
+          return runDomain(ctx, restic, name, {
+            level: level,
+            quiesce: options.quiesce === true,
+            exclude: options.exclude,
+            ...(options.maxIncr === undefined ? {} : { maxIncr: options.maxIncr }),
+            host: settings.host ?? '',
+            retention: retentionRules(config),
+            prune: options.prune === true || config.retention?.prune === true,
+            ...(overlayDir === undefined ? {} : { overlayDir }),
+          });
+        },
+        runDetails,
+      ),
+    ),
+  );
+  report(outcomes, { json: global.json, all: domain === 'all', durationOf: (r) => r.durationMs }, runLines);
 }

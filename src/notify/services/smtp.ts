@@ -26,26 +26,11 @@ export interface SmtpConfig {
 
 const address = /^[^\s@]+@[^\s@]+$/;
 
-export function parseSmtp(parts: UrlParts): SmtpConfig {
-  const host = requirePart(parts, 'host', parts.hostname, 'the SMTP server host');
-  const query = new QueryReader(parts, [
-    'fromaddress',
-    'from',
-    'fromname',
-    'toaddresses',
-    'to',
-    'subject',
-    'title',
-    'auth',
-    'encryption',
-    'usestarttls',
-    'starttls',
-    'usehtml',
-    'clienthost',
-  ]);
-  // A query string decodes "+" to a space, and an address holds no space: a space was a raw "+"
-  // (to=ops+kvm@example.com).
-  const plus = (text: string): string => text.replaceAll(' ', '+');
+// A query string decodes "+" to a space, and an address holds no space: a space was a raw "+"
+// (to=ops+kvm@example.com).
+const plus = (text: string): string => text.replaceAll(' ', '+');
+
+function parseAddresses(query: QueryReader): { fromAddress: string; toAddresses: string[] } {
   const fromAddress = plus(
     query.required(['from', 'fromaddress'], 'the sender address (from=backup@example.com)'),
   );
@@ -65,6 +50,27 @@ export function parseSmtp(parts: UrlParts): SmtpConfig {
       'query parameter "to"',
       `recipient ${badTo + 1} is not an e-mail address`,
     );
+  return { fromAddress, toAddresses };
+}
+
+export function parseSmtp(parts: UrlParts): SmtpConfig {
+  const host = requirePart(parts, 'host', parts.hostname, 'the SMTP server host');
+  const query = new QueryReader(parts, [
+    'fromaddress',
+    'from',
+    'fromname',
+    'toaddresses',
+    'to',
+    'subject',
+    'title',
+    'auth',
+    'encryption',
+    'usestarttls',
+    'starttls',
+    'usehtml',
+    'clienthost',
+  ]);
+  const { fromAddress, toAddresses } = parseAddresses(query);
   const config: SmtpConfig = {
     host,
     port: parts.port ?? 25,
