@@ -25,6 +25,39 @@ export function commandLine(args: readonly string[]): string | undefined {
 }
 
 /**
+ * One output stream of the shell. A mark is searched for only in text that arrived since the last
+ * search (and the few characters before it), so a large answer costs one pass, not one per chunk.
+ */
+class Output {
+  private parts: string[] = [];
+  /** How many of `parts` were searched already. */
+  private searched = 0;
+  /** The end of the searched text, where a mark may have begun. */
+  private edge = '';
+
+  push(chunk: string): void {
+    this.parts.push(chunk);
+  }
+
+  /** The text before `mark`, taken out with the mark; undefined until the mark has arrived. */
+  take(mark: string): string | undefined {
+    const window = this.edge + this.parts.slice(this.searched).join('');
+    const at = window.indexOf(mark);
+    if (at < 0) {
+      this.searched = this.parts.length;
+      this.edge = window.slice(-(mark.length - 1));
+      return undefined;
+    }
+    const all = this.parts.join('');
+    const end = all.length - window.length + at;
+    this.parts = [all.slice(end + mark.length)];
+    this.searched = 0;
+    this.edge = '';
+    return all.slice(0, end);
+  }
+}
+
+/**
  * One `virsh` process, and so one libvirt connection, for every read-only question of an
  * invocation: its interactive shell is fed one line per question. Each line is followed by
  * `echo MARK` and `echo --err MARK` with a random MARK, which end its output on both streams.
@@ -37,8 +70,8 @@ export class VirshShell {
   private child: ChildProcessWithoutNullStreams | undefined;
   /** Set when the shell cannot be used any more this invocation (missing, died, unexpected output). */
   private broken = false;
-  private stdout = '';
-  private stderr = '';
+  private stdout = new Output();
+  private stderr = new Output();
   private wake: (() => void) | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly stopAtExit = () => {
@@ -77,11 +110,11 @@ export class VirshShell {
       },
     });
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stdout += chunk;
+      this.stdout.push(chunk);
       this.wake?.();
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stderr += chunk;
+      this.stderr.push(chunk);
       this.wake?.();
     });
     const gone = () => {
@@ -104,8 +137,8 @@ export class VirshShell {
     process.removeListener('exit', this.stopAtExit);
     this.child?.kill('SIGKILL');
     this.child = undefined;
-    this.stdout = '';
-    this.stderr = '';
+    this.stdout = new Output();
+    this.stderr = new Output();
     if (broken) this.broken = true;
   }
 
@@ -118,21 +151,19 @@ export class VirshShell {
     const errTail = `error: ${marker}\n`;
     this.log?.(`+ virsh> ${line}`);
     child.stdin.write(`${line}\necho ${marker}\necho --err ${marker}\n`);
-    const answered = await this.until(
-      () => this.child !== child || (this.stdout.includes(tail) && this.stderr.includes(errTail)),
-      timeoutMs,
-    );
+    let out: string | undefined;
+    let err: string | undefined;
+    const answered = await this.until(() => {
+      if (this.child !== child) return true;
+      out ??= this.stdout.take(tail);
+      err ??= this.stderr.take(errTail);
+      return out !== undefined && err !== undefined;
+    }, timeoutMs);
     if (this.child !== child) return undefined;
-    if (!answered) {
+    if (!answered || out === undefined) {
       this.stop(false);
       throw new ProgramTimeoutError([...this.argv, line], timeoutMs);
     }
-    const end = this.stdout.indexOf(tail);
-    const errEnd = this.stderr.indexOf(errTail);
-    const out = this.stdout.slice(0, end);
-    const err = this.stderr.slice(0, errEnd);
-    this.stdout = this.stdout.slice(end + tail.length);
-    this.stderr = this.stderr.slice(errEnd + errTail.length);
     if (!out.startsWith(head)) {
       this.stop(true);
       return undefined;
