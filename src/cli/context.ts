@@ -50,13 +50,12 @@ export function opsContext(options: GlobalOptions): OpsContext {
   const log = (line: string) => {
     logger.info(line);
   };
-  const runner = options.debug
-    ? debugRunner(execaRunner, (line) => {
-        logger.debug(line);
-      })
-    : execaRunner;
+  const debug = (line: string) => {
+    logger.debug(line);
+  };
+  const runner = options.debug ? debugRunner(execaRunner, debug) : execaRunner;
   return {
-    host: createHost(options.connect, runner, options.timeouts),
+    host: createHost(options.connect, runner, options.timeouts, options.debug ? { log: debug } : {}),
     lockDir: options.lockDir,
     stateDir: options.stateDir,
     dryRun: options.dryRun,

@@ -4,6 +4,7 @@ import { QemuImg } from './qemuimg.js';
 import type { Timeouts } from './timeouts.js';
 import { defaultTimeouts } from './timeouts.js';
 import { Virsh } from './virsh.js';
+import { VirshShell } from './virshshell.js';
 
 /** Everything the tool touches on the host, built once per invocation. */
 export interface Host {
@@ -12,10 +13,17 @@ export interface Host {
   readonly runner: Runner;
 }
 
+/**
+ * With `shell`, virsh's read-only questions go to one long-lived virsh process (`log`, when given,
+ * is told each of them, for --debug); without, every question is a virsh run through `runner`.
+ */
 export function createHost(
   uri: string,
   runner: Runner = execaRunner,
   timeouts: Timeouts = defaultTimeouts,
+  shell?: { readonly log?: (line: string) => void },
 ): Host {
-  return { virsh: new Virsh(runner, uri, timeouts), qemuImg: new QemuImg(runner), runner };
+  const virshShell =
+    shell === undefined ? undefined : new VirshShell(['virsh', '--quiet', '--connect', uri], shell.log);
+  return { virsh: new Virsh(runner, uri, timeouts, virshShell), qemuImg: new QemuImg(runner), runner };
 }

@@ -11,6 +11,8 @@ import type { RunResult, Runner } from './runner.js';
 import { ProcessError, ProgramTimeoutError } from './runner.js';
 import type { Timeouts } from './timeouts.js';
 import { defaultTimeouts } from './timeouts.js';
+import { commandLine } from './virshshell.js';
+import type { VirshShell } from './virshshell.js';
 
 export interface DomainInfo {
   readonly name: string;
@@ -62,12 +64,17 @@ export class ConnectionError extends UserError {}
 /** How long a block job is waited for through a libvirtd restart: QEMU runs the job meanwhile. */
 const reconnectMs = 60_000;
 
-/** Typed access to `virsh`; every call names the domain with `--domain` so names are data. */
+/**
+ * Typed access to `virsh`; every call names the domain with `--domain` so names are data. With a
+ * shell, read-only questions go to one long-lived virsh (one connection); everything that changes
+ * something, and every question the shell cannot answer, is a virsh run of its own.
+ */
 export class Virsh {
   constructor(
     private readonly runner: Runner,
     private readonly uri: string,
     private readonly timeouts: Timeouts = defaultTimeouts,
+    private readonly shell?: VirshShell,
   ) {}
 
   private argv(args: readonly string[]): string[] {
@@ -82,15 +89,35 @@ export class Virsh {
         ...(timeoutMs === undefined ? {} : { timeoutMs }),
       });
     } catch (error) {
-      if (!(error instanceof ProgramTimeoutError)) throw error;
-      throw new ProgramTimeoutError(
-        error.argv,
-        error.timeoutMs,
-        `${what}: virsh did not answer within ${error.timeoutMs / 1000} s and was stopped (libvirtd busy or hung?). ` +
-          `Check that libvirtd answers (virsh list --all); if it is only slow, raise timeouts.virsh in config.yaml. ` +
-          `Then run again.`,
+      throw timedOut(error, what);
+    }
+  }
+
+  /**
+   * A read-only question (`line`: the same in virsh's command language) through the shell: its
+   * output, or undefined when there is no shell or it could not answer (the caller runs virsh).
+   */
+  private async ask(
+    args: readonly string[],
+    line: string | undefined,
+    what: string,
+  ): Promise<string | undefined> {
+    if (this.shell === undefined || line === undefined) return undefined;
+    try {
+      return await this.shell.ask(line, this.timeouts.virshMs);
+    } catch (error) {
+      throw timedOut(
+        error instanceof ProgramTimeoutError
+          ? new ProgramTimeoutError(this.argv(args), error.timeoutMs)
+          : error,
+        what,
       );
     }
+  }
+
+  /** A read-only virsh command: asked through the shell, or run on its own when it cannot answer. */
+  private async query(args: readonly string[], what: string): Promise<string> {
+    return (await this.ask(args, commandLine(args), what)) ?? (await this.run(args, what));
   }
 
   private async run(
@@ -113,13 +140,13 @@ export class Virsh {
   }
 
   async listDomains(): Promise<string[]> {
-    const out = await this.run(['list', '--all', '--name'], 'listing domains');
+    const out = await this.query(['list', '--all', '--name'], 'listing domains');
     return out.split('\n').filter((l) => l.trim() !== '');
   }
 
   /** The UUIDs of every defined or running domain. */
   async listUuids(): Promise<string[]> {
-    const out = await this.run(['list', '--all', '--uuid'], 'listing domain UUIDs');
+    const out = await this.query(['list', '--all', '--uuid'], 'listing domain UUIDs');
     return out
       .split('\n')
       .map((l) => l.trim().toLowerCase())
@@ -128,13 +155,13 @@ export class Virsh {
 
   /** The emulator binaries this host's libvirt offers (`virsh capabilities`). */
   async emulators(): Promise<string[]> {
-    const out = await this.run(['capabilities'], 'reading the host capabilities');
+    const out = await this.query(['capabilities'], 'reading the host capabilities');
     return [...new Set([...out.matchAll(/<emulator>([^<]+)<\/emulator>/g)].map((m) => m[1] ?? ''))];
   }
 
   /** Domains that have libvirt snapshot metadata (one virsh run). */
   async domainsWithSnapshots(): Promise<string[]> {
-    const out = await this.run(
+    const out = await this.query(
       ['list', '--all', '--with-snapshot', '--name'],
       'listing domains with snapshots',
     );
@@ -142,7 +169,7 @@ export class Virsh {
   }
 
   async snapshotNames(domain: string): Promise<string[]> {
-    const out = await this.run(
+    const out = await this.query(
       ['snapshot-list', '--domain', domain, '--name'],
       `listing the snapshots of domain '${domain}'`,
     );
@@ -150,14 +177,14 @@ export class Virsh {
   }
 
   snapshotXml(domain: string, snapshot: string): Promise<string> {
-    return this.run(
+    return this.query(
       ['snapshot-dumpxml', '--domain', domain, '--snapshotname', snapshot],
       `reading snapshot '${snapshot}' of domain '${domain}'`,
     );
   }
 
   async info(domain: string): Promise<DomainInfo> {
-    return parseDomInfo(await this.run(['dominfo', '--domain', domain], `domain '${domain}'`), domain);
+    return parseDomInfo(await this.query(['dominfo', '--domain', domain], `domain '${domain}'`), domain);
   }
 
   /**
@@ -169,7 +196,7 @@ export class Virsh {
    * failed comes back without definitions, for the caller to read alone and report properly.
    */
   async readAll(options: { readonly blockJobs?: boolean } = {}): Promise<ListedDomain[]> {
-    const out = await this.run(['list', '--all', '--uuid', '--name'], 'listing domains');
+    const out = await this.query(['list', '--all', '--uuid', '--name'], 'listing domains');
     const listed = out
       .split('\n')
       .filter((line) => line.trim() !== '')
@@ -224,8 +251,11 @@ export class Virsh {
         .slice(start, start + batchSize)
         .flatMap((item, i) => item.flatMap((command, k) => [`echo ${marker}-${start + i}-${k}@@`, command]));
       if (commands.length === 0) continue;
-      const result = await this.call([commands.join('; ')], 'reading domains', this.timeouts.virshMs);
-      const sections = result.stdout.split(new RegExp(`${marker}-(\\d+)-(\\d+)@@\\n?`));
+      const line = commands.join('; ');
+      const stdout =
+        (await this.ask([line], line, 'reading domains')) ??
+        (await this.call([line], 'reading domains', this.timeouts.virshMs)).stdout;
+      const sections = stdout.split(new RegExp(`${marker}-(\\d+)-(\\d+)@@\\n?`));
       for (let j = 1; j + 2 < sections.length; j += 3) {
         const row = outputs[Number(sections[j])];
         if (row !== undefined) row[Number(sections[j + 1])] = sections[j + 2] ?? '';
@@ -236,7 +266,7 @@ export class Virsh {
 
   dumpXml(domain: string, flavour: XmlFlavour = 'live'): Promise<string> {
     const flags = flavour === 'live' ? [] : [`--${flavour}`];
-    return this.run(
+    return this.query(
       ['dumpxml', '--domain', domain, ...flags],
       `reading the definition of domain '${domain}'`,
     );
@@ -288,7 +318,7 @@ export class Virsh {
 
   /** The domain XML a memory state file (a libvirt save image) was taken with. */
   saveImageXml(file: string): Promise<string> {
-    return this.run(['save-image-dumpxml', '--file', file], `reading the memory state ${file}`);
+    return this.query(['save-image-dumpxml', '--file', file], `reading the memory state ${file}`);
   }
 
   /** Resumes a VM from a memory state file, running the given domain XML (its disks may be edited). */
@@ -455,7 +485,7 @@ export class Virsh {
 
   /** Block jobs running on a disk, from `virsh blockjob --info`; undefined when none. */
   async blockJob(domain: string, target: string): Promise<string | undefined> {
-    const out = await this.run(
+    const out = await this.query(
       ['blockjob', '--domain', domain, '--path', target, '--info'],
       `block job of ${target}`,
     );
@@ -465,7 +495,7 @@ export class Virsh {
 
   /** The block job on a disk, parsed from `virsh blockjob --info --raw`; undefined when none. */
   async blockJobInfo(domain: string, target: string): Promise<BlockJobInfo | undefined> {
-    const out = await this.run(
+    const out = await this.query(
       ['blockjob', '--domain', domain, '--path', target, '--info', '--raw'],
       `block job of disk ${target} of domain '${domain}'`,
     );
@@ -496,6 +526,18 @@ export class Virsh {
   async resume(domain: string): Promise<void> {
     await this.run(['resume', '--domain', domain], `resuming domain '${domain}'`);
   }
+}
+
+/** A virsh run's timeout as the error that names `what`; any other error as it is. */
+function timedOut(error: unknown, what: string): unknown {
+  if (!(error instanceof ProgramTimeoutError)) return error;
+  return new ProgramTimeoutError(
+    error.argv,
+    error.timeoutMs,
+    `${what}: virsh did not answer within ${error.timeoutMs / 1000} s and was stopped (libvirtd busy or hung?). ` +
+      `Check that libvirtd answers (virsh list --all); if it is only slow, raise timeouts.virsh in config.yaml. ` +
+      `Then run again.`,
+  );
 }
 
 function parseDomInfo(out: string, domain: string): DomainInfo {

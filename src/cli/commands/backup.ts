@@ -4,7 +4,6 @@ import { UsageError } from '../../errors.js';
 import type { BackupResult } from '../../ops/backup.js';
 import type { ChainReport } from '../../ops/inspect.js';
 import { forEachDomain } from '../../ops/all.js';
-import { recordRuns } from '../../ops/run-record.js';
 import { withNotifications } from '../notifications.js';
 import { confirm } from '../confirm.js';
 import { formatBytes, formatDuration, formatTime, table } from '../format.js';
@@ -112,6 +111,7 @@ async function backUpLevel(
   const ctx = opsContext(global);
   requirePrograms(['virsh', 'qemu-img']);
   const { backupDomain } = await import('../../ops/backup.js');
+  const { recordRuns } = await import('../../ops/run-record.js');
   const { backupFiles } = await import('../../ops/inspect.js');
   const facts = (r: BackupResult) => ({ level: r.level, durationMs: r.durationMs });
   const outcomes = await withNotifications(cmd, 'backup', domain, facts, () =>

@@ -1,7 +1,6 @@
 import { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { forEachDomain } from '../../ops/all.js';
-import { recordRuns } from '../../ops/run-record.js';
 import type { OpsContext } from '../../ops/context.js';
 import type * as MaintenanceOps from '../../ops/maintenance.js';
 import type { MaintenanceResult } from '../../ops/maintenance.js';
@@ -39,6 +38,7 @@ async function runOnDomains(
   const ctx = opsContext(global);
   requirePrograms(['virsh', 'qemu-img']);
   const ops = await import('../../ops/maintenance.js');
+  const { recordRuns } = await import('../../ops/run-record.js');
   const outcomes = await forEachDomain(
     ctx,
     domain,

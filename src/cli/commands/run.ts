@@ -1,7 +1,6 @@
 import { Argument, Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { forEachDomain } from '../../ops/all.js';
-import { recordRuns } from '../../ops/run-record.js';
 import { withNotifications } from '../notifications.js';
 import type { RunResult } from '../../ops/run.js';
 import type { RunDetails } from '../../ops/run-record.js';
@@ -101,6 +100,7 @@ async function runLevel(level: string, domain: string, options: RunOptions, comm
   requirePrograms(['virsh', 'qemu-img']);
   const { config, settings, restic } = await repository(options.config, ctx.host.runner);
   const { openRepository, runDomain } = await import('../../ops/run.js');
+  const { recordRuns } = await import('../../ops/run-record.js');
   const { retentionRules } = await import('../../config/restic.js');
   if (!global.dryRun && (await openRepository(restic, options.init === true)) === 'created')
     ctx.log(`created restic repository ${restic.repositoryText}`);

@@ -1,14 +1,12 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { z } from 'zod';
 import { UserError } from '../../errors.js';
 import { execaRunner } from '../../host/runner.js';
 import type { Runner } from '../../host/runner.js';
 import { checkCalendar } from '../../profiles/calendar.js';
 import type { InstalledSchedule } from '../../profiles/installed.js';
 import { defaultUnitDir } from '../../profiles/systemd.js';
-import { lastRuns } from '../../ops/run-record.js';
 import type { RecordedVerb } from '../../ops/run-record.js';
 import { readStateFile } from '../../state/read.js';
 import { formatTime, table } from '../format.js';
@@ -36,15 +34,6 @@ interface ListOptions {
   readonly profiles: string[];
   readonly unitDir: string;
 }
-
-const statusFileSchema = z.object({
-  profiles: z.record(
-    z.string(),
-    z.object({
-      backup: z.object({ success: z.boolean(), time: z.string(), error: z.string().optional() }).optional(),
-    }),
-  ),
-});
 
 /** The next time any of the schedules fires, computed by systemd-analyze (no running systemd needed). */
 async function nextElapse(schedules: readonly string[], runner: Runner): Promise<string | undefined> {
@@ -77,8 +66,18 @@ async function systemdLastRun(entry: InstalledSchedule, runner: Runner): Promise
   return { time, result: value('Result') === 'success' ? 'ok' : value('Result') || 'unknown' };
 }
 
-function resticprofileLastRun(entry: InstalledSchedule): LastRun | undefined {
+async function resticprofileLastRun(entry: InstalledSchedule): Promise<LastRun | undefined> {
   if (entry.statusFile === undefined) return undefined;
+  // zod is loaded here, not at start-up: most invocations never read a state file.
+  const { z } = await import('zod');
+  const statusFileSchema = z.object({
+    profiles: z.record(
+      z.string(),
+      z.object({
+        backup: z.object({ success: z.boolean(), time: z.string(), error: z.string().optional() }).optional(),
+      }),
+    ),
+  });
   const status = readStateFile(entry.statusFile, statusFileSchema, {
     what: 'resticprofile status file',
     remedy: `Check what wrote it; resticprofile rewrites it after the next run of ${entry.name}.`,
@@ -89,11 +88,12 @@ function resticprofileLastRun(entry: InstalledSchedule): LastRun | undefined {
 }
 
 /** The newest record of `verb` at the schedule's level in the tool's own run records. */
-function recordedLastRun(
+async function recordedLastRun(
   entry: InstalledSchedule,
   verb: RecordedVerb,
   stateDir: string,
-): LastRun | undefined {
+): Promise<LastRun | undefined> {
+  const { lastRuns } = await import('../../ops/run-record.js');
   const record = lastRuns(stateDir, entry.domain)
     .filter((r) => r.verb === verb && r.level === entry.level)
     .at(-1);
@@ -115,8 +115,8 @@ export async function lastRun(
   stateDir: string,
 ): Promise<LastRun | undefined> {
   return entry.from === 'systemd'
-    ? (recordedLastRun(entry, 'run', stateDir) ?? (await systemdLastRun(entry, runner)))
-    : (resticprofileLastRun(entry) ?? recordedLastRun(entry, 'backup', stateDir));
+    ? ((await recordedLastRun(entry, 'run', stateDir)) ?? (await systemdLastRun(entry, runner)))
+    : ((await resticprofileLastRun(entry)) ?? (await recordedLastRun(entry, 'backup', stateDir)));
 }
 
 async function installedSchedules(

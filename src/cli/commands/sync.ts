@@ -3,7 +3,6 @@ import { UsageError } from '../../errors.js';
 import type { SyncMode } from '../../chain/replica.js';
 import type { SyncResult } from '../../ops/sync.js';
 import { forEachDomain } from '../../ops/all.js';
-import { recordRuns } from '../../ops/run-record.js';
 import { withNotifications } from '../notifications.js';
 import { formatBytes, formatDuration, table } from '../format.js';
 import { globalOptions, opsContext } from '../context.js';
@@ -70,6 +69,7 @@ function modeCommand(mode: SyncMode): Command {
       const ctx = opsContext(global);
       requirePrograms(['virsh', 'qemu-img']);
       const { syncDomain } = await import('../../ops/sync.js');
+      const { recordRuns } = await import('../../ops/run-record.js');
       const facts = (r: SyncResult) => ({ level: mode, durationMs: r.durationMs, bytes: r.bytesCopied });
       const outcomes = await withNotifications(cmd, 'sync', domain, facts, () =>
         forEachDomain(

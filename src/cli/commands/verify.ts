@@ -1,6 +1,5 @@
 import { Command } from 'commander';
 import { forEachDomain } from '../../ops/all.js';
-import { recordRuns } from '../../ops/run-record.js';
 import type { VerifyReport } from '../../ops/verify.js';
 import { globalOptions, opsContext } from '../context.js';
 import { report } from '../report.js';
@@ -38,6 +37,7 @@ export function verifyCommand(): Command {
         const global = globalOptions(command);
         const ctx = opsContext(global);
         const { verifyDomain, VerifyFailedError } = await import('../../ops/verify.js');
+        const { recordRuns } = await import('../../ops/run-record.js');
         const repo = options.restic === true ? await repository(options.config, ctx.host.runner) : undefined;
         const host = options.host ?? repo?.settings.host;
         const details = (r: VerifyReport) => ({
