@@ -205,9 +205,20 @@ function planDiff(
     sameLayer(old[kept]?.holds[0] ?? ({} as LayerId), source.frozen[kept] ?? ({} as LayerId))
   )
     kept++;
-  const files: ReplicaFile[] = old.slice(0, kept);
+  return copyAbove(source, old.slice(0, kept), source.frozen.slice(kept), fresh, prefix);
+}
+
+/** Copies of `layers`, each backed by the file below it: the first by the last of `kept`, if any. */
+function copyAbove(
+  source: SourceDisk,
+  kept: readonly ReplicaFile[],
+  layers: readonly SourceLayer[],
+  fresh: (n: string) => string,
+  prefix: string,
+): { copies: MakeStep[]; files: ReplicaFile[] } {
+  const files = [...kept];
   const copies: MakeStep[] = [];
-  for (const layer of source.frozen.slice(kept)) {
+  for (const layer of layers) {
     const below = files.at(-1);
     const file = fresh(prefix + path.basename(layer.path));
     copies.push({
@@ -261,21 +272,7 @@ function planInplace(
           : [`disk ${source.target}: the source's base changed (a backup full or disable): image rebuilt`];
     return { ...full, notes };
   }
-  const files: ReplicaFile[] = [image, ...pending];
-  const copies: MakeStep[] = [];
-  for (const layer of fresher) {
-    const below = files.at(-1) ?? image;
-    const file = fresh(prefix + path.basename(layer.path));
-    copies.push({
-      kind: 'copy',
-      target: source.target,
-      from: layer,
-      file,
-      backing: { file: below.file, format: below.format },
-    });
-    files.push({ file, format: layer.format, holds: [layerId(layer)] });
-  }
-  return { copies, files, notes: [] };
+  return { ...copyAbove(source, [image, ...pending], fresher, fresh, prefix), notes: [] };
 }
 
 function planDisk(

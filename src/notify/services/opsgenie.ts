@@ -38,15 +38,18 @@ function fail(key: string, problem: string): never {
   throw new ServiceUrlError('opsgenie', `query parameter "${key}"`, problem);
 }
 
+function parseJson(key: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return fail(key, 'is not valid JSON');
+  }
+}
+
 /** A list given either as JSON (as shoutrrr's docs show) or comma-separated. */
 function stringList(key: string, text: string): string[] {
   if (text.trim().startsWith('[')) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      return fail(key, 'is not valid JSON');
-    }
+    const parsed = parseJson(key, text);
     if (!Array.isArray(parsed) || !parsed.every((v) => typeof v === 'string'))
       return fail(key, 'expected a list of strings');
     return parsed;
@@ -59,12 +62,7 @@ function stringList(key: string, text: string): string[] {
 
 function entities(key: string, text: string): OpsgenieEntity[] {
   if (text.trim().startsWith('[')) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      return fail(key, 'is not valid JSON');
-    }
+    const parsed = parseJson(key, text);
     if (
       !Array.isArray(parsed) ||
       !parsed.every(
