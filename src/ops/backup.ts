@@ -12,6 +12,7 @@ import { UserError } from '../errors.js';
 import type { OpsContext } from './context.js';
 import { executePlan } from './execute.js';
 import { domainOperation } from './frame.js';
+import type { ChainChange } from './outcome.js';
 import { checkOutcome } from './outcome.js';
 import { topReferencesOnce } from './references.js';
 import { refuseRunningBlockJobs, refuseSharedActiveLayers, refuseSharedBases } from './refusals.js';
@@ -31,16 +32,9 @@ export interface BackupRequest {
   readonly force?: boolean;
 }
 
-export interface BackupResult {
-  readonly domain: string;
+export interface BackupResult extends ChainChange {
   /** The level that ran (an incr may become a diff under max-incr). */
   readonly level: string;
-  readonly dryRun: boolean;
-  readonly steps: readonly string[];
-  readonly notes: readonly string[];
-  /** Per disk, the chain afterwards, top (active) first. */
-  readonly disks: readonly { target: string; chain: readonly string[] }[];
-  readonly durationMs: number;
 }
 
 function plan(

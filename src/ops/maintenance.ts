@@ -21,23 +21,17 @@ import { clearMaintenance, readMaintenance, writeMaintenance } from './maintenan
 import { purgeLayers } from './purge.js';
 import { fileReferences, quoted, useOf } from './references.js';
 import { readDomainState, takenNames } from './state.js';
+import type { ChainChange } from './outcome.js';
 import { checkOutcome } from './outcome.js';
 import { refuseRunningBlockJobs, refuseSharedBases } from './refusals.js';
 
 export type MaintenanceAction = 'enter' | 'save' | 'drop';
 
-export interface MaintenanceResult {
-  readonly domain: string;
+export interface MaintenanceResult extends ChainChange {
   readonly action: MaintenanceAction;
-  readonly dryRun: boolean;
-  readonly steps: readonly string[];
-  readonly notes: readonly string[];
-  /** Per disk, the chain afterwards, top (active) first. */
-  readonly disks: readonly { target: string; chain: readonly string[] }[];
   /** ISO time of enter: when the window began. */
   readonly since?: string;
   readonly memoryFile?: string;
-  readonly durationMs: number;
 }
 
 export interface EnterRequest {

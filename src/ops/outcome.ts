@@ -5,6 +5,17 @@ import { setDiskSources } from '../host/domainxml.js';
 import type { OpsContext } from './context.js';
 import { readDomainStateWithDefinitions } from './state.js';
 
+/** What a verb that changes chains reports for one domain. */
+export interface ChainChange {
+  readonly domain: string;
+  readonly dryRun: boolean;
+  readonly steps: readonly string[];
+  readonly notes: readonly string[];
+  /** Per disk, the chain afterwards, top (active) first. */
+  readonly disks: readonly { target: string; chain: readonly string[] }[];
+  readonly durationMs: number;
+}
+
 /**
  * Checks the result against the plan (each disk runs from the planned top) and makes the persistent
  * definition match the running disks (DESIGN §4, invariant 6). The run state and persistence are
