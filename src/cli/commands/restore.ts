@@ -37,12 +37,23 @@ function keepList(value: string, previous: KeepWord[] | undefined): KeepWord[] {
   return [...(previous ?? []), ...(words as KeepWord[])];
 }
 
+function deviceToList(value: string, previous: Map<string, string> | undefined): Map<string, string> {
+  const at = value.indexOf('=');
+  const target = value.slice(0, at);
+  const device = value.slice(at + 1);
+  if (at < 1 || !device.startsWith('/'))
+    throw new UsageError(`--device-to ${value}: give TARGET=/dev/DEVICE, e.g. vda=/dev/vg0/web-restored`);
+  if (previous?.has(target)) throw new UsageError(`--device-to: disk ${target} is named twice`);
+  return new Map([...(previous ?? []), [target, device]]);
+}
+
 interface RestoreOptions {
   from: string;
   to?: string;
   as?: string;
   host?: string;
   keepDevice?: KeepWord[];
+  deviceTo?: Map<string, string>;
   define?: boolean;
   start?: boolean;
   config?: string;
@@ -73,6 +84,7 @@ export function restoreCommand(): Command {
       "Reads the backup's tree (a snapshot of the files or of the whole folder) and " +
         "restores only the config dumps and each disk's chain as the " +
         '<domain>-inactive.xml dump names it, as regular files, into one target folder. ' +
+        "A block-device disk's copy (made by run) comes back as a raw file there, or onto the device --device-to names. " +
         'Rebuilds and checks each chain there (`qemu-img rebase -u` when the folder ' +
         'moved) and writes a definition that runs each disk from its top frozen layer. ' +
         "Never overwrites a file or a defined domain. Only this host's snapshots are " +
@@ -99,6 +111,12 @@ export function restoreCommand(): Command {
         `host resources the definition may keep: ${keepWords.join(',')}`,
       ).argParser(keepList),
     )
+    .addOption(
+      new Option(
+        '--device-to <target=device>',
+        "write the copy of a block-device disk onto this device (repeatable; default: a raw file in the target folder); the device must be a domain's in no way, unmounted and large enough",
+      ).argParser(deviceToList),
+    )
     .option('--define', 'define the restored domain in libvirt')
     .option('--start', 'define and start the restored domain')
     .addOption(configOption())
@@ -116,6 +134,7 @@ export function restoreCommand(): Command {
         ...(options.to === undefined ? {} : { to: options.to }),
         ...(options.as === undefined ? {} : { as: options.as }),
         keep: options.keepDevice ?? [],
+        ...(options.deviceTo === undefined ? {} : { deviceTo: options.deviceTo }),
         define: options.define === true,
         start: options.start === true,
       });
