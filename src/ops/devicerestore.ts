@@ -110,6 +110,8 @@ export async function fetchDeviceCopies(
   for (const target of deviceTo.keys())
     if (!chains.some((c) => c.target === target && onDevice(c)))
       problems.push(`--device-to ${target}: the backup holds no disk ${target} on a block device`);
+  const ids = await Promise.all([...deviceTo.values()].map(fileId));
+  if (new Set(ids).size < ids.length) problems.push('--device-to names one device for two disks');
   for (const chain of chains) {
     const lowest = chain.layers.at(-1);
     const device = chain.device ?? lowest?.deviceBase;

@@ -10,7 +10,7 @@ import type { TestDomain } from '../rig/domain.js';
 import { waitForSeq } from '../rig/domain.js';
 import { domainXml } from '../rig/domain-xml.js';
 import { LoopDevice } from '../rig/loop-device.js';
-import { testRoot } from '../rig/rig-paths.js';
+import { guestDir, testRoot } from '../rig/rig-paths.js';
 import { useTestDomains } from '../rig/test-domains.js';
 import { virsh } from '../rig/virsh.js';
 import { chainOf, expectDataIntact, layerPaths, shapeOf } from './chain-json.js';
@@ -98,13 +98,16 @@ describe('a block-device disk (a logical volume)', () => {
     const top = chain.disks[0]?.layers[0]?.path ?? '';
     expect(dirname(top)).toBe(overlays);
     expect(basename(top)).toMatch(/^data\.incr-\d{8}-\d{6}$/);
-    // The frozen device, then the config dumps, which live in the overlay folder too.
+    // The frozen device, then the config dumps, which live in the overlay folder too, then the
+    // guest's direct-kernel files.
     const files = (await runCliOk(['files', domain.name], env)).stdout.trim().split('\n');
     expect(files).toEqual([
       device.path,
       join(overlays, `${domain.name}.xml`),
       join(overlays, `${domain.name}-inactive.xml`),
       join(overlays, `${domain.name}-migratable.xml`),
+      join(guestDir, 'vmlinuz'),
+      join(guestDir, 'initrd.img'),
     ]);
     const seqFrozen = await expectDataIntact(device.path, 3);
 

@@ -37,7 +37,8 @@ function keepList(value: string, previous: KeepWord[] | undefined): KeepWord[] {
   return [...(previous ?? []), ...(words as KeepWord[])];
 }
 
-function deviceToList(value: string, previous: Map<string, string> | undefined): Map<string, string> {
+/** One `--device-to TARGET=DEVICE`, added to those given before. */
+export function deviceToList(value: string, previous: Map<string, string> | undefined): Map<string, string> {
   const at = value.indexOf('=');
   const target = value.slice(0, at);
   const device = value.slice(at + 1);
