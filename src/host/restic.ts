@@ -274,7 +274,7 @@ export class Restic {
     args: readonly string[],
     what: string,
     onOutput?: (chunk: string) => void,
-    inputFile?: string,
+    files: { readonly inputFile?: string; readonly outputFile?: string } = {},
   ): Promise<RunResult> {
     const argv = ['restic', ...this.settings.options.flatMap((o) => ['-o', o]), ...args];
     const attempt = () =>
@@ -282,7 +282,7 @@ export class Restic {
         argv,
         env: this.environment(),
         ...(onOutput === undefined ? {} : { onOutput }),
-        ...(inputFile === undefined ? {} : { inputFile }),
+        ...files,
       });
     let result = await attempt();
     const waitSeconds = this.settings.lockWaitSeconds ?? defaultLockWaitSeconds;
@@ -405,7 +405,7 @@ export class Restic {
       ],
       `restic backup of the device ${device}`,
       undefined,
-      device,
+      { inputFile: device },
     );
     const summary = parseBackupOutput(result.stdout);
     if (summary === undefined)
@@ -459,6 +459,18 @@ export class Restic {
     await this.run(
       ['restore', snapshotId, '--target', target, ...paths.flatMap((p) => ['--include', includePattern(p)])],
       `restoring from restic snapshot ${snapshotId}`,
+    );
+  }
+
+  /** Writes one file of a snapshot (a path its tree holds) to `output` (a block device), streamed. */
+  async dump(snapshotId: string, treePath: string, output: string): Promise<void> {
+    await this.run(
+      ['dump', snapshotId, treePath],
+      `writing ${treePath} of restic snapshot ${snapshotId} to ${output}`,
+      undefined,
+      {
+        outputFile: output,
+      },
     );
   }
 

@@ -1,6 +1,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { InternalError, UserError } from '../errors.js';
 
 /** One program run: argv[0] is the program, the rest its arguments. Never a shell. */
@@ -9,6 +10,8 @@ export interface RunRequest {
   readonly input?: string;
   /** A file (a block device) the program reads as its standard input, streamed, never held in memory. */
   readonly inputFile?: string;
+  /** A file (a block device) the program's standard output is written to, streamed; `stdout` is then empty. */
+  readonly outputFile?: string;
   readonly timeoutMs?: number;
   /** Called with stdout and stderr as they arrive (job progress); both are still returned whole. */
   readonly onOutput?: (chunk: string) => void;
@@ -36,6 +39,7 @@ const debianPackages: Readonly<Record<string, string>> = {
   restic: 'restic',
   flock: 'util-linux',
   'systemd-analyze': 'systemd',
+  fallocate: 'util-linux',
 };
 
 /** A program exited non-zero, was killed, or timed out where success was required. */
@@ -120,7 +124,15 @@ export class ProgramTimeoutError extends ProcessError {
   }
 }
 
-export const execaRunner: Runner = async ({ argv, input, inputFile, timeoutMs, onOutput, env }) => {
+export const execaRunner: Runner = async ({
+  argv,
+  input,
+  inputFile,
+  outputFile,
+  timeoutMs,
+  onOutput,
+  env,
+}) => {
   const [file, ...args] = argv;
   if (file === undefined) throw new InternalError('empty argv');
   // Loaded on first use: execa is a large part of the bundle and `--version`/`--help` never run a program.
@@ -129,6 +141,7 @@ export const execaRunner: Runner = async ({ argv, input, inputFile, timeoutMs, o
     reject: false,
     stripFinalNewline: false,
     ...(input !== undefined ? { input } : inputFile !== undefined ? { inputFile } : { stdin: 'ignore' }),
+    ...(outputFile === undefined ? {} : { stdout: { file: outputFile } }),
     ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
     env: { ...env, LC_ALL: 'C' },
   });
@@ -136,7 +149,8 @@ export const execaRunner: Runner = async ({ argv, input, inputFile, timeoutMs, o
     const forward = (chunk: Buffer) => {
       onOutput(chunk.toString());
     };
-    subprocess.stdout.on('data', forward);
+    // Null when stdout goes to outputFile (execa's types do not follow the option).
+    (subprocess.stdout as Readable | null)?.on('data', forward);
     subprocess.stderr.on('data', forward);
   }
   const result = await subprocess;
@@ -149,7 +163,14 @@ export const execaRunner: Runner = async ({ argv, input, inputFile, timeoutMs, o
       { cause: result },
     );
   }
-  return { argv, exitCode: result.exitCode ?? 1, stdout: result.stdout, stderr: result.stderr };
+  // Undefined when stdout went to outputFile.
+  const stdout: unknown = result.stdout;
+  return {
+    argv,
+    exitCode: result.exitCode ?? 1,
+    stdout: typeof stdout === 'string' ? stdout : '',
+    stderr: result.stderr,
+  };
 };
 
 /** Runs and requires exit code 0. */

@@ -41,26 +41,34 @@ export interface RestoredLayer {
   readonly header: LayerHeader;
   /** The backing layer's tree path. */
   readonly backing?: string;
+  /** The raw backing this layer records when the backup holds no file of that name: a block device whose copy is a snapshot of its own. */
+  readonly deviceBase?: string;
 }
 
 export interface RestoredDisk {
   readonly target: string;
   readonly layers: readonly RestoredLayer[];
+  /** With no layers: the block device that is the disk's top frozen layer (its copy is a snapshot of its own). */
+  readonly device?: string;
 }
 
 /** How the next layer down is opened: never probed, only qcow2 or raw. */
 function backingOf(
   tree: BackupTree,
   layer: { treePath: string; header: LayerHeader },
-): { treePath?: string; format: string; problem?: string } {
+  deviceBases: boolean,
+): { treePath?: string; format: string; problem?: string; device?: string } {
   const recorded = layer.header.backingFilename ?? '';
   const format = layer.header.backingFormat ?? 'qcow2';
   const folder = path.posix.dirname(layer.treePath);
   const treePath = path.posix.isAbsolute(recorded)
     ? locate(tree, recorded, folder)
     : path.posix.join(folder, recorded);
-  if (treePath === undefined || !tree.types.has(treePath))
+  if (treePath === undefined || !tree.types.has(treePath)) {
+    if (deviceBases && format === 'raw' && path.posix.isAbsolute(recorded))
+      return { format, device: recorded };
     return { format, problem: `backing file ${recorded} of ${layer.treePath} is not in ${tree.what}` };
+  }
   if (format !== 'qcow2' && format !== 'raw')
     return {
       format,
@@ -72,6 +80,8 @@ function backingOf(
 /** A chain being fetched: the layers read so far, and the next one down to read. */
 interface OpenChain {
   readonly target: string;
+  /** The block device that is the disk's top frozen layer, when the backup holds no file for it. */
+  readonly device: string | undefined;
   readonly layers: RestoredLayer[];
   next: { readonly treePath: string; readonly format: string } | undefined;
 }
@@ -81,6 +91,9 @@ interface OpenChain {
  * layer; each layer's header (opened with an explicit format) names the next one down, which must
  * be a regular file in the backup. One fetch per level of all disks' chains. `refused` starts the
  * message listing the problems ("restore of domain 'web1' from … refused; nothing was placed").
+ * With `deviceBases`, a block-device disk source or an absolute raw backing the backup does not
+ * hold ends its chain, recorded as the disk's `device` or the layer's `deviceBase` (a device copy,
+ * fetched by the caller).
  */
 export async function fetchChains(
   qemuImg: QemuImg,
@@ -88,11 +101,12 @@ export async function fetchChains(
   disks: readonly XmlDisk[],
   fetched: { readonly staging: string; readonly staged: Map<string, string> },
   refused: string,
+  deviceBases = false,
 ): Promise<RestoredDisk[]> {
   const { tree } = backup;
   const { staging, staged } = fetched;
   const problems: string[] = [];
-  const chains = disks.map((disk) => chainTop(tree, backup.dump, disk, problems));
+  const chains = disks.map((disk) => chainTop(tree, backup.dump, disk, deviceBases, problems));
   for (;;) {
     const open = chains.filter((c) => c.next !== undefined);
     if (open.length === 0) break;
@@ -107,20 +121,33 @@ export async function fetchChains(
       const next = chain.next;
       if (next === undefined) continue;
       chain.next = undefined;
-      const problem = await readLayer(qemuImg, tree, staged.get(next.treePath) ?? '', chain, next);
+      const file = staged.get(next.treePath) ?? '';
+      const problem = await readLayer(qemuImg, tree, file, chain, next, deviceBases);
       if (problem !== undefined) problems.push(`disk ${chain.target}: ${problem}`);
     }
   }
   if (problems.length > 0) throw new UserError(`${refused}:\n` + problems.map((p) => `  ${p}`).join('\n'));
-  return chains.map((c) => ({ target: c.target, layers: c.layers }));
+  return chains.map((c) => ({
+    target: c.target,
+    layers: c.layers,
+    ...(c.device === undefined ? {} : { device: c.device }),
+  }));
 }
 
-function chainTop(tree: BackupTree, dump: string, disk: XmlDisk, problems: string[]): OpenChain {
+function chainTop(
+  tree: BackupTree,
+  dump: string,
+  disk: XmlDisk,
+  deviceBases: boolean,
+  problems: string[],
+): OpenChain {
   const top = locate(tree, disk.source ?? '', path.posix.dirname(dump));
-  if (top === undefined)
+  const device = top === undefined && deviceBases && disk.sourceType === 'block' ? disk.source : undefined;
+  if (top === undefined && device === undefined)
     problems.push(`disk ${disk.target}: its layer ${disk.source ?? ''} is not in ${tree.what}`);
   return {
     target: disk.target,
+    device,
     layers: [],
     // The dump names the top frozen layer: a raw disk's own file before its first overlay.
     next:
@@ -148,6 +175,7 @@ async function readLayer(
   file: string,
   chain: OpenChain,
   next: { readonly treePath: string; readonly format: string },
+  deviceBases: boolean,
 ): Promise<string | undefined> {
   let header: LayerHeader;
   try {
@@ -162,7 +190,11 @@ async function readLayer(
     chain.layers.push({ treePath: next.treePath, format: next.format, header });
     return undefined;
   }
-  const backing = backingOf(tree, { treePath: next.treePath, header });
+  const backing = backingOf(tree, { treePath: next.treePath, header }, deviceBases);
+  if (backing.device !== undefined) {
+    chain.layers.push({ treePath: next.treePath, format: next.format, header, deviceBase: backing.device });
+    return undefined;
+  }
   if (backing.problem !== undefined || backing.treePath === undefined) return backing.problem ?? '';
   if (backing.treePath === next.treePath || chain.layers.some((l) => l.treePath === backing.treePath))
     return `the chain loops back to ${backing.treePath}`;

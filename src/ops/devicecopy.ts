@@ -33,9 +33,13 @@ export interface DeviceCopy {
   readonly ms: number;
 }
 
-function overTag(layer: string): string {
+/** The tag naming the layer directly above a device (hashed: a tag cannot hold a comma). */
+export function overTag(layer: string): string {
   return `over:${createHash('sha256').update(path.basename(layer)).digest('hex').slice(0, 16)}`;
 }
+
+/** The file name of a device copy in its snapshot. */
+export const copyName = (domain: string, target: string): string => `${domain}.${target}.raw`;
 
 /** The devices among the files `files` lists: they are copied through `--stdin`, never listed to restic. */
 export async function deviceFiles(files: readonly string[]): Promise<Set<string>> {
@@ -55,7 +59,7 @@ export async function copyDevices(
     const device = disk.chain.at(-1);
     const above = disk.chain.at(-2);
     if (device === undefined || above === undefined || !devices.has(device)) continue;
-    const name = `${prepared.domain}.${disk.target}.raw`;
+    const name = copyName(prepared.domain, disk.target);
     const tags = [deviceTag, `${prepared.domain}/${disk.target}`, overTag(above)];
     const found = (await restic.snapshots({ tags, host })).at(-1);
     if (found !== undefined) {

@@ -23,6 +23,7 @@ import { findDump, folderTree } from './backuptree.js';
 import type { RestoredDisk } from './backupchain.js';
 import { fetchChains, openSnapshot } from './backupchain.js';
 import { checkLayers, resolveBacking } from './chaincheck.js';
+import { fetchDeviceCopies, writeDevices } from './devicerestore.js';
 import { setVmFiles } from '../host/vmfilexml.js';
 import { placeVmFiles, planVmFiles } from './vmfiles-restore.js';
 import type { OpsContext } from './context.js';
@@ -47,6 +48,8 @@ export interface RestoreRequest {
   readonly as?: string;
   /** Host resources the definition may keep (`--keep-device`). */
   readonly keep: readonly KeepWord[];
+  /** Block-device disks whose copy goes onto a device the user named, by target (default: into a raw file). */
+  readonly deviceTo?: ReadonlyMap<string, string>;
   readonly define: boolean;
   readonly start: boolean;
 }
@@ -344,6 +347,8 @@ async function checkChains(
 function restoredDefinition(
   xml: string,
   disks: readonly { target: string; chain: readonly string[]; format: string }[],
+  /** The disks whose top layer is a block device. */
+  devices: ReadonlySet<string>,
   name: string,
   as: string | undefined,
 ): string {
@@ -351,8 +356,62 @@ function restoredDefinition(
     xml,
     new Map(disks.map((d) => [d.target, d.chain[0] ?? ''])),
     new Map(disks.map((d) => [d.target, d.format])),
+    devices,
   );
   return as === undefined ? setDomainName(withDisks, name) : renameDomainXml(withDisks, as);
+}
+
+/**
+ * Fetches what the restore places into the staging folder: the config dumps (checked), the plan for
+ * the VM's other files, each disk's chain and, from restic, the copies of block devices it ends at.
+ */
+async function fetchBackup(
+  ctx: OpsContext,
+  backup: OpenedBackup,
+  domain: string,
+  request: RestoreRequest,
+  staging: string,
+) {
+  const name = request.as ?? domain;
+  // Every fetched file, by tree path: the dumps first, then fetchChains adds the layers.
+  const { staged, xml: dumpXml } = await fetchDumps(backup, domain, staging);
+  const checked = await checkDefinition(ctx, dumpXml, backup, domain, request);
+  const vmPlan = await planVmFiles({
+    tree: backup.tree,
+    dump: backup.dump,
+    domain,
+    xml: checked.xml,
+    name,
+    renamed: request.as !== undefined,
+    folder: backup.folder,
+    keepHostFile: request.keep.includes('host-file'),
+  });
+  const refused = `restore of domain '${domain}' from ${backup.tree.what} refused; nothing was placed`;
+  const { source } = request;
+  const fetched = await fetchChains(
+    ctx.host.qemuImg,
+    backup,
+    checked.disks,
+    { staging, staged },
+    refused,
+    source.kind === 'restic',
+  );
+  const { chains, writes } =
+    source.kind === 'restic'
+      ? await fetchDeviceCopies(
+          ctx.host,
+          {
+            ...source,
+            domain,
+            snapshot: backup.tree.snapshot ?? '',
+            deviceTo: request.deviceTo ?? new Map(),
+          },
+          fetched,
+          { staging, staged },
+          refused,
+        )
+      : { chains: fetched, writes: [] };
+  return { staged, checked, vmPlan, chains, writes };
 }
 
 /**
@@ -374,32 +433,26 @@ export async function restoreDomain(
   const { staging, created } = await openTarget(backup.folder);
   let placed: Map<string, string> | undefined;
   try {
-    // Every fetched file, by tree path: the dumps first, then fetchChains adds the layers.
-    const { staged, xml: dumpXml } = await fetchDumps(backup, domain, staging);
-    const checked = await checkDefinition(ctx, dumpXml, backup, domain, request);
-    const vmPlan = await planVmFiles({
-      tree: backup.tree,
-      dump: backup.dump,
-      domain,
-      xml: checked.xml,
-      name,
-      renamed: request.as !== undefined,
-      folder: backup.folder,
-      keepHostFile: request.keep.includes('host-file'),
-    });
-    const chains = await fetchChains(
-      ctx.host.qemuImg,
+    const { staged, checked, vmPlan, chains, writes } = await fetchBackup(
+      ctx,
       backup,
-      checked.disks,
-      { staging, staged },
-      `restore of domain '${domain}' from ${backup.tree.what} refused; nothing was placed`,
+      domain,
+      request,
+      staging,
     );
+    const { source } = request;
     placed = await placeFiles(backup, staged);
+    if (source.kind === 'restic')
+      for (const [key, device] of await writeDevices(source.restic, writes)) placed.set(key, device);
     const rebased = await relinkChains(ctx, chains, placed);
     const disks = await checkChains(ctx, chains, placed, name, backup.folder);
     const vmFiles = await placeVmFiles(vmPlan, staging, ctx.host.runner);
     for (const note of vmPlan.notes) ctx.log(`${name}: ${note}`);
-    const xml = setVmFiles(restoredDefinition(checked.xml, disks, name, request.as), vmPlan.placement);
+    const devices = new Set(writes.filter((w) => w.top).map((w) => w.target));
+    const xml = setVmFiles(
+      restoredDefinition(checked.xml, disks, devices, name, request.as),
+      vmPlan.placement,
+    );
     await writeFile(definition, xml, { mode: 0o600, flag: 'wx' });
     if (request.define || request.start) await ctx.host.virsh.define(xml, name);
     if (request.start) await ctx.host.virsh.start(name);

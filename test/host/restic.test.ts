@@ -114,6 +114,14 @@ describe('restic wrapper', () => {
     );
   });
 
+  it('writes a dump onto a device as its output, streamed, never through its arguments', async () => {
+    const { runner, calls } = fakeRunner({ dump: { exitCode: 0 } });
+    const restic = new Restic(runner, settings, {});
+    await restic.dump('abcd1234', '/web.vda.raw', '/dev/vg0/web new');
+    expect(calls[0]?.outputFile).toBe('/dev/vg0/web new');
+    expect(calls[0]?.argv.slice(-3)).toEqual(['dump', 'abcd1234', '/web.vda.raw']);
+  });
+
   it('reports failures redacted, with what to do next', async () => {
     const { runner } = fakeRunner({
       snapshots: {

@@ -1,15 +1,16 @@
-import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDomainXml } from '../../src/host/domainxml.js';
 import { execaRunner, runChecked } from '../../src/host/runner.js';
+import type { RestoreResult } from '../../src/ops/restore.js';
 import type { RunResult } from '../../src/ops/run.js';
 import { isolatedEnv, runCli, runCliOk } from '../cli-run.js';
 import type { TestDomain } from '../rig/domain.js';
 import { waitForSeq } from '../rig/domain.js';
 import { domainXml } from '../rig/domain-xml.js';
 import { LoopDevice } from '../rig/loop-device.js';
-import { testRoot } from '../rig/rig-paths.js';
+import { guestDir, testRoot } from '../rig/rig-paths.js';
 import { useTestDomains } from '../rig/test-domains.js';
 import { virsh } from '../rig/virsh.js';
 import { chainOf, expectDataIntact, layerPaths, shapeOf } from './chain-json.js';
@@ -97,13 +98,16 @@ describe('a block-device disk (a logical volume)', () => {
     const top = chain.disks[0]?.layers[0]?.path ?? '';
     expect(dirname(top)).toBe(overlays);
     expect(basename(top)).toMatch(/^data\.incr-\d{8}-\d{6}$/);
-    // The frozen device, then the config dumps, which live in the overlay folder too.
+    // The frozen device, then the config dumps, which live in the overlay folder too, then the
+    // guest's direct-kernel files.
     const files = (await runCliOk(['files', domain.name], env)).stdout.trim().split('\n');
     expect(files).toEqual([
       device.path,
       join(overlays, `${domain.name}.xml`),
       join(overlays, `${domain.name}-inactive.xml`),
       join(overlays, `${domain.name}-migratable.xml`),
+      join(guestDir, 'vmlinuz'),
+      join(guestDir, 'initrd.img'),
     ]);
     const seqFrozen = await expectDataIntact(device.path, 3);
 
@@ -215,26 +219,66 @@ describe('a block-device disk (a logical volume)', () => {
       expect(full.devices?.[0]?.snapshot).not.toBe(first.devices?.[0]?.snapshot);
       await checkCopy(full.devices?.[0]?.snapshot ?? '', seqFirst + 4);
 
-      // restore does not put a device back yet: it stops at the layer above it, naming the device.
+      // restore puts each device back from the copy its snapshot needs: the full's (its top frozen
+      // layer is the device) into a sparse raw file, the second incr's (an overlay over the device)
+      // onto a device named with --device-to, never onto one a domain uses.
+      const restore = (snapshot: string, to: string, ...extra: string[]) =>
+        runCli(
+          [
+            '--json',
+            'restore',
+            domain.name,
+            '--from',
+            `restic:${snapshot}`,
+            '--to',
+            to,
+            '--config',
+            repo.configFile,
+            '--keep-device',
+            'host-file',
+            ...extra,
+          ],
+          env,
+        );
+      const restored = (result: Awaited<ReturnType<typeof runCli>>): string[] => {
+        expect(result.exitCode, result.stderr).toBe(0);
+        return [...((JSON.parse(result.stdout) as RestoreResult).disks[0]?.chain ?? [])];
+      };
       const to = join(testRoot, `restore-${basename(overlays)}`);
-      const restore = await runCli(
-        [
-          'restore',
-          domain.name,
-          '--from',
-          'restic',
-          '--to',
-          to,
-          '--config',
-          repo.configFile,
-          '--keep-device',
-          'host-file',
-        ],
-        env,
-      );
-      await rm(to, { recursive: true, force: true });
-      expect(restore.exitCode).toBe(1);
-      expect(restore.stderr).toContain(device.path);
+      const target = await LoopDevice.create(40);
+      try {
+        const fileChain = restored(await restore(full.restic?.snapshotId ?? '', join(to, 'file')));
+        expect(fileChain).toEqual([join(to, 'file', `${domain.name}.vda.raw`)]);
+        expect((await stat(fileChain[0] ?? '')).blocks * 512).toBeLessThan(32 * 1024 * 1024);
+        await expectDataIntact(fileChain[0] ?? '', seqFirst + 4);
+
+        const inUse = await restore(
+          second.restic?.snapshotId ?? '',
+          join(to, 'in-use'),
+          '--device-to',
+          `vda=${device.path}`,
+        );
+        expect(inUse.exitCode).toBe(1);
+        expect(inUse.stderr).toContain(
+          `--device-to vda=${device.path}: the device is in use by '${domain.name}'`,
+        );
+        expect(await readdir(to)).toEqual(['file']);
+
+        const deviceChain = restored(
+          await restore(
+            second.restic?.snapshotId ?? '',
+            join(to, 'device'),
+            '--device-to',
+            `vda=${target.path}`,
+          ),
+        );
+        expect(deviceChain.slice(1)).toEqual([target.path]);
+        expect(dirname(deviceChain[0] ?? '')).toBe(join(to, 'device'));
+        await expectDataIntact(deviceChain[0] ?? '', seqFirst + 2);
+      } finally {
+        await target.remove();
+        await rm(to, { recursive: true, force: true });
+      }
 
       // The files snapshots are the domain's (parent, retention); device copies carry tags of their own.
       const { stdout } = await restic('snapshots', '--json', '--tag', domain.name);

@@ -37,12 +37,24 @@ function keepList(value: string, previous: KeepWord[] | undefined): KeepWord[] {
   return [...(previous ?? []), ...(words as KeepWord[])];
 }
 
+/** One `--device-to TARGET=DEVICE`, added to those given before. */
+export function deviceToList(value: string, previous: Map<string, string> | undefined): Map<string, string> {
+  const at = value.indexOf('=');
+  const target = value.slice(0, at);
+  const device = value.slice(at + 1);
+  if (at < 1 || !device.startsWith('/'))
+    throw new UsageError(`--device-to ${value}: give TARGET=/dev/DEVICE, e.g. vda=/dev/vg0/web-restored`);
+  if (previous?.has(target)) throw new UsageError(`--device-to: disk ${target} is named twice`);
+  return new Map([...(previous ?? []), [target, device]]);
+}
+
 interface RestoreOptions {
   from: string;
   to?: string;
   as?: string;
   host?: string;
   keepDevice?: KeepWord[];
+  deviceTo?: Map<string, string>;
   define?: boolean;
   start?: boolean;
   config?: string;
@@ -73,6 +85,7 @@ export function restoreCommand(): Command {
       "Reads the backup's tree (a snapshot of the files or of the whole folder) and " +
         "restores only the config dumps and each disk's chain as the " +
         '<domain>-inactive.xml dump names it, as regular files, into one target folder. ' +
+        "A block-device disk's copy (made by run) comes back as a raw file there, or onto the device --device-to names. " +
         'Rebuilds and checks each chain there (`qemu-img rebase -u` when the folder ' +
         'moved) and writes a definition that runs each disk from its top frozen layer. ' +
         "Never overwrites a file or a defined domain. Only this host's snapshots are " +
@@ -99,26 +112,36 @@ export function restoreCommand(): Command {
         `host resources the definition may keep: ${keepWords.join(',')}`,
       ).argParser(keepList),
     )
+    .addOption(
+      new Option(
+        '--device-to <target=device>',
+        "write the copy of a block-device disk onto this device (repeatable; default: a raw file in the target folder); the device must be a domain's in no way, unmounted and large enough",
+      ).argParser(deviceToList),
+    )
     .option('--define', 'define the restored domain in libvirt')
     .option('--start', 'define and start the restored domain')
     .addOption(configOption())
-    .action(async (domain: string, options: RestoreOptions, command: Command) => {
-      const global = globalOptions(command);
-      if (global.dryRun) throw new UsageError('restore has no --dry-run; it never overwrites anything');
-      const ctx = opsContext(global);
-      const { parseFrom, restoreDomain } = await import('../../ops/restore.js');
-      const from = parseFrom(options.from);
-      if (from.kind === 'dir' && options.host !== undefined)
-        throw new UsageError('--host chooses restic snapshots; it does not go with --from DIR');
-      const source = from.kind === 'dir' ? from : await resticSource(options, ctx.host.runner, from.snapshot);
-      const result = await restoreDomain(ctx, domain, {
-        source,
-        ...(options.to === undefined ? {} : { to: options.to }),
-        ...(options.as === undefined ? {} : { as: options.as }),
-        keep: options.keepDevice ?? [],
-        define: options.define === true,
-        start: options.start === true,
-      });
-      report([{ domain, status: 'ok', value: result }], { json: global.json, all: false }, restoreLines);
-    });
+    .action(restore);
+}
+
+/** `restore DOMAIN`: the options turned into one restore request. */
+async function restore(domain: string, options: RestoreOptions, command: Command): Promise<void> {
+  const global = globalOptions(command);
+  if (global.dryRun) throw new UsageError('restore has no --dry-run; it never overwrites anything');
+  const ctx = opsContext(global);
+  const { parseFrom, restoreDomain } = await import('../../ops/restore.js');
+  const from = parseFrom(options.from);
+  if (from.kind === 'dir' && options.host !== undefined)
+    throw new UsageError('--host chooses restic snapshots; it does not go with --from DIR');
+  const source = from.kind === 'dir' ? from : await resticSource(options, ctx.host.runner, from.snapshot);
+  const result = await restoreDomain(ctx, domain, {
+    source,
+    ...(options.to === undefined ? {} : { to: options.to }),
+    ...(options.as === undefined ? {} : { as: options.as }),
+    keep: options.keepDevice ?? [],
+    ...(options.deviceTo === undefined ? {} : { deviceTo: options.deviceTo }),
+    define: options.define === true,
+    start: options.start === true,
+  });
+  report([{ domain, status: 'ok', value: result }], { json: global.json, all: false }, restoreLines);
 }
