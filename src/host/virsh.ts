@@ -7,7 +7,7 @@ import type { RunState } from '../chain/model.js';
 import type { XmlFlavour } from '../chain/plan.js';
 import { UserError } from '../errors.js';
 import { parseDomainXml } from './domainxml.js';
-import type { RunResult, Runner } from './runner.js';
+import type { ProgramResult, Runner } from './runner.js';
 import { ProcessError, ProgramTimeoutError } from './runner.js';
 import type { Timeouts } from './timeouts.js';
 import { defaultTimeouts } from './timeouts.js';
@@ -82,7 +82,7 @@ export class Virsh {
   }
 
   /** Runs virsh, stopped after `timeoutMs` (undefined: unbounded); a timeout names `what`. */
-  private async call(args: readonly string[], what: string, timeoutMs?: number): Promise<RunResult> {
+  private async call(args: readonly string[], what: string, timeoutMs?: number): Promise<ProgramResult> {
     try {
       return await this.runner({
         argv: this.argv(args),
