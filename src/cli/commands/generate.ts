@@ -6,7 +6,7 @@ import { globalOptions } from '../context.js';
 import type { GlobalOptions } from '../context.js';
 import { execaRunner } from '../../host/runner.js';
 import type { Runner } from '../../host/runner.js';
-import { requireCalendar } from '../../profiles/calendar.js';
+import { requireCalendar } from '../../host/calendar.js';
 import type { ConfigVersion } from '../../profiles/config.js';
 import type { ConfigFormat } from '../../profiles/format.js';
 import type * as formatModule from '../../profiles/format.js';
