@@ -35,6 +35,9 @@ export interface Disk extends DiskDefinition {
 
 export type RunState = 'running' | 'paused' | 'shut off' | 'other';
 
+/** Which of libvirt's domain definitions: the running one, the persistent one, or the one for migration. */
+export type XmlFlavour = 'live' | 'inactive' | 'migratable';
+
 export interface DomainState {
   readonly name: string;
   readonly uuid: string;

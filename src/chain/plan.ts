@@ -1,6 +1,5 @@
 import path from 'node:path';
-
-export type XmlFlavour = 'live' | 'inactive' | 'migratable';
+import type { XmlFlavour } from './model.js';
 
 export interface ConfigDump {
   readonly flavour: XmlFlavour;

@@ -102,7 +102,6 @@ export function configWarnings(config: Config): string[] {
 
 export type Config = z.infer<typeof configSchema>;
 export type ResticSection = z.infer<typeof resticSectionSchema>;
-export type RetentionSection = z.infer<typeof retentionSectionSchema>;
 export type StatusSection = z.infer<typeof statusSectionSchema>;
 
 /** config.yaml has problems; the message lists every one as `path: message`. */

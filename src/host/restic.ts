@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { UserError } from '../errors.js';
-import type { RunResult, Runner } from './runner.js';
+import type { ProgramResult, Runner } from './runner.js';
 
 /** Where the repository is and how to open it. Secrets travel in the environment, never in argv. */
 export interface ResticSettings {
@@ -275,7 +275,7 @@ export class Restic {
     what: string,
     onOutput?: (chunk: string) => void,
     files: { readonly inputFile?: string; readonly outputFile?: string } = {},
-  ): Promise<RunResult> {
+  ): Promise<ProgramResult> {
     const argv = ['restic', ...this.settings.options.flatMap((o) => ['-o', o]), ...args];
     const attempt = () =>
       this.runner({

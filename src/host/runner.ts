@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { InternalError, UserError } from '../errors.js';
 
 /** One program run: argv[0] is the program, the rest its arguments. Never a shell. */
-export interface RunRequest {
+export interface ProgramRequest {
   readonly argv: readonly string[];
   readonly input?: string;
   /** A file (a block device) the program reads as its standard input, streamed, never held in memory. */
@@ -19,7 +19,7 @@ export interface RunRequest {
   readonly env?: Readonly<Record<string, string>>;
 }
 
-export interface RunResult {
+export interface ProgramResult {
   readonly argv: readonly string[];
   readonly exitCode: number;
   readonly stdout: string;
@@ -30,7 +30,7 @@ export interface RunResult {
  * Runs a program and resolves with its result whatever the exit code. Rejects, with an error naming
  * the program, when it cannot start, is killed by a signal, or outlives its timeout.
  */
-export type Runner = (request: RunRequest) => Promise<RunResult>;
+export type Runner = (request: ProgramRequest) => Promise<ProgramResult>;
 
 /** The Debian package of each program the tool runs, for the message when one is missing. */
 const debianPackages: Readonly<Record<string, string>> = {
@@ -48,7 +48,7 @@ export class ProcessError extends UserError {
   /** The program's exit code (the CLI's own is `exitCode`, from UserError). */
   readonly programExitCode: number;
   readonly stderr: string;
-  constructor(result: RunResult, what?: string, message?: string) {
+  constructor(result: ProgramResult, what?: string, message?: string) {
     const detail = result.stderr.trim() || result.stdout.trim() || `exit code ${result.exitCode}`;
     super(message ?? `${what ?? result.argv.slice(0, 2).join(' ')} failed: ${detail}`);
     this.argv = result.argv;
@@ -174,7 +174,11 @@ export const execaRunner: Runner = async ({
 };
 
 /** Runs and requires exit code 0. */
-export async function runChecked(runner: Runner, request: RunRequest, what?: string): Promise<RunResult> {
+export async function runChecked(
+  runner: Runner,
+  request: ProgramRequest,
+  what?: string,
+): Promise<ProgramResult> {
   const result = await runner(request);
   if (result.exitCode !== 0) throw new ProcessError(result, what);
   return result;

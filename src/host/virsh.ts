@@ -3,11 +3,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RunState } from '../chain/model.js';
-import type { XmlFlavour } from '../chain/plan.js';
+import type { RunState, XmlFlavour } from '../chain/model.js';
 import { UserError } from '../errors.js';
 import { parseDomainXml } from './domainxml.js';
-import type { RunResult, Runner } from './runner.js';
+import type { ProgramResult, Runner } from './runner.js';
 import { ProcessError, ProgramTimeoutError } from './runner.js';
 import type { Timeouts } from './timeouts.js';
 import { defaultTimeouts } from './timeouts.js';
@@ -82,7 +81,7 @@ export class Virsh {
   }
 
   /** Runs virsh, stopped after `timeoutMs` (undefined: unbounded); a timeout names `what`. */
-  private async call(args: readonly string[], what: string, timeoutMs?: number): Promise<RunResult> {
+  private async call(args: readonly string[], what: string, timeoutMs?: number): Promise<ProgramResult> {
     try {
       return await this.runner({
         argv: this.argv(args),

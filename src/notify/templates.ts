@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { formatBytes } from '../bytes.js';
 import {
   NotifyConfigError,
   loadNotifyConfig,
@@ -78,7 +79,8 @@ export const defaultTemplates = {
   },
 } as const;
 
-export function formatDuration(ms: number): string {
+/** A duration as hours, minutes and seconds (`1h 2m 3s`), unlike the terminal's seconds. */
+export function formatDurationHms(ms: number): string {
   const total = Math.round(ms / 1000);
   const h = Math.floor(total / 3600);
   const m = Math.floor((total % 3600) / 60);
@@ -86,17 +88,6 @@ export function formatDuration(ms: number): string {
   if (h > 0) return `${h}h ${m}m ${s}s`;
   if (m > 0) return `${m}m ${s}s`;
   return `${s}s`;
-}
-
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit] ?? ''}`;
 }
 
 function fill(text: string, values: Record<string, string>): string {
@@ -112,7 +103,7 @@ export function renderOutcome(outcome: Outcome, templates?: NotifyHookConfig['te
     domain: outcome.domain,
     level: outcome.level ?? '-',
     host: outcome.host ?? hostname(),
-    duration: outcome.durationMs === undefined ? '-' : formatDuration(outcome.durationMs),
+    duration: outcome.durationMs === undefined ? '-' : formatDurationHms(outcome.durationMs),
     bytes: outcome.bytes === undefined ? '-' : formatBytes(outcome.bytes),
     error: outcome.error ?? '-',
     status: outcome.ok ? 'succeeded' : 'failed',

@@ -5,113 +5,28 @@ import { selectDisks } from '../chain/eligibility.js';
 import { refuseDeviceDisks } from '../chain/blockdisk.js';
 import { refuseManagedSave } from '../chain/managedsave.js';
 import type { MaintenanceDisk } from '../chain/maintenance.js';
-import { maintenancePosition, planDrop, planEnter, planSave } from '../chain/maintenance.js';
+import { maintenancePosition, planEnter, planSave } from '../chain/maintenance.js';
 import type { Disk, DomainState } from '../chain/model.js';
+import type { Plan } from '../chain/plan.js';
 import { isActive } from '../chain/model.js';
-import type { Plan, Step } from '../chain/plan.js';
-import { describeStep } from '../chain/plan.js';
 import { DomainBusyError, UserError } from '../errors.js';
 import { fileId } from '../host/fileid.js';
 import type { OpsContext } from './context.js';
-import { executePlan } from './execute.js';
 import { faultAfterStep } from './fault.js';
 import { domainOperation } from './frame.js';
+import type { DropRequest } from './maintenance-drop.js';
+import { dropWindow } from './maintenance-drop.js';
 import type { MaintenanceRecord } from './maintenance-record.js';
 import { clearMaintenance, readMaintenance, writeMaintenance } from './maintenance-record.js';
-import { purgeLayers } from './purge.js';
+import type { MaintenanceResult } from './maintenance-window.js';
+import { endWindow, requireRecord, resultOf, runAndCheck } from './maintenance-window.js';
 import { fileReferences, quoted, useOf } from './references.js';
 import { readDomainState, takenNames } from './state.js';
-import type { ChainChange } from './outcome.js';
-import { checkOutcome } from './outcome.js';
 import { refuseRunningBlockJobs, refuseSharedBases } from './refusals.js';
-
-export type MaintenanceAction = 'enter' | 'save' | 'drop';
-
-export interface MaintenanceResult extends ChainChange {
-  readonly action: MaintenanceAction;
-  /** ISO time of enter: when the window began. */
-  readonly since?: string;
-  readonly memoryFile?: string;
-}
 
 export interface EnterRequest {
   readonly quiesce: boolean;
   readonly memoryDir?: string;
-}
-
-function requireRecord(ctx: OpsContext, domain: string, action: MaintenanceAction): MaintenanceRecord {
-  const record = readMaintenance(ctx.stateDir, domain);
-  if (record === undefined)
-    throw new UserError(
-      `domain '${domain}' is not in maintenance, so there is nothing to ${action}. ` +
-        `Start a window with: unifi-backup maintenance enter '${domain}'`,
-    );
-  return record;
-}
-
-/** The result of one sub-verb, built from the chains after it (or before, for a dry run). */
-function resultOf(
-  ctx: OpsContext,
-  state: DomainState,
-  plan: Plan,
-  window: { action: MaintenanceAction; since: string; memoryFile?: string; started: number },
-): (after: readonly Disk[], notes: readonly string[]) => MaintenanceResult {
-  return (after, notes) => ({
-    domain: state.name,
-    action: window.action,
-    dryRun: ctx.dryRun,
-    steps: plan.steps.map(describeStep),
-    notes: [...plan.notes, ...notes],
-    disks: after
-      .filter((d) => plan.tops.has(d.target))
-      .map((d) => ({ target: d.target, chain: d.chain.map((l) => l.path) })),
-    since: window.since,
-    ...(window.memoryFile === undefined ? {} : { memoryFile: window.memoryFile }),
-    durationMs: Date.now() - window.started,
-  });
-}
-
-/** Runs a plan, checks each disk runs from its planned top and the persistent definition matches. */
-async function run(
-  ctx: OpsContext,
-  plan: Plan,
-): Promise<{ after: DomainState; notes: string[]; finish: () => void }> {
-  const { journal, notes } = await executePlan(ctx, plan);
-  const verified = await checkOutcome(ctx, plan);
-  return {
-    after: verified.after,
-    notes: [...notes, ...verified.notes],
-    finish: () => {
-      journal.finish();
-    },
-  };
-}
-
-/** A memory state is not in any chain: it goes through purgeLayers all the same (invariant 1). */
-async function removeMemoryState(ctx: OpsContext, record: MaintenanceRecord): Promise<string[]> {
-  if (record.memoryFile === undefined || !existsSync(record.memoryFile)) return [];
-  const { removed, kept } = await purgeLayers(ctx, [record.memoryFile]);
-  return [
-    ...removed.map((f) => `removed the memory state ${f}`),
-    ...kept.map((k) => `kept ${k.file}: ${k.reason}`),
-  ];
-}
-
-/**
- * After save's or drop's plan: the memory state of enter is removed, then the record. Both count as
- * steps past the plan's last one, so a crash between them can be tested like any step.
- */
-async function endWindow(
-  ctx: OpsContext,
-  domain: string,
-  record: MaintenanceRecord,
-  plan: Plan,
-): Promise<string[]> {
-  const memory = await removeMemoryState(ctx, record);
-  faultAfterStep(plan.steps.length + 1);
-  clearMaintenance(ctx.stateDir, domain);
-  faultAfterStep(plan.steps.length + 2);
-  return memory;
 }
 
 function refuseAlreadyInMaintenance(ctx: OpsContext, domain: string): void {
@@ -190,7 +105,7 @@ export async function enterMaintenance(
     });
     faultAfterStep(0);
     try {
-      const done = await run(ctx, plan);
+      const done = await runAndCheck(ctx, plan);
       done.finish();
       return result(done.after.disks, done.notes);
     } catch (error) {
@@ -286,16 +201,11 @@ export async function saveMaintenance(
       );
     if (request.consolidate) await refuseSharedBases(ctx, state, disks);
     else await refuseSharedParents(ctx, domain, record);
-    const done = await run(ctx, plan);
+    const done = await runAndCheck(ctx, plan);
     const memory = await endWindow(ctx, domain, record, plan);
     done.finish();
     return result(done.after.disks, [...done.notes, ...memory]);
   });
-}
-
-export interface DropRequest {
-  /** Running without memory state: stop the VM, revert, start it. */
-  readonly force: boolean;
 }
 
 /** `maintenance drop`: throw the changes away; every disk back at its state of enter. */
@@ -309,45 +219,6 @@ export async function dropMaintenance(
     ctx,
     domain,
     { verb: 'maintenance drop', refuseInMaintenance: false },
-    ({ undone }) => drop(ctx, domain, request, undone, started),
+    ({ undone }) => dropWindow(ctx, domain, request, undone, started),
   );
-}
-
-/**
- * `repair` after an interrupted drop: finishes it, as running `maintenance drop` again would — a
- * drop killed after stopping the domain must not leave it stopped once repaired (invariant 7).
- * Runs under the caller's lock, after its recovery; `undone` are the steps the journal had left.
- */
-export async function finishInterruptedDrop(
-  ctx: OpsContext,
-  domain: string,
-  undone: readonly Step[],
-): Promise<MaintenanceResult> {
-  return drop(ctx, domain, { force: false }, undone, Date.now());
-}
-
-async function drop(
-  ctx: OpsContext,
-  domain: string,
-  request: DropRequest,
-  undone: readonly Step[],
-  started: number,
-): Promise<MaintenanceResult> {
-  const record = requireRecord(ctx, domain, 'drop');
-  const state = await readDomainState(ctx.host, domain);
-  refuseManagedSave(state, 'maintenance drop');
-  const memoryFile =
-    record.memoryFile !== undefined && existsSync(record.memoryFile) ? record.memoryFile : undefined;
-  const interrupted = undone.find((s) => s.kind === 'restore' || s.kind === 'start')?.kind;
-  const plan = planDrop(state, record.disks, {
-    force: request.force,
-    ...(memoryFile === undefined ? {} : { memoryFile }),
-    ...(interrupted === undefined ? {} : { interrupted }),
-  });
-  const result = resultOf(ctx, state, plan, { action: 'drop', since: record.since, started });
-  if (ctx.dryRun) return result(state.disks, []);
-  const done = await run(ctx, plan);
-  const memory = await endWindow(ctx, domain, record, plan);
-  done.finish();
-  return result(done.after.disks, [...done.notes, ...memory]);
 }

@@ -170,8 +170,8 @@ async function makeFile(run: Running, step: MakeStep, temp: string): Promise<str
   }
 }
 
-/** The replica domain, if libvirt knows it: only ours (by UUID) may be redefined, and never while it runs. */
-async function replicaDomain(
+/** Whether libvirt knows the replica domain: only ours (by UUID) may be redefined, and never while it runs. */
+async function replicaDefined(
   ctx: OpsContext,
   name: string,
   previous: ReplicaState | undefined,
@@ -301,7 +301,7 @@ async function planSync(
   refuseModeChange(dir, state.name, previous, request.mode);
   const replica = request.as ?? previous?.replica ?? `${state.name}-replica`;
   await refuseRename(ctx, dir, state.name, previous, replica);
-  const defined = await replicaDomain(ctx, replica, previous, state.name);
+  const defined = await replicaDefined(ctx, replica, previous, state.name);
   const others = readAllReplicaStates(dir).filter((s) => s.domain !== state.name);
   const plan = planReplica({
     mode: request.mode,
@@ -343,7 +343,7 @@ async function refuseRename(
   if (
     previous &&
     replica !== previous.replica &&
-    (await replicaDomain(ctx, previous.replica, previous, domain))
+    (await replicaDefined(ctx, previous.replica, previous, domain))
   )
     throw new UserError(
       `the replica of '${domain}' in ${dir} is defined as '${previous.replica}'. Undefine it first ` +

@@ -1,12 +1,12 @@
 import { fromConfig } from './config.js';
 import type { ConfigObject } from './config.js';
 import { levels } from './model.js';
-import type { Level } from './model.js';
+import type { ScheduledLevel } from './model.js';
 
 /** One scheduled backup found on the host: a systemd timer or a resticprofile profile. */
 export interface InstalledSchedule {
   readonly domain: string;
-  readonly level: Level;
+  readonly level: ScheduledLevel;
   readonly schedules: readonly string[];
   readonly from: 'systemd' | 'resticprofile';
   /** The timer unit, or the profile's name. */
@@ -17,7 +17,7 @@ export interface InstalledSchedule {
   readonly statusFile?: string;
 }
 
-function isLevel(value: unknown): value is Level {
+function isLevel(value: unknown): value is ScheduledLevel {
   return levels.some((level) => level === value);
 }
 

@@ -1,10 +1,12 @@
+import type { Level } from '../chain/consolidate.js';
 import { UsageError } from '../errors.js';
 import { profileFileName, tagProblem } from '../naming.js';
 import type { ConfigVersion } from './config.js';
 import { shellCommand, shellQuote } from './shell.js';
 
-export const levels = ['incr', 'diff', 'full'] as const;
-export type Level = (typeof levels)[number];
+/** The levels a schedule runs: every backup {@link Level} but `disable`. */
+export const levels = ['incr', 'diff', 'full'] as const satisfies readonly Level[];
+export type ScheduledLevel = (typeof levels)[number];
 
 /** restic `forget --keep-*` values; the original generator's defaults in {@link defaultRetention}. */
 export interface Retention {
@@ -40,7 +42,7 @@ export interface RepositorySchedules {
 
 /** What the user asked for, the same for every domain. */
 export interface ProfileSettings {
-  readonly schedules: Partial<Record<Level, string>>;
+  readonly schedules: Partial<Record<ScheduledLevel, string>>;
   readonly repository?: string;
   readonly passwordFile?: string;
   readonly initialize: boolean;
@@ -111,11 +113,11 @@ export interface ProfileSet {
 }
 
 /** `all-incr` … never clash with a profile, because `all` cannot be a domain name here. */
-export function groupName(level: Level): string {
+export function groupName(level: ScheduledLevel): string {
   return `all-${level}`;
 }
 
-export function profileName(domain: string, level: Level): string {
+export function profileName(domain: string, level: ScheduledLevel): string {
   return `${domain}-${level}`;
 }
 
@@ -176,7 +178,7 @@ export function isRemoteRepository(repository: string | undefined): boolean {
  * The levels that get a profile: every scheduled level, and always `incr`, the one the others
  * inherit from. An unscheduled diff or full profile would inherit the incr schedule.
  */
-export function profiledLevels(settings: ProfileSettings): Level[] {
+export function profiledLevels(settings: ProfileSettings): ScheduledLevel[] {
   return levels.filter((level) => level === 'incr' || settings.schedules[level] !== undefined);
 }
 
@@ -197,7 +199,7 @@ export function notifySendArgv(
   ];
 }
 
-function notifyHooks(settings: ProfileSettings, domain: string, level: Level): ProfileSection {
+function notifyHooks(settings: ProfileSettings, domain: string, level: ScheduledLevel): ProfileSection {
   const notify = settings.notify;
   if (notify === undefined) return {};
   const base = notifySendArgv(settings.program, settings.programOptions, notify);
@@ -216,7 +218,7 @@ function notifyHooks(settings: ProfileSettings, domain: string, level: Level): P
   return { 'run-after': [ok], 'run-after-fail': [fail] };
 }
 
-function pingHooks(settings: ProfileSettings, domain: string, level: Level): ProfileSection {
+function pingHooks(settings: ProfileSettings, domain: string, level: ScheduledLevel): ProfileSection {
   if (settings.pingUrl === undefined) return {};
   const url = resticprofilePath(
     settings.pingUrl.replaceAll('{profile}', encodeURIComponent(profileName(domain, level))),
@@ -227,7 +229,12 @@ function pingHooks(settings: ProfileSettings, domain: string, level: Level): Pro
   return { 'send-after': success, 'send-after-fail': failure };
 }
 
-function profileSchedule(settings: ProfileSettings, domain: string, level: Level, version: ConfigVersion) {
+function profileSchedule(
+  settings: ProfileSettings,
+  domain: string,
+  level: ScheduledLevel,
+  version: ConfigVersion,
+) {
   const schedule = settings.schedules[level];
   if (schedule === undefined || version === '2') return {};
   return {
@@ -240,7 +247,7 @@ function profileSchedule(settings: ProfileSettings, domain: string, level: Level
   };
 }
 
-function retentionSection(settings: ProfileSettings, domain: string, level: Level): ProfileSection {
+function retentionSection(settings: ProfileSettings, domain: string, level: ScheduledLevel): ProfileSection {
   const { retention } = settings;
   return {
     'after-backup': true,
@@ -261,7 +268,7 @@ function retentionSection(settings: ProfileSettings, domain: string, level: Leve
 function levelProfile(
   settings: ProfileSettings,
   domain: string,
-  level: Level,
+  level: ScheduledLevel,
   version: ConfigVersion,
 ): Profile {
   const list = fileListPath(settings.stateDir, domain);
@@ -342,7 +349,7 @@ function repositoryProfile(settings: ProfileSettings): Profile | undefined {
   };
 }
 
-function groupSchedule(settings: ProfileSettings, level: Level): Group['schedules'] {
+function groupSchedule(settings: ProfileSettings, level: ScheduledLevel): Group['schedules'] {
   const schedule = settings.schedules[level];
   if (schedule === undefined) return undefined;
   return {
@@ -367,7 +374,7 @@ export function buildProfileSet(
   version: ConfigVersion,
 ): ProfileSet {
   const profiles: Record<string, Profile> = {};
-  const members: Partial<Record<Level, string[]>> = {};
+  const members: Partial<Record<ScheduledLevel, string[]>> = {};
   const profiled = profiledLevels(settings);
   for (const domain of domains) {
     checkProfileDomain(domain);

@@ -1,11 +1,11 @@
 import { UsageError } from '../errors.js';
 import { checkDomainName, levels, notifySendArgv } from './model.js';
-import type { Level, NotifySettings } from './model.js';
+import type { NotifySettings, ScheduledLevel } from './model.js';
 
 export const defaultUnitDir = '/etc/systemd/system';
 
 export interface SystemdSettings {
-  readonly schedules: Partial<Record<Level, string>>;
+  readonly schedules: Partial<Record<ScheduledLevel, string>>;
   readonly program: string;
   /** Global options the tool must repeat (a non-default --state-dir, --lock-dir or --connect). */
   readonly programOptions: readonly string[];
@@ -32,7 +32,7 @@ export function escapeUnitName(text: string): string {
   return escaped;
 }
 
-export function unitBaseName(domain: string, level: Level): string {
+export function unitBaseName(domain: string, level: ScheduledLevel): string {
   return `unifi-backup-${escapeUnitName(domain)}-${level}`;
 }
 
@@ -71,7 +71,7 @@ export function execLine(argv: readonly string[]): string {
 }
 
 /** The argv a level's service runs: the tool itself, whose per-domain lock serialises the levels. */
-export function serviceArgv(settings: SystemdSettings, domain: string, level: Level): string[] {
+export function serviceArgv(settings: SystemdSettings, domain: string, level: ScheduledLevel): string[] {
   return [settings.program, ...settings.programOptions, 'run', level, '--', domain];
 }
 
@@ -117,7 +117,7 @@ export const hardeningLines: readonly string[] = [
   'UMask=0077',
 ];
 
-function serviceUnit(settings: SystemdSettings, domain: string, level: Level): string {
+function serviceUnit(settings: SystemdSettings, domain: string, level: ScheduledLevel): string {
   return [
     '[Unit]',
     `Description=${unitText(`unifi-backup ${level} backup of libvirt domain ${domain}`)}`,
@@ -175,7 +175,12 @@ function failureUnit(settings: SystemdSettings, notify: NotifySettings): string 
   ].join('\n');
 }
 
-function timerUnit(settings: SystemdSettings, domain: string, level: Level, schedule: string): string {
+function timerUnit(
+  settings: SystemdSettings,
+  domain: string,
+  level: ScheduledLevel,
+  schedule: string,
+): string {
   if (/[\n\r]/.test(schedule)) throw new UsageError(`the ${level} schedule must be one line.`);
   return [
     '[Unit]',

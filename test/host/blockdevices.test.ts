@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { loopsOver, probeRegion, readPartitions } from '../../src/host/blockdevices.js';
 import { chainBlockdev } from '../../src/host/blockexport.js';
-import type { RunResult, Runner } from '../../src/host/runner.js';
+import type { ProgramResult, Runner } from '../../src/host/runner.js';
 
 const reply =
-  (result: Partial<RunResult>): Runner =>
+  (result: Partial<ProgramResult>): Runner =>
   (request) =>
     Promise.resolve({ argv: request.argv, exitCode: 0, stdout: '', stderr: '', ...result });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
-import type { RunRequest, RunResult } from '../../src/host/runner.js';
+import type { ProgramRequest, ProgramResult } from '../../src/host/runner.js';
 import type { Timeouts } from '../../src/host/timeouts.js';
 import { defaultTimeouts } from '../../src/host/timeouts.js';
 import { BlockJobStalledError, Virsh } from '../../src/host/virsh.js';
@@ -13,7 +13,7 @@ type Answer = { exitCode?: number; stdout?: string; stderr?: string };
  */
 function scripted(answers: { info: Answer[]; pivot?: Answer[] }, timeouts?: Timeouts) {
   const commands: string[] = [];
-  const runner = (request: RunRequest): Promise<RunResult> => {
+  const runner = (request: ProgramRequest): Promise<ProgramResult> => {
     const args = request.argv.slice(4);
     commands.push(args.filter((a) => a.startsWith('--') && a !== '--domain' && a !== '--path').join(' '));
     const queue = args.includes('--pivot') ? answers.pivot : args.includes('--info') ? answers.info : [];

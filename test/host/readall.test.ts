@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { RunRequest, RunResult } from '../../src/host/runner.js';
+import type { ProgramRequest, ProgramResult } from '../../src/host/runner.js';
 import { Virsh } from '../../src/host/virsh.js';
 
 const uuids = ['7073dfbe-8e20-4afe-9722-5490b8dcf432', '5bc753a7-447d-4ffc-9b73-bc097d9f67da'];
@@ -24,7 +24,7 @@ function fakeVirsh(
   jobs: Record<string, string> = {},
 ) {
   const seen: (readonly string[])[] = [];
-  const runner = (request: RunRequest): Promise<RunResult> => {
+  const runner = (request: ProgramRequest): Promise<ProgramResult> => {
     seen.push(request.argv);
     const args = request.argv.slice(4);
     let stdout = '';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { RunRequest, Runner } from '../../src/host/runner.js';
+import type { ProgramRequest, Runner } from '../../src/host/runner.js';
 import {
   parseBackupOutput,
   parseForgetOutput,
@@ -20,7 +20,7 @@ const backupOutput = [
 ].join('\n');
 
 function fakeRunner(replies: Record<string, { exitCode: number; stdout?: string; stderr?: string }>) {
-  const calls: RunRequest[] = [];
+  const calls: ProgramRequest[] = [];
   const runner: Runner = (request) => {
     calls.push(request);
     const verb =

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { RunRequest, RunResult } from '../../src/host/runner.js';
+import type { ProgramRequest, ProgramResult } from '../../src/host/runner.js';
 import { Virsh } from '../../src/host/virsh.js';
 
 /** A scripted virsh: `snapshot-create` fails as given, `domfsthaw` answers as given. */
-function scripted(snapshot: Partial<RunResult>, thaw: Partial<RunResult>) {
+function scripted(snapshot: Partial<ProgramResult>, thaw: Partial<ProgramResult>) {
   const commands: string[] = [];
-  const runner = (request: RunRequest): Promise<RunResult> => {
+  const runner = (request: ProgramRequest): Promise<ProgramResult> => {
     const command = request.argv[4] ?? '';
     commands.push(command);
     const answer = command === 'snapshot-create' ? snapshot : command === 'domfsthaw' ? thaw : {};

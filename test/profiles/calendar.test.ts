@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
 import { execaRunner } from '../../src/host/runner.js';
 import type { Runner } from '../../src/host/runner.js';
-import { checkCalendar, parseCalendar, requireCalendar } from '../../src/profiles/calendar.js';
+import { checkCalendar, requireCalendar } from '../../src/host/calendar.js';
+import { parseCalendar } from '../../src/profiles/calendar.js';
 
 const absent: Runner = () => Promise.reject(new Error('cannot run systemd-analyze: ENOENT'));
 

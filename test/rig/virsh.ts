@@ -1,13 +1,13 @@
 import { execaRunner, runChecked } from '../../src/host/runner.js';
-import type { RunResult } from '../../src/host/runner.js';
+import type { ProgramResult } from '../../src/host/runner.js';
 import { libvirtUri } from './rig-paths.js';
 
-export function virsh(...args: string[]): Promise<RunResult> {
+export function virsh(...args: string[]): Promise<ProgramResult> {
   return runChecked(execaRunner, { argv: ['virsh', '-c', libvirtUri, ...args] });
 }
 
 /** Like virsh(), but resolves with the result whatever the exit code. */
-export function tryVirsh(...args: string[]): Promise<RunResult> {
+export function tryVirsh(...args: string[]): Promise<ProgramResult> {
   return execaRunner({ argv: ['virsh', '-c', libvirtUri, ...args] });
 }
 

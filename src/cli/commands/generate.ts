@@ -6,7 +6,7 @@ import { globalOptions } from '../context.js';
 import type { GlobalOptions } from '../context.js';
 import { execaRunner } from '../../host/runner.js';
 import type { Runner } from '../../host/runner.js';
-import { requireCalendar } from '../../profiles/calendar.js';
+import { requireCalendar } from '../../host/calendar.js';
 import type { ConfigVersion } from '../../profiles/config.js';
 import type { ConfigFormat } from '../../profiles/format.js';
 import type * as formatModule from '../../profiles/format.js';
@@ -18,7 +18,7 @@ import {
   defaultRetention,
   levels,
 } from '../../profiles/model.js';
-import type { Level, NotifySettings, ProfileSettings, Retention } from '../../profiles/model.js';
+import type { NotifySettings, ProfileSettings, Retention, ScheduledLevel } from '../../profiles/model.js';
 import { shellCommand } from '../../profiles/shell.js';
 import { writeStateFile } from '../../state/write.js';
 import { buildSystemdUnits, defaultUnitDir, enableCommands } from '../../profiles/systemd.js';
@@ -93,8 +93,11 @@ async function checkSchedule(
   if (note !== undefined) io.err(`${note}\n`);
 }
 
-async function schedulesFrom(options: GenerateOptions, io: Io): Promise<Partial<Record<Level, string>>> {
-  const schedules: Partial<Record<Level, string>> = {};
+async function schedulesFrom(
+  options: GenerateOptions,
+  io: Io,
+): Promise<Partial<Record<ScheduledLevel, string>>> {
+  const schedules: Partial<Record<ScheduledLevel, string>> = {};
   for (const level of levels) {
     const schedule = options[level];
     if (schedule === undefined) continue;

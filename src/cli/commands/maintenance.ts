@@ -3,7 +3,7 @@ import { UsageError } from '../../errors.js';
 import { forEachDomain } from '../../ops/all.js';
 import type { OpsContext } from '../../ops/context.js';
 import type * as MaintenanceOps from '../../ops/maintenance.js';
-import type { MaintenanceResult } from '../../ops/maintenance.js';
+import type { MaintenanceResult } from '../../ops/maintenance-window.js';
 import { confirm } from '../confirm.js';
 import { globalOptions, opsContext } from '../context.js';
 import { formatDuration, table } from '../format.js';

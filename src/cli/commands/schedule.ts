@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { UserError } from '../../errors.js';
 import { execaRunner } from '../../host/runner.js';
 import type { Runner } from '../../host/runner.js';
-import { checkCalendar } from '../../profiles/calendar.js';
+import { checkCalendar } from '../../host/calendar.js';
 import type { InstalledSchedule } from '../../profiles/installed.js';
 import { defaultUnitDir } from '../../profiles/systemd.js';
 import type { RecordedVerb } from '../../ops/run-record.js';
