@@ -41,7 +41,7 @@ function isNamespaced(node: Node): boolean {
 
 /**
  * Every element of a definition (a config dump read from a backup) that reaches beyond the restored
- * disks into the host: disks not restored (host block devices, network and pool volumes, other
+ * disks into the host: disks not restored (network and pool volumes, other
  * files), PCI/USB/SCSI passthrough, shared host folders, raw QEMU arguments and the emulator
  * binary, and character devices writing to files outside `folder` (libvirt hands such a file to
  * QEMU's user when the domain starts). `restored` holds the targets of the disks restored.

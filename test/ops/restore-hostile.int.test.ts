@@ -78,7 +78,18 @@ describe('restore of a hostile snapshot', () => {
       join(vm, `${p}-df-inactive.xml`),
       dumpXml(`${p}-df`, randomUUID(), fileDisk('vda', join(vm, 'df-top.qcow2'))),
     );
-    // blk: a restorable disk beside a host block device, passthrough, raw QEMU arguments, a foreign emulator.
+    // dev: a restorable disk beside a host block device the repository holds no copy of.
+    await img(join(vm, 'dev-top.qcow2'), '1M');
+    await writeFile(
+      join(vm, `${p}-dev-inactive.xml`),
+      dumpXml(
+        `${p}-dev`,
+        randomUUID(),
+        fileDisk('vda', join(vm, 'dev-top.qcow2')) +
+          `<disk type='block' device='disk'><driver name='qemu' type='raw'/><source dev='/dev/sda'/><target dev='vdb' bus='virtio'/></disk>`,
+      ),
+    );
+    // blk: a restorable disk beside passthrough, raw QEMU arguments, a foreign emulator.
     await img(join(vm, 'blk-top.qcow2'), '1M');
     await writeFile(
       join(vm, `${p}-blk-inactive.xml`),
@@ -86,7 +97,6 @@ describe('restore of a hostile snapshot', () => {
         `${p}-blk`,
         randomUUID(),
         fileDisk('vda', join(vm, 'blk-top.qcow2')) +
-          `<disk type='block' device='disk'><driver name='qemu' type='raw'/><source dev='/dev/sda'/><target dev='vdb' bus='virtio'/></disk>` +
           `<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x0000' bus='0x00' slot='0x1f' function='0x2'/></source></hostdev>` +
           `<filesystem type='mount' accessmode='passthrough'><source dir='/'/><target dir='hostroot'/></filesystem>` +
           `<serial type='file'><source path='/etc/cron.d/evil'/><target port='0'/></serial>`,
@@ -114,7 +124,7 @@ describe('restore of a hostile snapshot', () => {
         '-q',
         '--host',
         'other',
-        ...['good', 'sym', 'df', 'blk', 'efi'].flatMap((d) => ['--tag', `${p}-${d}`]),
+        ...['good', 'sym', 'df', 'dev', 'blk', 'efi'].flatMap((d) => ['--tag', `${p}-${d}`]),
         vm,
         planted,
       ],
@@ -232,7 +242,6 @@ describe('restore of a hostile snapshot', () => {
     const refused = await restore('blk', '--host', 'other', '--to', to, '--define');
     expect(refused.exitCode).toBe(1);
     for (const text of [
-      "disk vdb: <disk type='block' device='disk'> dev='/dev/sda' (--keep-device host-disk)",
       "<hostdev mode='subsystem' type='pci' managed='yes'>",
       "<filesystem type='mount' accessmode='passthrough'> dir='/' as dir='hostroot' (--keep-device filesystem)",
       '<qemu:commandline> (--keep-device qemu-commandline)',
@@ -249,12 +258,23 @@ describe('restore of a hostile snapshot', () => {
       '--to',
       to,
       '--keep-device',
-      'host-disk,hostdev,filesystem,host-file,qemu-commandline,emulator',
+      'hostdev,filesystem,host-file,qemu-commandline,emulator',
     );
     expect(kept.exitCode, kept.stderr).toBe(0);
     const xml = await readFile(join(to, `${p}-blk-restored.xml`), 'utf8');
     expect(xml).toContain('<hostdev');
-    expect(xml).toContain('/dev/sda');
+    expect(xml).toContain('<filesystem');
+  });
+
+  it('refuses a block-device disk the repository holds no copy of, placing nothing, whatever is kept', async () => {
+    const to = join(root, 'to-dev');
+    for (const keep of [[], ['--keep-device', 'host-disk']]) {
+      const refused = await restore('dev', '--host', 'other', '--to', to, ...keep);
+      expect(refused.exitCode).toBe(1);
+      expect(refused.stderr).toContain('disk vdb: the repository holds no copy of the block device /dev/sda');
+      expect(existsSync(to)).toBe(false);
+    }
+    expect(await defined()).not.toContain(`${p}-dev`);
   });
 });
 

@@ -91,7 +91,7 @@ export function restoreCommand(): Command {
         "Never overwrites a file or a defined domain. Only this host's snapshots are " +
         'used unless --host names another. A definition reaching host resources that ' +
         'were not restored is refused unless --keep-device keeps them:\n' +
-        '  host-disk         disks not restored: host block devices, volumes, files\n' +
+        '  host-disk         disks not restored: network and pool volumes, other files\n' +
         '  hostdev           PCI/USB/SCSI passthrough (<hostdev>, hostdev interfaces)\n' +
         '  filesystem        host folders shared with the guest (<filesystem>)\n' +
         '  host-file         serial/console/channel output to a file elsewhere\n' +
