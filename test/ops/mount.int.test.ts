@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, realpathSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execaRunner, runChecked } from '../../src/host/runner.js';
@@ -12,7 +12,7 @@ import { cliPath, isolatedEnv, runCli, runCliOk } from '../cli-run.js';
 import type { TestDomain } from '../rig/domain.js';
 import { checkImage } from '../rig/image.js';
 import { judgeRecords } from '../rig/records.js';
-import { testRoot } from '../rig/rig-paths.js';
+import { guestDir, testRoot } from '../rig/rig-paths.js';
 import { makePartitionedQcow2 } from '../rig/test-disk.js';
 import { useTestDomains } from '../rig/test-domains.js';
 import type { TestRepository } from './repositories.js';
@@ -38,10 +38,13 @@ async function sha256(file: string): Promise<string> {
 }
 
 /** Each frozen layer's identity and checksum (what `files` hands restic, config dumps left out). */
+const guestFolders = new Set([guestDir, realpathSync(guestDir)]);
+
 async function frozenLayers(domain: string): Promise<Map<string, string>> {
   const files = (await runCliOk(['files', domain], env)).stdout
     .split('\n')
-    .filter((f) => f !== '' && !f.endsWith('.xml'));
+    // Only the disk's layers: not the config dumps, not the guest's direct-kernel files.
+    .filter((f) => f !== '' && !f.endsWith('.xml') && !guestFolders.has(dirname(f)));
   const layers = new Map<string, string>();
   for (const file of files) {
     const info = await stat(file);
