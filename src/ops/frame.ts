@@ -43,7 +43,7 @@ export async function domainOperation<T>(
   return underDomainLock(ctx, domain, frame.verb, async () => {
     if (frame.refuseInMaintenance) refuseInMaintenance(ctx.stateDir, domain, frame.verb);
     const journal = readJournal(ctx.stateDir, domain);
-    const actions = await recoverInterrupted(ctx, domain, { repair: frame.repair === true });
+    const actions = await recoverInterrupted(ctx, domain, journal, { repair: frame.repair === true });
     if (frame.repair !== true) for (const action of actions) ctx.log(`${domain}: ${action}`);
     return operation({
       actions,

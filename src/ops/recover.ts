@@ -3,7 +3,7 @@ import type { Step } from '../chain/plan.js';
 import { DomainBusyError } from '../errors.js';
 import { parseDomainXml, setDiskSources } from '../host/domainxml.js';
 import type { JournalRecord } from '../journal/journal.js';
-import { clearJournal, readJournal } from '../journal/journal.js';
+import { clearJournal } from '../journal/journal.js';
 import type { OpsContext } from './context.js';
 import { purgeLayers } from './purge.js';
 
@@ -102,10 +102,11 @@ async function reconcileDefinitions(ctx: OpsContext, domain: string, act: Act): 
 export async function recoverInterrupted(
   ctx: OpsContext,
   domain: string,
+  /** The domain's journal as the caller read it (undefined: none was left). */
+  record: JournalRecord | undefined,
   options: RecoverOptions = {},
 ): Promise<string[]> {
   const repair = options.repair === true;
-  const record = readJournal(ctx.stateDir, domain);
   if (!record && !repair) return [];
   const actions: string[] = [];
   const act: Act = async (what, action) => {
