@@ -1,4 +1,4 @@
-import type { HttpClient } from './http-request.js';
+import type { HttpClient, HttpRequest } from './http-request.js';
 import type { NotifyMessage } from './message.js';
 import type { UrlParts } from './service-url.js';
 
@@ -45,4 +45,40 @@ export function apiOrigin(context: SendContext, fixed: string): string {
 
 export function hostOrigin(host: string, disableTls: boolean): string {
   return `${disableTls ? 'http' : 'https'}://${host}`;
+}
+
+type HttpRequests = HttpRequest | HttpRequest[];
+
+/**
+ * An HTTP service as it declares itself: what it shares with every service, and the requests a
+ * message becomes. A service whose URL names no host also gives its fixed API origin, which the
+ * requests then get (or `SendContext.apiBase` in its place).
+ */
+export type HttpServiceDefinition<C> = Omit<NotifyService<C>, 'send'> &
+  (
+    | { readonly requests: (config: C, message: NotifyMessage) => HttpRequests }
+    | {
+        readonly origin: string | ((config: C) => string);
+        readonly requests: (config: C, message: NotifyMessage, origin: string) => HttpRequests;
+      }
+  );
+
+/** A service that sends a message as its requests, one after the other. */
+export function httpService<C>(definition: HttpServiceDefinition<C>): NotifyService<C> {
+  const requests = (config: C, message: NotifyMessage, context: SendContext): HttpRequests => {
+    if (!('origin' in definition)) return definition.requests(config, message);
+    const fixed = typeof definition.origin === 'string' ? definition.origin : definition.origin(config);
+    return definition.requests(config, message, apiOrigin(context, fixed));
+  };
+  return {
+    scheme: definition.scheme,
+    aliases: definition.aliases,
+    shape: definition.shape,
+    example: definition.example,
+    parse: definition.parse,
+    secrets: definition.secrets,
+    async send(config, message, context) {
+      for (const request of [requests(config, message, context)].flat()) await context.http(request);
+    },
+  };
 }

@@ -1,24 +1,15 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { unsupportedReason } from '../chain/eligibility.js';
 import { isIgnoredDevice } from '../chain/model.js';
 import { UsageError, UserError } from '../errors.js';
 import type { ImageRegion } from '../host/blockdevices.js';
-import { attachLoop, detachLoop, loopsOver, probeRegion, readPartitions } from '../host/blockdevices.js';
+import { attachLoop, probeRegion, readPartitions } from '../host/blockdevices.js';
 import type { ExportLayer } from '../host/blockexport.js';
 import { createScratchOverlay, startExport } from '../host/blockexport.js';
 import { parseDomainXml } from '../host/domainxml.js';
-import {
-  mountDevice,
-  mountPoints,
-  mountsAtOrBelow,
-  mountTable,
-  mountTmpfs,
-  remountReadOnly,
-  unmount,
-} from '../host/mounts.js';
+import { mountDevice, mountPoints, mountTmpfs, remountReadOnly } from '../host/mounts.js';
 import { lockDomain } from '../lock/lock.js';
 import type { SnapshotChoice } from './backupchain.js';
 import { fetchChains, openSnapshot } from './backupchain.js';
@@ -26,13 +17,8 @@ import { findDump, folderTree } from './backuptree.js';
 import type { OpsContext } from './context.js';
 import { faultAfterStep } from './fault.js';
 import type { MountRecord } from './mount-record.js';
-import {
-  newMountId,
-  readMountRecords,
-  removeMountRecord,
-  workFolder,
-  writeMountRecord,
-} from './mount-record.js';
+import { newMountId, readMountRecords, workFolder, writeMountRecord } from './mount-record.js';
+import { clearStaleMounts, takeDown, tmpfsSource } from './mount-teardown.js';
 import type { PlannedFilesystem } from './mountlayout.js';
 import { describeFilesystems, planFilesystems } from './mountlayout.js';
 import { readDomainState } from './state.js';
@@ -82,9 +68,6 @@ interface DiskChain {
   /** A live domain's frozen layers: its QEMU holds their locks. */
   readonly shared: boolean;
 }
-
-/** The source name of the tmpfs at a mount point, by which takeDown knows it is the tool's own. */
-const tmpfsSource = 'unifi-backup';
 
 function refuseUnfitHost(): void {
   if (process.geteuid?.() !== 0)
@@ -354,67 +337,6 @@ export async function mountDisk(
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Ends the work folder's qemu-storage-daemon, found by its pid file and checked by its command line. */
-async function stopDaemon(work: string): Promise<boolean> {
-  const pidFile = path.join(work, 'daemon.pid');
-  const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
-  if (!Number.isInteger(pid) || pid <= 1) return false;
-  const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
-  if (path.basename(argv[0] ?? '') !== 'qemu-storage-daemon' || !argv.includes(pidFile)) return false;
-  process.kill(pid, 'SIGTERM');
-  for (let waited = 0; alive(pid); waited += 100) {
-    if (waited >= 10_000) process.kill(pid, 'SIGKILL');
-    await sleep(100);
-  }
-  return true;
-}
-
-/**
- * Takes down everything one mount record names, whatever state a crash left it in: the filesystems
- * under the mount point (only when the tool's own tmpfs is there), the loop devices over the export
- * file, the daemon, a FUSE mount it left, then the work folder and the record.
- */
-async function takeDown(ctx: OpsContext, record: MountRecord): Promise<string[]> {
-  const { runner } = ctx.host;
-  const work = workFolder(ctx.stateDir, record.id);
-  const exportFile = path.join(work, 'disk');
-  const done: string[] = [];
-  if (record.mountpoint !== undefined && (await ownTmpfsAt(record.mountpoint))) {
-    for (const m of await mountsAtOrBelow(record.mountpoint)) await unmount(runner, m);
-    done.push(`unmounted ${record.mountpoint}`);
-  }
-  for (const loop of await loopsOver(runner, exportFile)) {
-    await detachLoop(runner, loop);
-    done.push(`detached ${loop}`);
-  }
-  if (await stopDaemon(work)) done.push('stopped qemu-storage-daemon');
-  for (const m of await mountsAtOrBelow(work)) await unmount(runner, m);
-  const left = await mountsAtOrBelow(work);
-  if (left.length > 0)
-    throw new UserError(
-      `${left.join(', ')} is still mounted; ${work} was kept. Unmount it (umount -l), then run again.`,
-    );
-  await rm(work, { recursive: true, force: true });
-  removeMountRecord(ctx.stateDir, record.id);
-  return done;
-}
-
-/** Whether the mount point holds the tmpfs `mount` puts there (and not something mounted since). */
-async function ownTmpfsAt(mountpoint: string): Promise<boolean> {
-  return (await mountTable()).some(
-    (m) => m.mountPoint === mountpoint && m.type === 'tmpfs' && m.source === tmpfsSource,
-  );
-}
-
 /** `unmount MOUNTPOINT`: takes down what `mount` set up there. */
 export async function unmountAt(
   ctx: OpsContext,
@@ -433,21 +355,4 @@ export async function unmountAt(
     disk: record.disk,
     actions: await takeDown(ctx, record),
   };
-}
-
-/**
- * Mounts a crashed `mount` left half made (its process is gone, its record incomplete), of one
- * domain or of all: taken down, or with --dry-run only named. Run by `mount` and `repair`.
- */
-export async function clearStaleMounts(ctx: OpsContext, domain?: string): Promise<string[]> {
-  const stale = readMountRecords(ctx.stateDir).filter(
-    (r) => !r.complete && !alive(r.pid) && (domain === undefined || r.domain === domain),
-  );
-  const lines: string[] = [];
-  for (const record of stale) {
-    const what = `the mount of disk ${record.disk || '(not yet known)'} of '${record.domain}' that an interrupted run left (${workFolder(ctx.stateDir, record.id)})`;
-    if (ctx.dryRun) lines.push(`would take down ${what}`);
-    else lines.push(`took down ${what}${(await takeDown(ctx, record)).map((d) => `; ${d}`).join('')}`);
-  }
-  return lines;
 }

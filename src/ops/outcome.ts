@@ -5,15 +5,19 @@ import { setDiskSources } from '../host/domainxml.js';
 import type { OpsContext } from './context.js';
 import { readDomainStateWithDefinitions } from './state.js';
 
-/** What a verb that changes chains reports for one domain. */
-export interface ChainChange {
+/** What a verb that runs a plan reports for one domain: the steps run (or, dry, planned) and notes. */
+export interface PlanReport {
   readonly domain: string;
   readonly dryRun: boolean;
   readonly steps: readonly string[];
   readonly notes: readonly string[];
+  readonly durationMs: number;
+}
+
+/** What a verb that changes chains reports for one domain. */
+export interface ChainChange extends PlanReport {
   /** Per disk, the chain afterwards, top (active) first. */
   readonly disks: readonly { target: string; chain: readonly string[] }[];
-  readonly durationMs: number;
 }
 
 /**

@@ -2,8 +2,8 @@ import { discardJournal, journalFile } from '../journal/journal.js';
 import type { OpsContext } from './context.js';
 import { domainOperation, underDomainLock } from './frame.js';
 import { finishInterruptedDrop } from './maintenance-drop.js';
-import { clearStaleMounts } from './mount.js';
 import { readMaintenance } from './maintenance-record.js';
+import { clearStaleMounts } from './mount-teardown.js';
 
 export interface RepairResult {
   readonly domain: string;

@@ -40,6 +40,7 @@ import { replicaFileName } from '../naming.js';
 import type { OpsContext } from './context.js';
 import { faultAfterStep } from './fault.js';
 import { domainOperation } from './frame.js';
+import type { PlanReport } from './outcome.js';
 import { fileReferences, quoted, useOf } from './references.js';
 import { readAllReplicaStates, readReplicaState, stateFile, writeReplicaState } from './replicastate.js';
 import { readDomainState } from './state.js';
@@ -56,14 +57,10 @@ export interface SyncRequest {
   readonly force?: boolean;
 }
 
-export interface SyncResult {
-  readonly domain: string;
+export interface SyncResult extends PlanReport {
   readonly mode: SyncMode;
   readonly replica: string;
   readonly target: string;
-  readonly dryRun: boolean;
-  readonly steps: readonly string[];
-  readonly notes: readonly string[];
   /** Bytes written into DIR by copies and conversions (not by merges inside DIR). */
   readonly bytesCopied: number;
   /** Per disk, the replica's chain in DIR, base first. */
@@ -72,7 +69,6 @@ export interface SyncResult {
   readonly definition: string;
   /** True when the replica domain is defined in libvirt (now or from an earlier --define). */
   readonly defined: boolean;
-  readonly durationMs: number;
 }
 
 function tempPrefix(domain: string): string {

@@ -1,7 +1,7 @@
 import { jsonRequest } from '../http-request.js';
 import type { HttpRequest } from '../http-request.js';
 import type { NotifyMessage } from '../message.js';
-import type { NotifyService } from '../service.js';
+import { httpService } from '../service.js';
 import { QueryReader, requirePart } from '../service-url.js';
 import type { UrlParts } from '../service-url.js';
 
@@ -76,13 +76,11 @@ export function barkRequest(config: BarkConfig, message: NotifyMessage): HttpReq
   });
 }
 
-export const barkService: NotifyService<BarkConfig> = {
+export const barkService = httpService<BarkConfig>({
   scheme: 'bark',
   shape: 'bark://:DEVICE_KEY@HOST[:PORT][/PATH][?title=…&sound=…&group=…&badge=N&scheme=https]',
   example: 'bark://:NrbQzhvGgvGrt8hzYUrGVo@api.day.app/?sound=alarm&group=backups',
   parse: parseBark,
   secrets: (config) => [config.deviceKey],
-  async send(config, message, context) {
-    await context.http(barkRequest(config, message));
-  },
-};
+  requests: barkRequest,
+});

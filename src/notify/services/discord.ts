@@ -1,8 +1,7 @@
 import { jsonRequest } from '../http-request.js';
 import type { HttpRequest } from '../http-request.js';
 import type { NotifyMessage } from '../message.js';
-import { apiOrigin } from '../service.js';
-import type { NotifyService } from '../service.js';
+import { httpService } from '../service.js';
 import { QueryReader, ServiceUrlError, requirePart } from '../service-url.js';
 import type { UrlParts } from '../service-url.js';
 
@@ -131,16 +130,13 @@ export function discordRequests(
   );
 }
 
-export const discordService: NotifyService<DiscordConfig> = {
+export const discordService = httpService<DiscordConfig>({
   scheme: 'discord',
   shape:
     'discord://TOKEN@WEBHOOK_ID[/raw][?title=…&username=…&avatar=URL&color=0x50D9ff&colorError=…&splitlines=yes]',
   example: 'discord://W3dE2OZz4C13_4z_uHfDOoC7BqTW288s@693853386302554172',
   parse: parseDiscord,
   secrets: (config) => [config.token],
-  async send(config, message, context) {
-    for (const request of discordRequests(config, message, apiOrigin(context, 'https://discord.com'))) {
-      await context.http(request);
-    }
-  },
-};
+  origin: 'https://discord.com',
+  requests: discordRequests,
+});

@@ -1,7 +1,7 @@
 import { basicAuth } from '../http-request.js';
 import type { HttpRequest } from '../http-request.js';
 import type { NotifyMessage } from '../message.js';
-import type { NotifyService } from '../service.js';
+import { httpService } from '../service.js';
 import { ServiceUrlError, falsyWords, requirePart, truthyWords } from '../service-url.js';
 import type { UrlParts } from '../service-url.js';
 
@@ -114,7 +114,7 @@ export function genericRequest(config: GenericConfig, message: NotifyMessage): H
   };
 }
 
-export const genericService: NotifyService<GenericConfig> = {
+export const genericService = httpService<GenericConfig>({
   scheme: 'generic',
   aliases: ['generic+http', 'generic+https'],
   shape:
@@ -133,7 +133,5 @@ export const genericService: NotifyService<GenericConfig> = {
       ...url.pathname.split('/').filter((s) => s.length >= 16),
     ];
   },
-  async send(config, message, context) {
-    await context.http(genericRequest(config, message));
-  },
-};
+  requests: genericRequest,
+});

@@ -1,8 +1,7 @@
 import { jsonRequest } from '../http-request.js';
 import type { HttpRequest } from '../http-request.js';
 import type { NotifyMessage } from '../message.js';
-import { hostOrigin } from '../service.js';
-import type { NotifyService } from '../service.js';
+import { hostOrigin, httpService } from '../service.js';
 import { QueryReader, requirePart } from '../service-url.js';
 import type { UrlParts } from '../service-url.js';
 
@@ -41,14 +40,12 @@ export function googlechatRequest(config: GooglechatConfig, message: NotifyMessa
   );
 }
 
-export const googlechatService: NotifyService<GooglechatConfig> = {
+export const googlechatService = httpService<GooglechatConfig>({
   scheme: 'googlechat',
   aliases: ['hangouts'],
   shape: 'googlechat://chat.googleapis.com/v1/spaces/SPACE/messages?key=KEY&token=TOKEN',
   example: 'googlechat://chat.googleapis.com/v1/spaces/AAAA1234/messages?key=AIzaSyDd&token=Wb3qX9',
   parse: parseGooglechat,
   secrets: (config) => [config.key, config.token],
-  async send(config, message, context) {
-    await context.http(googlechatRequest(config, message));
-  },
-};
+  requests: googlechatRequest,
+});

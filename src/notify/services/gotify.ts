@@ -1,8 +1,7 @@
 import { jsonRequest } from '../http-request.js';
 import type { HttpRequest } from '../http-request.js';
 import type { NotifyMessage } from '../message.js';
-import { hostOrigin } from '../service.js';
-import type { NotifyService } from '../service.js';
+import { hostOrigin, httpService } from '../service.js';
 import { QueryReader, ServiceUrlError, requirePart } from '../service-url.js';
 import type { UrlParts } from '../service-url.js';
 
@@ -48,13 +47,11 @@ export function gotifyRequest(config: GotifyConfig, message: NotifyMessage): Htt
   );
 }
 
-export const gotifyService: NotifyService<GotifyConfig> = {
+export const gotifyService = httpService<GotifyConfig>({
   scheme: 'gotify',
   shape: 'gotify://HOST[:PORT][/SUBPATH]/TOKEN[?priority=N&title=…&disabletls=yes]',
   example: 'gotify://gotify.example.com:443/AzyoeNS.D4iJLVa/?priority=5',
   parse: parseGotify,
   secrets: (config) => [config.token],
-  async send(config, message, context) {
-    await context.http(gotifyRequest(config, message));
-  },
-};
+  requests: gotifyRequest,
+});

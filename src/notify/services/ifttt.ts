@@ -1,8 +1,7 @@
 import { jsonRequest } from '../http-request.js';
 import type { HttpRequest } from '../http-request.js';
 import type { NotifyMessage } from '../message.js';
-import { apiOrigin } from '../service.js';
-import type { NotifyService } from '../service.js';
+import { httpService } from '../service.js';
 import { QueryReader, ServiceUrlError, requirePart } from '../service-url.js';
 import type { UrlParts } from '../service-url.js';
 
@@ -64,16 +63,13 @@ export function iftttRequests(config: IftttConfig, message: NotifyMessage, origi
   );
 }
 
-export const iftttService: NotifyService<IftttConfig> = {
+export const iftttService = httpService<IftttConfig>({
   scheme: 'ifttt',
   shape:
     'ifttt://WEBHOOK_KEY/?events=EVENT[,EVENT…][&value1=…&value2=…&value3=…&messagevalue=2&titlevalue=0]',
   example: 'ifttt://dJ5Hg3nN0ybWq7R4cA/?events=backup_done&titlevalue=1',
   parse: parseIfttt,
   secrets: (config) => [config.webhookKey],
-  async send(config, message, context) {
-    for (const request of iftttRequests(config, message, apiOrigin(context, 'https://maker.ifttt.com'))) {
-      await context.http(request);
-    }
-  },
-};
+  origin: 'https://maker.ifttt.com',
+  requests: iftttRequests,
+});

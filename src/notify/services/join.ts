@@ -1,7 +1,6 @@
 import type { HttpRequest } from '../http-request.js';
 import type { NotifyMessage } from '../message.js';
-import { apiOrigin } from '../service.js';
-import type { NotifyService } from '../service.js';
+import { httpService } from '../service.js';
 import { QueryReader, ServiceUrlError, requirePart } from '../service-url.js';
 import type { UrlParts } from '../service-url.js';
 
@@ -45,13 +44,12 @@ export function joinRequest(config: JoinConfig, message: NotifyMessage, origin: 
   };
 }
 
-export const joinService: NotifyService<JoinConfig> = {
+export const joinService = httpService<JoinConfig>({
   scheme: 'join',
   shape: 'join://shoutrrr:API_KEY@join/?devices=DEVICE[,DEVICE…][&title=…&icon=URL]',
   example: 'join://shoutrrr:0e5b6a9c8d7f4e3b2a1c@join/?devices=a1b2c3d4e5',
   parse: parseJoin,
   secrets: (config) => [config.apiKey],
-  async send(config, message, context) {
-    await context.http(joinRequest(config, message, apiOrigin(context, 'https://joinjoaomgcd.appspot.com')));
-  },
-};
+  origin: 'https://joinjoaomgcd.appspot.com',
+  requests: joinRequest,
+});

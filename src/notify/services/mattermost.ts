@@ -1,8 +1,7 @@
 import { jsonRequest } from '../http-request.js';
 import type { HttpRequest } from '../http-request.js';
 import type { NotifyMessage } from '../message.js';
-import { hostOrigin } from '../service.js';
-import type { NotifyService } from '../service.js';
+import { hostOrigin, httpService } from '../service.js';
 import { QueryReader, requirePart } from '../service-url.js';
 import type { UrlParts } from '../service-url.js';
 
@@ -51,13 +50,11 @@ export function mattermostRequest(config: MattermostConfig, message: NotifyMessa
   });
 }
 
-export const mattermostService: NotifyService<MattermostConfig> = {
+export const mattermostService = httpService<MattermostConfig>({
   scheme: 'mattermost',
   shape: 'mattermost://[USERNAME@]HOST[:PORT]/TOKEN[/CHANNEL][?icon=…&disabletls=yes]',
   example: 'mattermost://backup@chat.example.com/bywsw8zt5jgpte3nm65qjiru6h/backups',
   parse: parseMattermost,
   secrets: (config) => [config.token],
-  async send(config, message, context) {
-    await context.http(mattermostRequest(config, message));
-  },
-};
+  requests: mattermostRequest,
+});

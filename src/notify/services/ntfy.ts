@@ -1,7 +1,7 @@
 import { basicAuth } from '../http-request.js';
 import type { HttpRequest } from '../http-request.js';
 import type { NotifyMessage } from '../message.js';
-import type { NotifyService } from '../service.js';
+import { httpService } from '../service.js';
 import { QueryReader, ServiceUrlError } from '../service-url.js';
 import type { UrlParts } from '../service-url.js';
 
@@ -108,14 +108,12 @@ export function ntfyRequest(config: NtfyConfig, message: NotifyMessage): HttpReq
   };
 }
 
-export const ntfyService: NotifyService<NtfyConfig> = {
+export const ntfyService = httpService<NtfyConfig>({
   scheme: 'ntfy',
   shape: 'ntfy://[USER:PASSWORD@|:TOKEN@]HOST/TOPIC[?priority=1-5&tags=a,b&title=…&click=URL&scheme=https]',
   example: 'ntfy://ntfy.sh/my-backups?priority=high&tags=floppy_disk',
   parse: parseNtfy,
   secrets: (config) =>
     config.password === '' ? [] : [config.password, basicAuth(config.user, config.password).slice(6)],
-  async send(config, message, context) {
-    await context.http(ntfyRequest(config, message));
-  },
-};
+  requests: ntfyRequest,
+});

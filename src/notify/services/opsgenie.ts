@@ -1,8 +1,7 @@
 import { jsonRequest } from '../http-request.js';
 import type { HttpRequest } from '../http-request.js';
 import type { NotifyMessage } from '../message.js';
-import { hostOrigin } from '../service.js';
-import type { NotifyService } from '../service.js';
+import { hostOrigin, httpService } from '../service.js';
 import { QueryReader, ServiceUrlError, requirePart } from '../service-url.js';
 import type { UrlParts } from '../service-url.js';
 
@@ -194,14 +193,12 @@ export function opsgenieRequest(config: OpsgenieConfig, message: NotifyMessage):
   );
 }
 
-export const opsgenieService: NotifyService<OpsgenieConfig> = {
+export const opsgenieService = httpService<OpsgenieConfig>({
   scheme: 'opsgenie',
   shape:
     'opsgenie://api.opsgenie.com|api.eu.opsgenie.com/API_KEY[?priority=P1-P5&tags=a,b&responders=team:NAME&alias=…&entity=…]',
   example: 'opsgenie://api.opsgenie.com/eb243592-faa2-4ba2-a551-1afdf565c889?priority=P2&tags=backup',
   parse: parseOpsgenie,
   secrets: (config) => [config.apiKey],
-  async send(config, message, context) {
-    await context.http(opsgenieRequest(config, message));
-  },
-};
+  requests: opsgenieRequest,
+});

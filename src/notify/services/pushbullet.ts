@@ -1,8 +1,7 @@
 import { jsonRequest } from '../http-request.js';
 import type { HttpRequest } from '../http-request.js';
 import type { NotifyMessage } from '../message.js';
-import { apiOrigin } from '../service.js';
-import type { NotifyService } from '../service.js';
+import { httpService } from '../service.js';
 import { QueryReader, ServiceUrlError } from '../service-url.js';
 import type { UrlParts } from '../service-url.js';
 
@@ -56,19 +55,12 @@ export function pushbulletRequests(
   );
 }
 
-export const pushbulletService: NotifyService<PushbulletConfig> = {
+export const pushbulletService = httpService<PushbulletConfig>({
   scheme: 'pushbullet',
   shape: 'pushbullet://ACCESS_TOKEN[/DEVICE][/#CHANNEL][/EMAIL][?title=…]',
   example: 'pushbullet://o.Gcyf9hPx7ySzbrZKmHv2D4N0PaQ3mW1t/ujpah72o0sjAoRtnM0jc',
   parse: parsePushbullet,
   secrets: (config) => [config.token],
-  async send(config, message, context) {
-    for (const request of pushbulletRequests(
-      config,
-      message,
-      apiOrigin(context, 'https://api.pushbullet.com'),
-    )) {
-      await context.http(request);
-    }
-  },
-};
+  origin: 'https://api.pushbullet.com',
+  requests: pushbulletRequests,
+});

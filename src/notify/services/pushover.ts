@@ -2,8 +2,7 @@ import { formRequest } from '../http-request.js';
 import type { HttpRequest } from '../http-request.js';
 import { truncateCharacters } from '../message.js';
 import type { NotifyMessage } from '../message.js';
-import { apiOrigin } from '../service.js';
-import type { NotifyService } from '../service.js';
+import { httpService } from '../service.js';
 import { QueryReader, requirePart } from '../service-url.js';
 import type { UrlParts } from '../service-url.js';
 
@@ -53,13 +52,12 @@ export function pushoverRequest(config: PushoverConfig, message: NotifyMessage, 
   });
 }
 
-export const pushoverService: NotifyService<PushoverConfig> = {
+export const pushoverService = httpService<PushoverConfig>({
   scheme: 'pushover',
   shape: 'pushover://shoutrrr:API_TOKEN@USER_KEY/[?devices=D1,D2&priority=-2..2&title=…]',
   example: 'pushover://shoutrrr:azGDORePK8gMaC0QOYAMyEEuzJnyUi@uQiRzpo4DXghDmr9QzzfQu27cmVRsG/?devices=phone',
   parse: parsePushover,
   secrets: (config) => [config.token, config.user],
-  async send(config, message, context) {
-    await context.http(pushoverRequest(config, message, apiOrigin(context, 'https://api.pushover.net')));
-  },
-};
+  origin: 'https://api.pushover.net',
+  requests: pushoverRequest,
+});

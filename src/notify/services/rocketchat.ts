@@ -1,8 +1,7 @@
 import { jsonRequest } from '../http-request.js';
 import type { HttpRequest } from '../http-request.js';
 import type { NotifyMessage } from '../message.js';
-import { hostOrigin } from '../service.js';
-import type { NotifyService } from '../service.js';
+import { hostOrigin, httpService } from '../service.js';
 import { QueryReader, requirePart } from '../service-url.js';
 import type { UrlParts } from '../service-url.js';
 
@@ -50,14 +49,12 @@ export function rocketchatRequest(config: RocketchatConfig, message: NotifyMessa
   );
 }
 
-export const rocketchatService: NotifyService<RocketchatConfig> = {
+export const rocketchatService = httpService<RocketchatConfig>({
   scheme: 'rocketchat',
   shape: 'rocketchat://[USERNAME@]HOST[:PORT]/TOKEN_A/TOKEN_B[/CHANNEL|/@USER][?disabletls=yes]',
   example:
     'rocketchat://backup@chat.example.com/8eGdRzc9r4YYNyvge/2XYQcX9NBwJBKfQnphpebPcnXZcPEi32Nt4NKJfrnbhsbRfX/backups',
   parse: parseRocketchat,
   secrets: (config) => [config.tokenA, config.tokenB],
-  async send(config, message, context) {
-    await context.http(rocketchatRequest(config, message));
-  },
-};
+  requests: rocketchatRequest,
+});

@@ -1,8 +1,7 @@
 import { jsonRequest } from '../http-request.js';
 import type { HttpRequest } from '../http-request.js';
 import type { NotifyMessage } from '../message.js';
-import { apiOrigin } from '../service.js';
-import type { NotifyService } from '../service.js';
+import { httpService } from '../service.js';
 import { QueryReader, ServiceUrlError } from '../service-url.js';
 import type { UrlParts } from '../service-url.js';
 
@@ -89,7 +88,7 @@ export function teamsRequest(config: TeamsConfig, message: NotifyMessage, origin
   );
 }
 
-export const teamsService: NotifyService<TeamsConfig> = {
+export const teamsService = httpService<TeamsConfig>({
   scheme: 'teams',
   aliases: ['teams+https'],
   shape:
@@ -98,7 +97,6 @@ export const teamsService: NotifyService<TeamsConfig> = {
     'teams://11111111-4444-4444-8444-cccccccccccc@22222222-4444-4444-8444-cccccccccccc/33333333012222222222333333333344/44444444-4444-4444-8444-cccccccccccc?host=example.webhook.office.com',
   parse: parseTeams,
   secrets: (config) => [config.altId, config.groupOwner],
-  async send(config, message, context) {
-    await context.http(teamsRequest(config, message, apiOrigin(context, `https://${config.host}`)));
-  },
-};
+  origin: (config) => `https://${config.host}`,
+  requests: teamsRequest,
+});

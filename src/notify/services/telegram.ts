@@ -1,8 +1,7 @@
 import { jsonRequest } from '../http-request.js';
 import type { HttpRequest } from '../http-request.js';
 import type { NotifyMessage } from '../message.js';
-import { apiOrigin } from '../service.js';
-import type { NotifyService } from '../service.js';
+import { httpService } from '../service.js';
 import { QueryReader, ServiceUrlError } from '../service-url.js';
 import type { UrlParts } from '../service-url.js';
 
@@ -125,16 +124,13 @@ export function telegramRequests(
   });
 }
 
-export const telegramService: NotifyService<TelegramConfig> = {
+export const telegramService = httpService<TelegramConfig>({
   scheme: 'telegram',
   shape:
     'telegram://TOKEN@telegram?chats=CHAT[,CHAT…][&parsemode=None|HTML|Markdown|MarkdownV2][&preview=yes][&notification=yes]',
   example: 'telegram://110201543:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw@telegram?chats=@backups,-1001234567',
   parse: parseTelegram,
   secrets: (config) => [config.token, config.token.split(':')[1] ?? ''],
-  async send(config, message, context) {
-    for (const request of telegramRequests(config, message, apiOrigin(context, 'https://api.telegram.org'))) {
-      await context.http(request);
-    }
-  },
-};
+  origin: 'https://api.telegram.org',
+  requests: telegramRequests,
+});

@@ -2,8 +2,7 @@ import { basicAuth, formRequest } from '../http-request.js';
 import type { HttpRequest } from '../http-request.js';
 import { titledBody, truncateBytes, truncateCharacters } from '../message.js';
 import type { NotifyMessage } from '../message.js';
-import { hostOrigin } from '../service.js';
-import type { NotifyService } from '../service.js';
+import { hostOrigin, httpService } from '../service.js';
 import { QueryReader, requirePart } from '../service-url.js';
 import type { UrlParts } from '../service-url.js';
 
@@ -57,14 +56,12 @@ export function zulipRequest(config: ZulipConfig, message: NotifyMessage): HttpR
   );
 }
 
-export const zulipService: NotifyService<ZulipConfig> = {
+export const zulipService = httpService<ZulipConfig>({
   scheme: 'zulip',
   shape: 'zulip://BOT_MAIL:BOT_KEY@HOST[:PORT]/?stream=STREAM[&topic=TOPIC][&disabletls=yes]',
   example:
     'zulip://backup-bot%40example.zulipchat.com:correcthorsebatterystaple@example.zulipchat.com?stream=ops&topic=backups',
   parse: parseZulip,
   secrets: (config) => [config.botKey, basicAuth(config.botMail, config.botKey).slice(6)],
-  async send(config, message, context) {
-    await context.http(zulipRequest(config, message));
-  },
-};
+  requests: zulipRequest,
+});

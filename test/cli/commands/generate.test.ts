@@ -5,13 +5,13 @@ import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
 import { Command } from 'commander';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { generateCommand } from '../../src/cli/commands/generate.js';
-import type { GenerateDependencies } from '../../src/cli/commands/generate.js';
-import { UsageError } from '../../src/errors.js';
-import { execaRunner } from '../../src/host/runner.js';
-import { fromConfig } from '../../src/profiles/config.js';
-import type { ConfigObject } from '../../src/profiles/config.js';
-import { compileSchemas, compileTimeoutMs, schemaProblems, sharedSchemaPath } from '../profiles/schema.js';
+import { generateCommand } from '../../../src/cli/commands/generate.js';
+import type { GenerateDependencies } from '../../../src/cli/commands/generate.js';
+import { UsageError } from '../../../src/errors.js';
+import { execaRunner } from '../../../src/host/runner.js';
+import { fromConfig } from '../../../src/profiles/config.js';
+import type { ConfigObject } from '../../../src/profiles/config.js';
+import { compileSchemas, compileTimeoutMs, schemaProblems, sharedSchemaPath } from '../../profiles/schema.js';
 
 const example = ['-i', 'Mon..Fri 8,12,16,20:00', '-d', 'Mon..Fri 21:00', '-f', 'Sat 20:00'];
 

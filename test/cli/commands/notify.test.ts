@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { notifyCommand } from '../../src/cli/commands/notify.js';
-import { UsageError, UserError } from '../../src/errors.js';
-import { startRecordingServer } from './recording-server.js';
-import type { RecordingServer } from './recording-server.js';
+import { notifyCommand } from '../../../src/cli/commands/notify.js';
+import { UsageError, UserError } from '../../../src/errors.js';
+import { startRecordingServer } from '../../notify/recording-server.js';
+import type { RecordingServer } from '../../notify/recording-server.js';
 
 let server: RecordingServer;
 beforeAll(async () => {

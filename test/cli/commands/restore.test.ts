@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { deviceToList } from '../../src/cli/commands/restore.js';
-import { UsageError } from '../../src/errors.js';
+import { deviceToList } from '../../../src/cli/commands/restore.js';
+import { UsageError } from '../../../src/errors.js';
 
 describe('--device-to', () => {
   it('takes TARGET=/DEVICE, repeated for several disks', () => {

@@ -3,10 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import type { SMTPServerOptions } from 'smtp-server';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sendToTarget } from '../../src/notify/send.js';
+import { sendToTarget } from '../../../src/notify/send.js';
 
-const cert = readFileSync(new URL('../fixtures/notify/smtp-cert.pem', import.meta.url), 'utf8');
-const key = readFileSync(new URL('../fixtures/notify/smtp-key.pem', import.meta.url), 'utf8');
+const cert = readFileSync(new URL('../../fixtures/notify/smtp-cert.pem', import.meta.url), 'utf8');
+const key = readFileSync(new URL('../../fixtures/notify/smtp-key.pem', import.meta.url), 'utf8');
 
 interface Received {
   from: string;
