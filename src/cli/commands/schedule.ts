@@ -69,12 +69,14 @@ async function systemdLastRun(entry: InstalledSchedule, runner: Runner): Promise
 async function resticprofileLastRun(entry: InstalledSchedule): Promise<LastRun | undefined> {
   if (entry.statusFile === undefined) return undefined;
   // zod is loaded here, not at start-up: most invocations never read a state file.
-  const { z } = await import('zod');
+  const z = await import('../../schema.js');
   const statusFileSchema = z.object({
     profiles: z.record(
       z.string(),
       z.object({
-        backup: z.object({ success: z.boolean(), time: z.string(), error: z.string().optional() }).optional(),
+        backup: z.optional(
+          z.object({ success: z.boolean(), time: z.string(), error: z.optional(z.string()) }),
+        ),
       }),
     ),
   });
