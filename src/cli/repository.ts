@@ -20,7 +20,7 @@ export interface Repository {
 
 /** The config file and the restic repository it (or restic's environment) names. */
 export async function repository(configFile: string | undefined, runner: Runner): Promise<Repository> {
-  // Loaded here, not at start-up: the config schema (zod) is the largest module of the bundle.
+  // Loaded here, not at start-up: the config schema needs zod and the YAML parser.
   const [{ resticSettings }, { Restic }] = await Promise.all([
     import('../config/restic.js'),
     import('../host/restic.js'),

@@ -1,71 +1,75 @@
 import { readFile, stat } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
-import { z } from 'zod';
 import { UsageError } from '../errors.js';
+import * as z from '../schema.js';
 import { defaultConfigFile } from './location.js';
 import { notifyHookSchema } from '../notify/templates.js';
 
-const count = z.number().int('a whole number').min(1, 'at least 1');
+const count = z.number().check(z.int('a whole number'), z.gte(1, 'at least 1'));
 const duration = z
   .string()
-  .regex(/^(\d+[ymdh])+$/, 'a duration such as 1y5m7d2h (years, months, days, hours)');
+  .check(z.regex(/^(\d+[ymdh])+$/, 'a duration such as 1y5m7d2h (years, months, days, hours)'));
+
+/** An optional string that may not be empty; `message` says what to give instead. */
+const nonEmpty = (message?: string) => z.optional(z.string().check(z.minLength(1, message)));
+const variableName = z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a variable name'));
 
 /** Where restic keeps the backups; each key mirrors a restic option or environment variable. */
 export const resticSectionSchema = z.strictObject({
-  repository: z.string().min(1, 'empty; give a path or URL such as sftp:user@host:/srv/restic').optional(),
-  'password-file': z.string().min(1, 'empty; give the path of a file holding the password').optional(),
-  'password-command': z.string().min(1, 'empty; give a command that prints the password').optional(),
+  repository: nonEmpty('empty; give a path or URL such as sftp:user@host:/srv/restic'),
+  'password-file': nonEmpty('empty; give the path of a file holding the password'),
+  'password-command': nonEmpty('empty; give a command that prints the password'),
   /** `restic --host`: the snapshots' host name (default: this machine's). */
-  host: z.string().min(1).optional(),
+  host: nonEmpty(),
   /** `restic -o KEY=VALUE` options, such as `sftp.command=ssh -p 2222 backup@nas -s sftp`. */
-  options: z.array(z.string().regex(/^[\w.-]+=/, 'KEY=VALUE, as for restic -o')).optional(),
+  options: z.optional(z.array(z.string().check(z.regex(/^[\w.-]+=/, 'KEY=VALUE, as for restic -o')))),
   /** How long to wait for a repository lock held by another process or host (seconds). */
-  'lock-wait': z.number().int('a whole number of seconds').min(0, 'at least 0').optional(),
+  'lock-wait': z.optional(z.number().check(z.int('a whole number of seconds'), z.gte(0, 'at least 0'))),
   /** Extra environment for restic, such as AWS_ACCESS_KEY_ID; values are treated as secrets. */
-  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a variable name'), z.string()).optional(),
-  'cache-dir': z.string().min(1).optional(),
+  env: z.optional(z.record(variableName, z.string())),
+  'cache-dir': nonEmpty(),
 });
 
 /** `restic forget` rules, applied per domain after each run. */
 export const retentionSectionSchema = z.strictObject({
-  'keep-last': count.optional(),
-  'keep-hourly': count.optional(),
-  'keep-daily': count.optional(),
-  'keep-weekly': count.optional(),
-  'keep-monthly': count.optional(),
-  'keep-yearly': count.optional(),
-  'keep-within': duration.optional(),
+  'keep-last': z.optional(count),
+  'keep-hourly': z.optional(count),
+  'keep-daily': z.optional(count),
+  'keep-weekly': z.optional(count),
+  'keep-monthly': z.optional(count),
+  'keep-yearly': z.optional(count),
+  'keep-within': z.optional(duration),
   /** Also run `restic prune` (as `forget --prune`) when snapshots were removed. */
-  prune: z.boolean().optional(),
+  prune: z.optional(z.boolean()),
 });
 
-const seconds = z.number().int('a whole number of seconds').min(1, 'at least 1 second');
+const seconds = z.number().check(z.int('a whole number of seconds'), z.gte(1, 'at least 1 second'));
 
 /** How long to wait for what can hang (seconds); see src/host/timeouts.ts for the defaults. */
 export const timeoutsSectionSchema = z.strictObject({
-  virsh: seconds.optional(),
-  'guest-agent': seconds.optional(),
-  'block-job-stall': seconds.optional(),
+  virsh: z.optional(seconds),
+  'guest-agent': z.optional(seconds),
+  'block-job-stall': z.optional(seconds),
 });
 
 /** A span such as 26h, 90m, 1d12h (days, hours, minutes, seconds). */
 export const interval = z
   .string()
-  .regex(/^(\d+[dhms])+$/, 'a span such as 26h, 90m or 1d12h (days, hours, minutes, seconds)');
+  .check(z.regex(/^(\d+[dhms])+$/, 'a span such as 26h, 90m or 1d12h (days, hours, minutes, seconds)'));
 
 /** When `status` calls a domain stale, failing or in need of attention (docs/status.md). */
 export const statusSectionSchema = z.strictObject({
-  'stale-after': interval.optional(),
-  'maintenance-after': interval.optional(),
-  failures: count.optional(),
-  'max-chain': count.optional(),
+  'stale-after': z.optional(interval),
+  'maintenance-after': z.optional(interval),
+  failures: z.optional(count),
+  'max-chain': z.optional(count),
 });
 
-const absolutePath = z.string().startsWith('/', 'an absolute path');
+const absolutePath = z.string().check(z.startsWith('/', 'an absolute path'));
 
 /** Settings for one domain, under `domains.<name>`; each wins over the top-level key of its name. */
 export const domainSectionSchema = z.strictObject({
-  'overlay-dir': absolutePath.optional(),
+  'overlay-dir': z.optional(absolutePath),
 });
 
 /** The top-level settings: defaults for the global flags of the same names (a flag wins). */
@@ -76,18 +80,18 @@ export const settingsKeys = ['connect', 'lock-dir', 'state-dir', 'max-incr'] as 
  * its own section strictly (`config check` warns about sections it does not know).
  */
 export const configSchema = z.looseObject({
-  connect: z.string().min(1, 'empty; give a libvirt URI such as qemu:///system').optional(),
-  'lock-dir': absolutePath.optional(),
-  'state-dir': absolutePath.optional(),
-  'max-incr': count.optional(),
+  connect: nonEmpty('empty; give a libvirt URI such as qemu:///system'),
+  'lock-dir': z.optional(absolutePath),
+  'state-dir': z.optional(absolutePath),
+  'max-incr': z.optional(count),
   /** Folder for the overlays of block-device disks (their own folder, /dev/VG, holds no files). */
-  'overlay-dir': absolutePath.optional(),
-  domains: z.record(z.string().min(1), domainSectionSchema).optional(),
-  restic: resticSectionSchema.optional(),
-  retention: retentionSectionSchema.optional(),
-  notify: notifyHookSchema.optional(),
-  timeouts: timeoutsSectionSchema.optional(),
-  status: statusSectionSchema.optional(),
+  'overlay-dir': z.optional(absolutePath),
+  domains: z.optional(z.record(z.string().check(z.minLength(1)), domainSectionSchema)),
+  restic: z.optional(resticSectionSchema),
+  retention: z.optional(retentionSectionSchema),
+  notify: z.optional(notifyHookSchema),
+  timeouts: z.optional(timeoutsSectionSchema),
+  status: z.optional(statusSectionSchema),
 });
 
 /** Top-level keys this version knows; `config check` warns about any other. */

@@ -1,5 +1,5 @@
-import { z } from 'zod';
 import { UserError } from '../errors.js';
+import * as z from '../schema.js';
 import type { Runner } from './runner.js';
 import { runChecked } from './runner.js';
 
@@ -20,16 +20,16 @@ export interface FoundFilesystem {
 
 const sfdiskSchema = z.object({
   partitiontable: z.object({
-    sectorsize: z.number().int().positive().optional(),
-    partitions: z
-      .array(
+    sectorsize: z.optional(z.number().check(z.int(), z.positive())),
+    partitions: z.optional(
+      z.array(
         z.object({
           node: z.string(),
-          start: z.number().int().nonnegative(),
-          size: z.number().int().nonnegative(),
+          start: z.number().check(z.int(), z.nonnegative()),
+          size: z.number().check(z.int(), z.nonnegative()),
         }),
-      )
-      .optional(),
+      ),
+    ),
   }),
 });
 
@@ -116,7 +116,7 @@ export async function attachLoop(runner: Runner, file: string, region: ImageRegi
 }
 
 const losetupSchema = z.object({
-  loopdevices: z.array(z.object({ name: z.string(), 'back-file': z.string().nullable().optional() })),
+  loopdevices: z.array(z.object({ name: z.string(), 'back-file': z.optional(z.nullable(z.string())) })),
 });
 
 /** The loop devices whose backing file is `file` (however they were made, by this run or a crashed one). */

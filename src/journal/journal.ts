@@ -1,8 +1,8 @@
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
 import type { Plan, Step } from '../chain/plan.js';
 import { domainFileName } from '../naming.js';
+import * as z from '../schema.js';
 import { privateFolder } from '../state/folder.js';
 import { describeStateFile, readStateFile } from '../state/read.js';
 import type { StateFileKind } from '../state/read.js';
@@ -30,8 +30,8 @@ const sources = z.array(
   z.object({
     target: z.string(),
     file: z.string(),
-    format: z.string().optional(),
-    device: z.literal(true).optional(),
+    format: z.optional(z.string()),
+    device: z.optional(z.literal(true)),
   }),
 );
 const step = z.discriminatedUnion('kind', [
@@ -44,7 +44,7 @@ const step = z.discriminatedUnion('kind', [
     layers: z.array(newLayer),
     untouched: z.array(z.string()),
     quiesce: z.boolean(),
-    memoryFile: z.string().optional(),
+    memoryFile: z.optional(z.string()),
   }),
   z.object({ kind: z.literal('create-overlays'), layers: z.array(newLayer) }),
   z.object({ kind: z.literal('block-pull'), merge }),
@@ -60,10 +60,10 @@ const step = z.discriminatedUnion('kind', [
 const journalSchema = z.object({
   domain: z.string(),
   verb: z.string(),
-  pid: z.number().int(),
+  pid: z.number().check(z.int()),
   startedAt: z.string(),
   steps: z.array(step),
-  done: z.number().int().nonnegative(),
+  done: z.number().check(z.int(), z.nonnegative()),
 });
 
 export function journalFile(stateDir: string, domain: string): string {
@@ -87,12 +87,12 @@ export function journalFolder(stateDir: string, create: boolean): boolean {
 
 export function readJournal(stateDir: string, domain: string): JournalRecord | undefined {
   if (!journalFolder(stateDir, false)) return undefined;
-  const schema = journalSchema
-    .extend({ domain: z.literal(domain) })
-    .refine((record) => record.done <= record.steps.length, {
+  const schema = z.extend(journalSchema, { domain: z.literal(domain) }).check(
+    z.refine((record) => record.done <= record.steps.length, {
       error: 'more steps done than planned',
       path: ['done'],
-    });
+    }),
+  );
   return readStateFile(journalFile(stateDir, domain), schema, journalKind(domain));
 }
 

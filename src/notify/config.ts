@@ -1,17 +1,19 @@
 import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
-import { z } from 'zod';
 import { UsageError } from '../errors.js';
+import * as z from '../schema.js';
 import { parseServiceUrl } from './registry.js';
 import type { NotifyTarget } from './send.js';
 
 /** notify.yaml, as the original tool's notify binary read it. */
 export const notifyFileSchema = z.strictObject({
   aliases: z.record(
-    z.string().regex(/^[A-Za-z0-9_.-]+$/, 'alias names use letters, digits, ".", "_" and "-"'),
+    z.string().check(z.regex(/^[A-Za-z0-9_.-]+$/, 'alias names use letters, digits, ".", "_" and "-"')),
     z.strictObject({
-      name: z.string().optional(),
-      url: z.string().min(1, 'empty; give a service URL such as telegram://TOKEN@telegram?chats=ID'),
+      name: z.optional(z.string()),
+      url: z
+        .string()
+        .check(z.minLength(1, 'empty; give a service URL such as telegram://TOKEN@telegram?chats=ID')),
     }),
   ),
 });

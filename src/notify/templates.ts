@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
-import { z } from 'zod';
 import { formatBytes } from '../bytes.js';
+import * as z from '../schema.js';
 import {
   NotifyConfigError,
   loadNotifyConfig,
@@ -38,9 +38,8 @@ export const placeholders = [
   'status',
 ] as const;
 
-const template = z
-  .string()
-  .refine(
+const template = z.string().check(
+  z.refine(
     (text) =>
       [...text.matchAll(/\{\{\s*([^}\s]*)\s*\}\}/g)].every((m) =>
         (placeholders as readonly string[]).includes(m[1] ?? ''),
@@ -48,23 +47,27 @@ const template = z
     {
       error: `unknown placeholder; use ${placeholders.map((p) => `{{${p}}}`).join(', ')}`,
     },
-  );
+  ),
+);
 
-const messageTemplate = z.strictObject({ title: template.optional(), body: template.optional() });
+const messageTemplate = z.strictObject({ title: z.optional(template), body: z.optional(template) });
 
 /** The `notify:` section of the tool's config.yaml. */
 export const notifyHookSchema = z.strictObject({
   /** path of a notify.yaml holding the aliases */
-  config: z.string().optional(),
+  config: z.optional(z.string()),
   /** aliases given inline instead of (or on top of) a notify.yaml */
-  aliases: notifyFileSchema.shape.aliases.optional(),
+  aliases: z.optional(notifyFileSchema.shape.aliases),
   /** environment variables the notify files may expand beyond UNIFI_BACKUP_* and NOTIFY_* */
-  environment: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a variable name')).default([]),
-  'on-failure': z.array(z.string()).default([]),
-  'on-success': z.array(z.string()).default([]),
-  templates: z
-    .strictObject({ success: messageTemplate.optional(), failure: messageTemplate.optional() })
-    .optional(),
+  environment: z._default(
+    z.array(z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a variable name'))),
+    [],
+  ),
+  'on-failure': z._default(z.array(z.string()), []),
+  'on-success': z._default(z.array(z.string()), []),
+  templates: z.optional(
+    z.strictObject({ success: z.optional(messageTemplate), failure: z.optional(messageTemplate) }),
+  ),
 });
 export type NotifyHookConfig = z.input<typeof notifyHookSchema>;
 

@@ -2,9 +2,9 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import type { MaintenanceDisk } from '../chain/maintenance.js';
 import type { RunState } from '../chain/model.js';
-import { z } from 'zod';
 import { DomainBusyError } from '../errors.js';
 import { domainFileName } from '../naming.js';
+import * as z from '../schema.js';
 import { privateFolder } from '../state/folder.js';
 import { readStateFile } from '../state/read.js';
 import { writeStateFile } from '../state/write.js';
@@ -32,8 +32,8 @@ const recordSchema = z.object({
   disks: z.array(
     z.object({ target: z.string(), layer: z.string(), parent: z.string(), parentFormat: z.string() }),
   ),
-  memoryFile: z.string().optional(),
-  persistentXml: z.string().optional(),
+  memoryFile: z.optional(z.string()),
+  persistentXml: z.optional(z.string()),
 });
 
 export function maintenanceFile(stateDir: string, domain: string): string {
@@ -43,7 +43,7 @@ export function maintenanceFile(stateDir: string, domain: string): string {
 export function readMaintenance(stateDir: string, domain: string): MaintenanceRecord | undefined {
   if (!maintenanceFolder(stateDir, false)) return undefined;
   const file = maintenanceFile(stateDir, domain);
-  return readStateFile(file, recordSchema.extend({ domain: z.literal(domain) }), {
+  return readStateFile(file, z.extend(recordSchema, { domain: z.literal(domain) }), {
     what: `maintenance record of domain '${domain}'`,
     remedy:
       `It names the maintenance layer of each disk and the parent a drop returns to: compare it with ` +

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from '../schema.js';
 import { privateFolder } from '../state/folder.js';
 import { readStateFile } from '../state/read.js';
 import { writeStateFile } from '../state/write.js';
@@ -25,11 +25,11 @@ export interface MountRecord {
 const idPattern = /^[0-9a-f]{16}$/;
 
 const recordSchema = z.object({
-  id: z.string().regex(idPattern),
+  id: z.string().check(z.regex(idPattern)),
   domain: z.string(),
   disk: z.string(),
-  mountpoint: z.string().startsWith('/').optional(),
-  pid: z.number().int().positive(),
+  mountpoint: z.optional(z.string().check(z.startsWith('/'))),
+  pid: z.number().check(z.int(), z.positive()),
   complete: z.boolean(),
 });
 
@@ -75,7 +75,7 @@ export function readMountRecords(stateDir: string): MountRecord[] {
     .filter((id) => idPattern.test(id));
   return ids.flatMap((id) => {
     const file = recordFile(stateDir, id);
-    const record = readStateFile(file, recordSchema.extend({ id: z.literal(id) }), {
+    const record = readStateFile(file, z.extend(recordSchema, { id: z.literal(id) }), {
       what: 'mount record',
       remedy:
         `It names a mount point and the work folder ${workFolder(stateDir, id)}: unmount what is mounted ` +

@@ -1,9 +1,9 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
 import type { ReplicaState } from '../chain/replica.js';
 import { syncModes } from '../chain/replica.js';
 import { replicaFileName } from '../naming.js';
+import * as z from '../schema.js';
 import { readStateFile } from '../state/read.js';
 import { writeStateFile } from '../state/write.js';
 
@@ -28,8 +28,8 @@ const schema = z.object({
           file: z.string(),
           format: z.string(),
           holds: z.array(layerId),
-          sha256: z.string().optional(),
-          stamp: z.object({ size: z.number(), mtimeMs: z.number() }).optional(),
+          sha256: z.optional(z.string()),
+          stamp: z.optional(z.object({ size: z.number(), mtimeMs: z.number() })),
         }),
       ),
     }),
@@ -43,7 +43,7 @@ export function stateFile(dir: string, domain: string): string {
 
 export function readReplicaState(dir: string, domain: string): ReplicaState | undefined {
   const file = stateFile(dir, domain);
-  return readStateFile(file, schema.extend({ domain: z.literal(domain) }), {
+  return readStateFile(file, z.extend(schema, { domain: z.literal(domain) }), {
     what: `replica state of domain '${domain}'`,
     remedy: `Move it away (mv '${file}' '${file}.bad') and sync into an empty folder.`,
   });

@@ -1,10 +1,10 @@
 import path from 'node:path';
-import { z } from 'zod';
 import { DomainBusyError } from '../errors.js';
 import { NoSuchDomainError } from '../host/virsh.js';
 import { NoQcow2DiskError } from '../chain/eligibility.js';
 import { lockDomain } from '../lock/lock.js';
 import { domainFileName } from '../naming.js';
+import * as z from '../schema.js';
 import { privateFolder } from '../state/folder.js';
 import { readStateFile } from '../state/read.js';
 import { writeStateFile } from '../state/write.js';
@@ -44,26 +44,26 @@ export const keptRuns = 50;
 const maxErrorChars = 2000;
 
 const isoTime = z.iso.datetime({ offset: true });
-const bytes = z.number().int().nonnegative();
+const bytes = z.number().check(z.int(), z.nonnegative());
 
 const recordSchema = z.strictObject({
   verb: z.enum(recordedVerbs),
-  level: z.string().min(1).max(40),
+  level: z.string().check(z.minLength(1), z.maxLength(40)),
   start: isoTime,
   end: isoTime,
   result: z.enum(['ok', 'failed']),
-  error: z.string().max(maxErrorChars).optional(),
-  snapshot: z
-    .string()
-    .regex(/^[0-9a-f]{8,64}$/)
-    .optional(),
-  bytesRead: bytes.optional(),
-  bytesAdded: bytes.optional(),
-  files: bytes.optional(),
+  error: z.optional(z.string().check(z.maxLength(maxErrorChars))),
+  snapshot: z.optional(z.string().check(z.regex(/^[0-9a-f]{8,64}$/))),
+  bytesRead: z.optional(bytes),
+  bytesAdded: z.optional(bytes),
+  files: z.optional(bytes),
 });
 
 const fileSchema = (domain: string) =>
-  z.strictObject({ domain: z.literal(domain), runs: z.array(recordSchema).max(keptRuns * 4) });
+  z.strictObject({
+    domain: z.literal(domain),
+    runs: z.array(recordSchema).check(z.maxLength(keptRuns * 4)),
+  });
 
 export function runRecordFile(stateDir: string, domain: string): string {
   return path.join(stateDir, 'runs', domainFileName(domain, '.json'));

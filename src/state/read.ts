@@ -1,6 +1,6 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync } from 'node:fs';
-import type { z } from 'zod';
 import { UserError } from '../errors.js';
+import type * as z from '../schema.js';
 
 /** State files are small; anything larger is not one of ours. */
 const maxStateBytes = 16 * 1024 * 1024;
@@ -62,7 +62,7 @@ export function readStateText(file: string, kind: StateFileKind, limit = maxStat
  * Reads and validates a state file: a truncated, corrupt or foreign file is a UserError naming it
  * and what resolves it, never a crash, and nothing on disk is changed.
  */
-export function readStateFile<T extends z.ZodType>(
+export function readStateFile<T extends z.ZodMiniType>(
   file: string,
   schema: T,
   kind: StateFileKind,

@@ -8,7 +8,6 @@ import { checkCalendar } from '../../host/calendar.js';
 import type { InstalledSchedule } from '../../profiles/installed.js';
 import { defaultUnitDir } from '../../profiles/systemd.js';
 import type { RecordedVerb } from '../../ops/run-record.js';
-import { readStateFile } from '../../state/read.js';
 import { formatTime, table } from '../format.js';
 import { globalOptions } from '../context.js';
 import { collect } from '../options.js';
@@ -68,21 +67,9 @@ async function systemdLastRun(entry: InstalledSchedule, runner: Runner): Promise
 
 async function resticprofileLastRun(entry: InstalledSchedule): Promise<LastRun | undefined> {
   if (entry.statusFile === undefined) return undefined;
-  // zod is loaded here, not at start-up: most invocations never read a state file.
-  const { z } = await import('zod');
-  const statusFileSchema = z.object({
-    profiles: z.record(
-      z.string(),
-      z.object({
-        backup: z.object({ success: z.boolean(), time: z.string(), error: z.string().optional() }).optional(),
-      }),
-    ),
-  });
-  const status = readStateFile(entry.statusFile, statusFileSchema, {
-    what: 'resticprofile status file',
-    remedy: `Check what wrote it; resticprofile rewrites it after the next run of ${entry.name}.`,
-  });
-  const backup = status?.profiles[entry.name]?.backup;
+  // Loaded here, not at start-up: most invocations never read a state file (its schema needs zod).
+  const { lastProfileBackup } = await import('../../profiles/status.js');
+  const backup = lastProfileBackup(entry.statusFile, entry.name);
   if (backup === undefined) return undefined;
   return { time: backup.time, result: backup.success ? 'ok' : `failed: ${backup.error ?? ''}`.trim() };
 }
