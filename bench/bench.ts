@@ -103,7 +103,8 @@ async function guestWrite(domain: TestDomain, file: string, mebibytes: number): 
     ['dd', 'if=/dev/urandom', `of=/mnt/vda/${file}`, 'bs=1M', `count=${mebibytes}`, 'conv=fsync'],
     Math.max(30_000, mebibytes * 1000),
   );
-  if (result.exitCode !== 0) throw new Error(`dd in ${domain.name} exited ${result.exitCode}: ${result.stderr}`);
+  if (result.exitCode !== 0)
+    throw new Error(`dd in ${domain.name} exited ${result.exitCode}: ${result.stderr}`);
   const clusters = Math.ceil((mebibytes * 2 ** 20) / 65536);
   return clusters * 65536;
 }
