@@ -1,5 +1,5 @@
 import type { Runner } from './runner.js';
-import { execaRunner } from './runner.js';
+import { programRunner } from './runner.js';
 import { QemuImg } from './qemuimg.js';
 import type { Timeouts } from './timeouts.js';
 import { defaultTimeouts } from './timeouts.js';
@@ -19,7 +19,7 @@ export interface Host {
  */
 export function createHost(
   uri: string,
-  runner: Runner = execaRunner,
+  runner: Runner = programRunner,
   timeouts: Timeouts = defaultTimeouts,
   shell?: { readonly log?: (line: string) => void },
 ): Host {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ProgramTimeoutError, execaRunner } from '../../src/host/runner.js';
+import { ProgramTimeoutError, programRunner } from '../../src/host/runner.js';
 import { Virsh } from '../../src/host/virsh.js';
 import { VirshShell, commandLine } from '../../src/host/virshshell.js';
 
@@ -8,7 +8,7 @@ const uri = 'test:///default';
 const argv = ['virsh', '--quiet', '--connect', uri];
 
 async function alone(args: readonly string[]): Promise<string> {
-  return (await execaRunner({ argv: [...argv, ...args] })).stdout;
+  return (await programRunner({ argv: [...argv, ...args] })).stdout;
 }
 
 const hostile = [
@@ -79,8 +79,8 @@ describe('VirshShell: one virsh for many questions', () => {
   });
 
   it('a Virsh with a shell reads and fails the same as one without', async () => {
-    const plain = new Virsh(execaRunner, uri);
-    const shelled = new Virsh(execaRunner, uri, undefined, new VirshShell(argv));
+    const plain = new Virsh(programRunner, uri);
+    const shelled = new Virsh(programRunner, uri, undefined, new VirshShell(argv));
     expect(await shelled.info('test')).toEqual(await plain.info('test'));
     expect(await shelled.dumpXml('test', 'inactive')).toBe(await plain.dumpXml('test', 'inactive'));
     expect(await shelled.readAll()).toEqual(await plain.readAll());
