@@ -5,6 +5,7 @@ import type { Timeouts } from './timeouts.js';
 import { defaultTimeouts } from './timeouts.js';
 import { Virsh } from './virsh.js';
 import { VirshShell } from './virshshell.js';
+import { virshShellArgv } from './virshprocess.js';
 
 /** Everything the tool touches on the host, built once per invocation. */
 export interface Host {
@@ -23,7 +24,6 @@ export function createHost(
   timeouts: Timeouts = defaultTimeouts,
   shell?: { readonly log?: (line: string) => void },
 ): Host {
-  const virshShell =
-    shell === undefined ? undefined : new VirshShell(['virsh', '--quiet', '--connect', uri], shell.log);
+  const virshShell = shell === undefined ? undefined : new VirshShell(virshShellArgv(uri), shell.log);
   return { virsh: new Virsh(runner, uri, timeouts, virshShell), qemuImg: new QemuImg(runner), runner };
 }
