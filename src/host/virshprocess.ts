@@ -11,10 +11,10 @@ export function virshShellArgv(uri: string): readonly string[] {
   return ['virsh', '--quiet', '--connect', uri];
 }
 
-/** Starts virsh's interactive shell (`argv` from virshShellArgv). */
+/** Starts virsh's interactive shell (`argv` from virshShellArgv); it never keeps the tool running. */
 export function spawnVirshShell(argv: readonly string[]): ChildProcessWithoutNullStreams {
   const [file = 'virsh', ...args] = argv;
-  return spawn(file, args, {
+  const child = spawn(file, args, {
     // readline echoes each line read: unwrapped (a wide "terminal"), no user settings, UTF-8 as
     // it is (C.UTF-8: libvirt's messages stay untranslated, as in a run with LC_ALL=C).
     env: {
@@ -25,6 +25,11 @@ export function spawnVirshShell(argv: readonly string[]): ChildProcessWithoutNul
       INPUTRC: '/dev/null',
     },
   });
+  // Never what keeps the tool running: a pending question has its timer for that.
+  child.unref();
+  for (const stream of [child.stdin, child.stdout, child.stderr])
+    (stream as unknown as { unref?: () => void }).unref?.();
+  return child;
 }
 
 /** A shell started at start-up, until the first VirshShell takes it. */
@@ -49,9 +54,6 @@ export function startVirshShellEarly(argv: readonly string[]): void {
   };
   child.on('error', gone).on('exit', gone);
   child.stdin.on('error', gone);
-  child.unref();
-  for (const stream of [child.stdin, child.stdout, child.stderr])
-    (stream as unknown as { unref?: () => void }).unref?.();
   process.once('exit', stopEarly);
   early = started;
 }

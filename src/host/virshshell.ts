@@ -109,10 +109,6 @@ export class VirshShell {
     };
     child.on('error', gone).on('exit', gone);
     child.stdin.on('error', gone);
-    // Never what keeps the tool running: a pending question has its timer for that.
-    child.unref();
-    for (const stream of [child.stdin, child.stdout, child.stderr])
-      (stream as unknown as { unref?: () => void }).unref?.();
     process.once('exit', this.stopAtExit);
     this.child = child;
     return child;
