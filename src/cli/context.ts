@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { UserError } from '../errors.js';
 import { createHost } from '../host/host.js';
 import type { Runner } from '../host/runner.js';
-import { execaRunner } from '../host/runner.js';
+import { programRunner } from '../host/runner.js';
 import type { Timeouts } from '../host/timeouts.js';
 import { timeoutsFromConfig } from '../host/timeouts.js';
 import type { OpsContext } from '../ops/context.js';
@@ -53,7 +53,7 @@ export function opsContext(options: GlobalOptions): OpsContext {
   const debug = (line: string) => {
     logger.debug(line);
   };
-  const runner = options.debug ? debugRunner(execaRunner, debug) : execaRunner;
+  const runner = options.debug ? debugRunner(programRunner, debug) : programRunner;
   return {
     host: createHost(options.connect, runner, options.timeouts, options.debug ? { log: debug } : {}),
     lockDir: options.lockDir,

@@ -22,6 +22,7 @@ import type { LogFormat } from './log.js';
 import { settingsHook } from './settings.js';
 import { isSeedInvocation, translateSeedArgs } from './seed.js';
 import { wholeNumber } from './options.js';
+import { defaultConnection } from './connection.js';
 
 declare const __VERSION__: string;
 
@@ -46,11 +47,7 @@ export function buildProgram(): Command {
 function addGlobalOptions(program: Command): Command {
   const env = process.env;
   return program
-    .addOption(
-      new Option('-c, --connect <uri>', 'libvirt connection URI').default(
-        env.LIBVIRT_DEFAULT_URI ?? 'qemu:///system',
-      ),
-    )
+    .addOption(new Option('-c, --connect <uri>', 'libvirt connection URI').default(defaultConnection(env)))
     .option('--json', 'machine-readable output', false)
     .option('--dry-run', 'print the plan and change nothing', false)
     .addOption(
@@ -110,8 +107,6 @@ function exitCodeOf(error: unknown): number {
 
 /** The one place errors become messages and exit codes (STYLE: changesets). */
 export async function main(argv: readonly string[]): Promise<number> {
-  // Everything the tool and the programs it runs create (layers, memory state, dumps, replicas) is private.
-  process.umask(0o077);
   // `unifi-backup files all | head` closes our stdout early: that is not an error.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code === 'EPIPE') process.exit(ExitCode.ok);

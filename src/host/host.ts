@@ -1,10 +1,11 @@
 import type { Runner } from './runner.js';
-import { execaRunner } from './runner.js';
+import { programRunner } from './runner.js';
 import { QemuImg } from './qemuimg.js';
 import type { Timeouts } from './timeouts.js';
 import { defaultTimeouts } from './timeouts.js';
 import { Virsh } from './virsh.js';
 import { VirshShell } from './virshshell.js';
+import { virshShellArgv } from './virshprocess.js';
 
 /** Everything the tool touches on the host, built once per invocation. */
 export interface Host {
@@ -19,11 +20,10 @@ export interface Host {
  */
 export function createHost(
   uri: string,
-  runner: Runner = execaRunner,
+  runner: Runner = programRunner,
   timeouts: Timeouts = defaultTimeouts,
   shell?: { readonly log?: (line: string) => void },
 ): Host {
-  const virshShell =
-    shell === undefined ? undefined : new VirshShell(['virsh', '--quiet', '--connect', uri], shell.log);
+  const virshShell = shell === undefined ? undefined : new VirshShell(virshShellArgv(uri), shell.log);
   return { virsh: new Virsh(runner, uri, timeouts, virshShell), qemuImg: new QemuImg(runner), runner };
 }

@@ -1,7 +1,11 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { onExit } from 'signal-exit';
 import { InternalError, UserError } from '../errors.js';
 
 /** One program run: argv[0] is the program, the rest its arguments. Never a shell. */
@@ -124,54 +128,115 @@ export class ProgramTimeoutError extends ProcessError {
   }
 }
 
-export const execaRunner: Runner = async ({
-  argv,
-  input,
-  inputFile,
-  outputFile,
-  timeoutMs,
-  onOutput,
-  env,
-}) => {
-  const [file, ...args] = argv;
+/** A program still running this long after the SIGTERM of its timeout gets SIGKILL. */
+const forceKillAfterMs = 5_000;
+
+/** What a program's standard input or output is: a pipe, nothing, or a file opened for it. */
+type Stdio = 'pipe' | 'ignore' | number;
+
+/**
+ * The runner of the CLI, on node:child_process: standard input from `input` (a pipe), from
+ * `inputFile` or nothing; standard output to a pipe or `outputFile`. A file is opened here and
+ * handed to the program as its descriptor, so its data never passes through the tool.
+ */
+export const programRunner: Runner = async (request) => {
+  const file = request.argv[0];
   if (file === undefined) throw new InternalError('empty argv');
-  // Loaded on first use: execa is a large part of the bundle and `--version`/`--help` never run a program.
-  const { execa } = await import('execa');
-  const subprocess = execa(file, args, {
-    reject: false,
-    stripFinalNewline: false,
-    ...(input !== undefined ? { input } : inputFile !== undefined ? { inputFile } : { stdin: 'ignore' }),
-    ...(outputFile === undefined ? {} : { stdout: { file: outputFile } }),
-    ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
-    env: { ...env, LC_ALL: 'C' },
-  });
-  if (onOutput) {
-    const forward = (chunk: Buffer) => {
-      onOutput(chunk.toString());
-    };
-    // Null when stdout goes to outputFile (execa's types do not follow the option).
-    (subprocess.stdout as Readable | null)?.on('data', forward);
-    subprocess.stderr.on('data', forward);
-  }
-  const result = await subprocess;
-  if (result.failed && result.exitCode === undefined) {
-    if (result.timedOut && timeoutMs !== undefined) throw new ProgramTimeoutError(argv, timeoutMs);
-    if (result.signal !== undefined) throw new ProgramKilledError(argv, result.signal);
-    if (result.code === 'ENOENT') throw new MissingProgramError(file, { cause: result });
+  const { inputFile, outputFile } = request;
+  const withStdout = (stdin: Stdio) =>
+    outputFile === undefined
+      ? runProgram(request, [stdin, 'pipe', 'pipe'])
+      : withFile(file, outputFile, 'w', (stdout) => runProgram(request, [stdin, stdout, 'pipe']));
+  return inputFile === undefined
+    ? withStdout(request.input === undefined ? 'ignore' : 'pipe')
+    : withFile(file, inputFile, 'r', withStdout);
+};
+
+/** Opens `name` for `program` while `use` runs; a file that cannot be opened is a UserError naming both. */
+async function withFile<T>(
+  program: string,
+  name: string,
+  flags: 'r' | 'w',
+  use: (fd: number) => Promise<T>,
+): Promise<T> {
+  let handle: FileHandle;
+  try {
+    handle = await open(name, flags);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
     throw new UserError(
-      `cannot run ${file}: ${result.originalMessage ?? result.message}. Check that it is installed and executable, then run again.`,
-      { cause: result },
+      `cannot run ${program}: its ${flags === 'r' ? 'input' : 'output'} ${name} cannot be opened (${reason}). Check that it exists and is accessible, then run again.`,
+      { cause: error },
     );
   }
-  // Undefined when stdout went to outputFile.
-  const stdout: unknown = result.stdout;
-  return {
-    argv,
-    exitCode: result.exitCode ?? 1,
-    stdout: typeof stdout === 'string' ? stdout : '',
-    stderr: result.stderr,
-  };
-};
+  try {
+    return await use(handle.fd);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Runs one program to its end. A timeout sends SIGTERM, then SIGKILL after `forceKillAfterMs`;
+ * when the tool itself exits or is ended by a signal, the program gets SIGTERM (signal-exit), so
+ * no qemu-img or virsh outlives the lock of the run that started it.
+ */
+function runProgram(request: ProgramRequest, stdio: readonly [Stdio, Stdio, 'pipe']): Promise<ProgramResult> {
+  const { argv, input, timeoutMs, onOutput, env } = request;
+  const [file = '', ...args] = argv;
+  return new Promise((resolve, reject) => {
+    let child: ChildProcess;
+    try {
+      // Most failures to start arrive as an 'error' event; some (ENOTDIR) are thrown here.
+      child = spawn(file, args, { stdio: [...stdio], env: { ...process.env, ...env, LC_ALL: 'C' } });
+    } catch (error) {
+      reject(startFailure(file, error instanceof Error ? error : new Error(String(error))));
+      return;
+    }
+    const output = { stdout: '', stderr: '' };
+    for (const name of ['stdout', 'stderr'] as const)
+      child[name]?.setEncoding('utf8').on('data', (chunk: string) => {
+        output[name] += chunk;
+        onOutput?.(chunk);
+      });
+    // A program may exit without reading its input (EPIPE): its exit code tells what happened.
+    if (input !== undefined) child.stdin?.on('error', () => undefined).end(input);
+    let timedOut = false;
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            child.kill('SIGTERM');
+            setTimeout(() => child.kill('SIGKILL'), forceKillAfterMs).unref();
+          }, timeoutMs);
+    const stopAtExit = onExit(() => {
+      child.kill();
+    });
+    let failure: Error | undefined;
+    child.on('error', (error) => {
+      failure ??= error;
+    });
+    child.on('close', (exitCode, signal) => {
+      clearTimeout(timer);
+      stopAtExit();
+      if (timedOut && timeoutMs !== undefined) reject(new ProgramTimeoutError(argv, timeoutMs));
+      else if (failure !== undefined) reject(startFailure(file, failure));
+      else if (signal !== null) reject(new ProgramKilledError(argv, signal));
+      else resolve({ argv, exitCode: exitCode ?? 1, ...output });
+    });
+  });
+}
+
+/** Why a program could not start, for the user: not installed, or not runnable. */
+function startFailure(file: string, error: Error): UserError {
+  if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+    return new MissingProgramError(file, { cause: error });
+  return new UserError(
+    `cannot run ${file}: ${error.message}. Check that it is installed and executable, then run again.`,
+    { cause: error },
+  );
+}
 
 /** Runs and requires exit code 0. */
 export async function runChecked(

@@ -1,13 +1,10 @@
-import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { ProgramTimeoutError } from './runner.js';
+import { adoptVirshShell, maxLine, spawnVirshShell } from './virshprocess.js';
 
 /** What virsh's interactive shell (readline) prints before it reads each line. */
 const prompt = 'virsh # ';
-
-/** Longer lines (readline would wrap their echo) are run on their own. */
-const maxLine = 1_000_000;
 
 /** A word virsh's command language reads as itself without quotes. */
 const plainWord = /^[A-Za-z0-9_@%+=:,./-]+$/;
@@ -97,18 +94,7 @@ export class VirshShell {
   private start(): ChildProcessWithoutNullStreams | undefined {
     if (this.broken) return undefined;
     if (this.child !== undefined) return this.child;
-    const [file = 'virsh', ...args] = this.argv;
-    const child = spawn(file, args, {
-      // readline echoes each line read: unwrapped (a wide "terminal"), no user settings, UTF-8 as
-      // it is (C.UTF-8: libvirt's messages stay untranslated, as in a run with LC_ALL=C).
-      env: {
-        ...process.env,
-        LC_ALL: 'C.UTF-8',
-        TERM: 'dumb',
-        COLUMNS: String(maxLine + 1000),
-        INPUTRC: '/dev/null',
-      },
-    });
+    const child = adoptVirshShell(this.argv) ?? spawnVirshShell(this.argv);
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       this.stdout.push(chunk);
       this.wake?.();
@@ -123,10 +109,6 @@ export class VirshShell {
     };
     child.on('error', gone).on('exit', gone);
     child.stdin.on('error', gone);
-    // Never what keeps the tool running: a pending question has its timer for that.
-    child.unref();
-    for (const stream of [child.stdin, child.stdout, child.stderr])
-      (stream as unknown as { unref?: () => void }).unref?.();
     process.once('exit', this.stopAtExit);
     this.child = child;
     return child;

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { configureLog } from '../../src/cli/log.js';
 import { repository } from '../../src/cli/repository.js';
 import { loadConfigOnce } from '../../src/cli/settings.js';
-import { execaRunner } from '../../src/host/runner.js';
+import { programRunner } from '../../src/host/runner.js';
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -31,7 +31,7 @@ describe('the config file', () => {
     configureLog('json');
     // The preAction hook reads it, then a verb that needs the repository (run, verify, restore).
     await loadConfigOnce(file);
-    const { settings } = await repository(file, execaRunner);
+    const { settings } = await repository(file, programRunner);
     expect(settings.repository).toBe('/srv/r');
     const lines = written
       .join('')

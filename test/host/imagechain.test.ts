@@ -7,7 +7,7 @@ import { readChain, readHeader } from '../../src/host/imagechain.js';
 import { parseQcow2Header } from '../../src/host/qcow2.js';
 import type { ImageInfo, LayerHeader } from '../../src/host/qemuimg.js';
 import { chainFromJson, headerFromJson, QemuImg } from '../../src/host/qemuimg.js';
-import { execaRunner, ProcessError } from '../../src/host/runner.js';
+import { programRunner, ProcessError } from '../../src/host/runner.js';
 
 /**
  * The in-process reader against `qemu-img info` itself, on chains made by qemu-img: whatever the
@@ -117,7 +117,7 @@ describe('readChain agrees with qemu-img info --backing-chain', { timeout: 60_00
     expect((await readHeader(base))?.dataFile).toBe(data);
     rmSync(data);
     expect(await readChain(top)).toBeUndefined();
-    expect(await new QemuImg(execaRunner).chain(top)).toEqual(referenceChain(top));
+    expect(await new QemuImg(programRunner).chain(top)).toEqual(referenceChain(top));
   });
 
   it('reads version 2 (compat 0.10) images', async () => {
@@ -132,7 +132,7 @@ describe('readChain agrees with qemu-img info --backing-chain', { timeout: 60_00
 });
 
 describe('what the reader leaves to qemu-img', { timeout: 60_000 }, () => {
-  const qemu = new QemuImg(execaRunner);
+  const qemu = new QemuImg(programRunner);
 
   it('a missing backing file: qemu-img fails and names it', async () => {
     const dir = path.join(root, 'missing');

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { execaRunner } from '../../src/host/runner.js';
+import { programRunner } from '../../src/host/runner.js';
 import { Virsh } from '../../src/host/virsh.js';
 import { VirshShell } from '../../src/host/virshshell.js';
 import { runCliOk } from '../cli-run.js';
@@ -43,9 +43,9 @@ async function outcome(call: () => Promise<unknown>): Promise<unknown> {
 
 describe('virsh shell against the real libvirtd', () => {
   it('answers every read-only question as separate virsh runs do, hostile names included', async () => {
-    const plain = new Virsh(execaRunner, libvirtUri);
+    const plain = new Virsh(programRunner, libvirtUri);
     const shelled = new Virsh(
-      execaRunner,
+      programRunner,
       libvirtUri,
       undefined,
       new VirshShell(['virsh', '--quiet', '--connect', libvirtUri]),

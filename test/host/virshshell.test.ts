@@ -1,14 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { ProgramTimeoutError, execaRunner } from '../../src/host/runner.js';
+import { ProgramTimeoutError, programRunner } from '../../src/host/runner.js';
 import { Virsh } from '../../src/host/virsh.js';
 import { VirshShell, commandLine } from '../../src/host/virshshell.js';
+import { adoptVirshShell, startVirshShellEarly, virshShellArgv } from '../../src/host/virshprocess.js';
 
 // Real virsh on libvirt's built-in test driver: no daemon, a domain called `test`.
 const uri = 'test:///default';
 const argv = ['virsh', '--quiet', '--connect', uri];
 
 async function alone(args: readonly string[]): Promise<string> {
-  return (await execaRunner({ argv: [...argv, ...args] })).stdout;
+  return (await programRunner({ argv: [...argv, ...args] })).stdout;
 }
 
 const hostile = [
@@ -79,8 +80,8 @@ describe('VirshShell: one virsh for many questions', () => {
   });
 
   it('a Virsh with a shell reads and fails the same as one without', async () => {
-    const plain = new Virsh(execaRunner, uri);
-    const shelled = new Virsh(execaRunner, uri, undefined, new VirshShell(argv));
+    const plain = new Virsh(programRunner, uri);
+    const shelled = new Virsh(programRunner, uri, undefined, new VirshShell(argv));
     expect(await shelled.info('test')).toEqual(await plain.info('test'));
     expect(await shelled.dumpXml('test', 'inactive')).toBe(await plain.dumpXml('test', 'inactive'));
     expect(await shelled.readAll()).toEqual(await plain.readAll());
@@ -108,5 +109,30 @@ describe('VirshShell: one virsh for many questions', () => {
     const exits = new VirshShell(['true']);
     expect(await exits.ask('list', 30_000)).toBeUndefined();
     expect(await exits.ask('list', 30_000)).toBeUndefined();
+  });
+});
+
+describe('VirshShell: the shell started at start-up', () => {
+  it('is taken by the first shell for the same connection, after the output it printed meanwhile', async () => {
+    startVirshShellEarly(virshShellArgv(uri));
+    // Let it start and print whatever it prints before reading a line.
+    await alone(['version']);
+    const shell = new VirshShell(virshShellArgv(uri));
+    expect(await shell.ask('list --all --name', 10_000)).toBe(await alone(['list', '--all', '--name']));
+    expect(adoptVirshShell(virshShellArgv(uri))).toBeUndefined();
+  });
+
+  it('started for another connection, it is ended and not used', async () => {
+    startVirshShellEarly(virshShellArgv('test:///nonexistent-uri'));
+    const other = adoptVirshShell(virshShellArgv(uri));
+    expect(other).toBeUndefined();
+    const shell = new VirshShell(virshShellArgv(uri));
+    expect(await shell.ask('domstate test', 10_000)).toBe(await alone(['domstate', 'test']));
+  });
+
+  it('one that died before it was taken is not used', async () => {
+    startVirshShellEarly(['virsh-not-installed-here']);
+    await alone(['version']);
+    expect(adoptVirshShell(['virsh-not-installed-here'])).toBeUndefined();
   });
 });

@@ -2,7 +2,7 @@ import { chmod, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDomainXml } from '../../src/host/domainxml.js';
-import { execaRunner, runChecked } from '../../src/host/runner.js';
+import { programRunner, runChecked } from '../../src/host/runner.js';
 import type { RestoreResult } from '../../src/ops/restore.js';
 import type { RunResult } from '../../src/ops/run.js';
 import { isolatedEnv, runCli, runCliOk } from '../cli-run.js';
@@ -187,7 +187,7 @@ describe('a block-device disk (a logical volume)', () => {
           ).stdout,
         ) as RunResult;
       const restic = (...args: string[]) =>
-        runChecked(execaRunner, {
+        runChecked(programRunner, {
           argv: ['restic', ...args],
           env: { RESTIC_REPOSITORY: repo.repository, RESTIC_PASSWORD_FILE: repo.passwordFile },
         });

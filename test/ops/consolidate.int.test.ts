@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { execaRunner, runChecked } from '../../src/host/runner.js';
+import { programRunner, runChecked } from '../../src/host/runner.js';
 import { runCli, runCliOk } from '../cli-run.js';
 import { useTestDomains } from '../rig/test-domains.js';
 import type { TestDomain } from '../rig/domain.js';
@@ -146,7 +146,7 @@ describe('a linked clone sharing the base', () => {
     const base = domain.disks[0]?.path ?? '';
     const cloneDir = await mkdtemp(path.join(os.tmpdir(), 'ubt-clone-'));
     const cloneDisk = path.join(cloneDir, 'clone.qcow2');
-    await runChecked(execaRunner, {
+    await runChecked(programRunner, {
       argv: ['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', base, cloneDisk],
     });
     const cloneName = `${domain.name}-clone`;

@@ -4,7 +4,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execaRunner, runChecked } from '../../src/host/runner.js';
+import { programRunner, runChecked } from '../../src/host/runner.js';
 import { runCli, runCliOk } from '../cli-run.js';
 import type { TestDomain } from '../rig/domain.js';
 import { domainXml } from '../rig/domain-xml.js';
@@ -16,7 +16,7 @@ import { chainOf, expectDataIntact, layerPaths, shapeOf, shutdownAndCheck } from
 const domains = useTestDomains();
 
 function run(...argv: string[]): Promise<unknown> {
-  return runChecked(execaRunner, { argv });
+  return runChecked(programRunner, { argv });
 }
 
 /**

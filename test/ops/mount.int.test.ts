@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, unlink, writeFile } from '
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execaRunner, runChecked } from '../../src/host/runner.js';
+import { programRunner, runChecked } from '../../src/host/runner.js';
 import type { MountResult } from '../../src/ops/mount.js';
 import type { RunResult } from '../../src/ops/run.js';
 import { execa } from 'execa';
@@ -64,7 +64,7 @@ async function expectNothingLeft(mountpoint: string): Promise<void> {
   expect(mounts).not.toContain(` ${mountpoint} `);
   expect(mounts).not.toContain(stateDir);
   const loops = (
-    await runChecked(execaRunner, { argv: ['losetup', '--list', '--noheadings', '-O', 'BACK-FILE'] })
+    await runChecked(programRunner, { argv: ['losetup', '--list', '--noheadings', '-O', 'BACK-FILE'] })
   ).stdout;
   expect(loops).not.toContain(stateDir);
   const daemons: string[] = [];

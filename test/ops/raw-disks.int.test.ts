@@ -4,7 +4,7 @@ import { open, readFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDomainXml } from '../../src/host/domainxml.js';
-import { execaRunner, runChecked } from '../../src/host/runner.js';
+import { programRunner, runChecked } from '../../src/host/runner.js';
 import type { SyncResult } from '../../src/ops/sync.js';
 import { isolatedEnv, runCliOk } from '../cli-run.js';
 import type { TestDomain } from '../rig/domain.js';
@@ -27,7 +27,7 @@ interface ImageJson {
 }
 
 async function imageInfo(file: string): Promise<ImageJson> {
-  const { stdout } = await runChecked(execaRunner, {
+  const { stdout } = await runChecked(programRunner, {
     argv: ['qemu-img', 'info', '--output=json', '-U', '--', file],
   });
   return JSON.parse(stdout) as ImageJson;
@@ -52,7 +52,7 @@ describe('a raw file disk whose guest wrote a qcow2 header into it', () => {
     const domain = await domains.create({ diskFormat: 'raw', diskSizeMiB: 8, start: false, writer: false });
     const raw = domain.disks[0]?.path ?? '';
     const planted = join(domain.dir, 'planted.qcow2');
-    await runChecked(execaRunner, {
+    await runChecked(programRunner, {
       argv: ['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', '/etc/hostname', planted, '1M'],
     });
     const handle = await open(raw, 'r+');
@@ -152,7 +152,7 @@ describe('a raw file disk', () => {
       const copy = join(replicaDir, sync.disks[0]?.files.at(-1) ?? '');
       expect((await imageInfo(copy)).format).toBe('raw');
       expect(parseDomainXml(readFileSync(sync.definition, 'utf8')).disks[0]?.driverType).toBe('raw');
-      const compare = await execaRunner({ argv: ['qemu-img', 'compare', '-U', base, copy] });
+      const compare = await programRunner({ argv: ['qemu-img', 'compare', '-U', base, copy] });
       expect(compare.exitCode, compare.stdout + compare.stderr).toBe(0);
       await expectDataIntact(copy, seqOff);
     } finally {

@@ -5,7 +5,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
-import { execaRunner, runChecked } from '../../src/host/runner.js';
+import { programRunner, runChecked } from '../../src/host/runner.js';
 import { testRoot } from '../rig/rig-paths.js';
 
 /** A restic repository for a test: its config.yaml, and a server to stop when it has one. */
@@ -107,7 +107,7 @@ export async function sftpRepository(): Promise<TestRepository> {
   const dir = await scratch('sftp');
   await mkdir('/run/sshd', { recursive: true });
   for (const key of ['host_key', 'user_key'])
-    await runChecked(execaRunner, {
+    await runChecked(programRunner, {
       argv: ['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', join(dir, key)],
     });
   await writeFile(join(dir, 'authorized_keys'), await readFile(join(dir, 'user_key.pub')));

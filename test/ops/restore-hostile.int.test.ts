@@ -4,7 +4,7 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from
 import os from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execaRunner, runChecked } from '../../src/host/runner.js';
+import { programRunner, runChecked } from '../../src/host/runner.js';
 import type { RestoreResult } from '../../src/ops/restore.js';
 import { isolatedEnv, runCli } from '../cli-run.js';
 import { testRoot } from '../rig/rig-paths.js';
@@ -16,7 +16,7 @@ const env = isolatedEnv();
 const qemuNs = 'http://libvirt.org/schemas/domain/qemu/1.0';
 
 async function run(argv: string[], extraEnv: Record<string, string> = {}): Promise<void> {
-  await runChecked(execaRunner, { argv, env: extraEnv });
+  await runChecked(programRunner, { argv, env: extraEnv });
 }
 
 function dumpXml(name: string, uuid: string, devices: string, extra = ''): string {

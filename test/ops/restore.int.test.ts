@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseBackupOutput } from '../../src/host/restic.js';
-import { execaRunner, runChecked } from '../../src/host/runner.js';
+import { programRunner, runChecked } from '../../src/host/runner.js';
 import type { RestoreResult } from '../../src/ops/restore.js';
 import type { RunResult } from '../../src/ops/run.js';
 import { isolatedEnv, runCli, runCliOk } from '../cli-run.js';
@@ -92,7 +92,7 @@ describe('restore', () => {
     const seqBefore = await domain.lastSeq('vda');
     await runCliOk(['backup', 'incr', domain.name], env);
     // What resticprofile's `source:` makes: the whole folder, active layers and console log included.
-    const backup = await runChecked(execaRunner, {
+    const backup = await runChecked(programRunner, {
       argv: ['restic', 'backup', '--json', '--tag', domain.name, domain.dir],
       env: { RESTIC_REPOSITORY: repo.repository, RESTIC_PASSWORD_FILE: repo.passwordFile },
     });

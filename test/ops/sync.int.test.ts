@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ReplicaState } from '../../src/chain/replica.js';
-import { execaRunner } from '../../src/host/runner.js';
+import { programRunner } from '../../src/host/runner.js';
 import { stateFile } from '../../src/ops/replicastate.js';
 import type { SyncResult } from '../../src/ops/sync.js';
 import { cliPath, isolatedEnv, runCli, runCliOk } from '../cli-run.js';
@@ -55,7 +55,7 @@ async function expectReplicaEqualsFrozen(dir: string, domain: string, marker?: s
   for (const disk of state.disks) {
     const top = join(dir, disk.files.at(-1)?.file ?? '');
     const frozenTop = disk.files.at(-1)?.holds.at(-1)?.path ?? '';
-    const compare = await execaRunner({ argv: ['qemu-img', 'compare', '-U', frozenTop, top] });
+    const compare = await programRunner({ argv: ['qemu-img', 'compare', '-U', frozenTop, top] });
     expect(compare.exitCode, `${disk.target}: ${compare.stdout}${compare.stderr}`).toBe(0);
     const check = await checkImage(top);
     expect(check.fsckClean, check.fsckOutput).toBe(true);
@@ -103,7 +103,7 @@ describe('sync', () => {
     expect(result.bytesCopied).toBeGreaterThan(0);
     expect(result.disks.map((d) => d.files.length)).toEqual([1, 1]);
     await expectReplicaEqualsFrozen(dir, domain.name, 'full 1');
-    const info = await execaRunner({ argv: ['qemu-img', 'info', '--output=json', join(dir, 'vda.qcow2')] });
+    const info = await programRunner({ argv: ['qemu-img', 'info', '--output=json', join(dir, 'vda.qcow2')] });
     expect(info.stdout).not.toContain('backing-filename');
     const xml = (await virsh('dumpxml', '--domain', replica)).stdout;
     expect(xml).not.toContain((await virsh('domuuid', '--domain', domain.name)).stdout.trim());

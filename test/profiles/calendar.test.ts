@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
-import { execaRunner } from '../../src/host/runner.js';
+import { programRunner } from '../../src/host/runner.js';
 import type { Runner } from '../../src/host/runner.js';
 import { checkCalendar, requireCalendar } from '../../src/host/calendar.js';
 import { parseCalendar } from '../../src/profiles/calendar.js';
@@ -106,7 +106,7 @@ describe('checkCalendar with systemd-analyze', { timeout: 60_000 }, () => {
     const checks = await Promise.all(
       [...valid, ...invalid.map(([expression]) => expression)].map(async (expression) => ({
         expression,
-        check: await checkCalendar(expression, execaRunner),
+        check: await checkCalendar(expression, programRunner),
       })),
     );
     for (const { expression, check } of checks)
@@ -114,14 +114,14 @@ describe('checkCalendar with systemd-analyze', { timeout: 60_000 }, () => {
   });
 
   it("returns systemd's normalized form", async () => {
-    expect(await checkCalendar('Mon..Fri 8,12,16,20:00', execaRunner)).toMatchObject({
+    expect(await checkCalendar('Mon..Fri 8,12,16,20:00', programRunner)).toMatchObject({
       valid: true,
       normalized: 'Mon..Fri *-*-* 08,12,16,20:00:00',
     });
   });
 
   it('reads the coming elapses, whatever the local timezone', async () => {
-    const check = await checkCalendar('*-*-* 06:30 UTC', execaRunner);
+    const check = await checkCalendar('*-*-* 06:30 UTC', programRunner);
     const elapses = check.valid ? (check.elapses ?? []) : [];
     expect(elapses.length).toBeGreaterThan(10);
     for (const elapse of elapses) expect(elapse.toISOString()).toMatch(/T06:30:00\.000Z$/);
@@ -133,18 +133,18 @@ describe('checkCalendar with systemd-analyze', { timeout: 60_000 }, () => {
     ['2001-01-01 00:00', /never elapses/],
     ['Mon..Fri 8:00,10', /fires 10 min apart/],
   ])('needs --force for %j', async (schedule, reason) => {
-    await expect(requireCalendar(schedule, '--incr', execaRunner)).rejects.toThrow(reason);
-    await expect(requireCalendar(schedule, '--incr', execaRunner)).rejects.toThrow(/--force/);
-    expect(await requireCalendar(schedule, '--incr', execaRunner, true)).toBeUndefined();
+    await expect(requireCalendar(schedule, '--incr', programRunner)).rejects.toThrow(reason);
+    await expect(requireCalendar(schedule, '--incr', programRunner)).rejects.toThrow(/--force/);
+    expect(await requireCalendar(schedule, '--incr', programRunner, true)).toBeUndefined();
   });
 
   it('accepts every quarter hour without --force, and says when it could not check how often', async () => {
-    expect(await requireCalendar('*:0/15', '--incr', execaRunner)).toBeUndefined();
+    expect(await requireCalendar('*:0/15', '--incr', programRunner)).toBeUndefined();
     expect(await requireCalendar('*:0/5', '--incr', absent)).toMatch(/systemd-analyze is not installed/);
   });
 
   it("explains systemd's bare rejection", async () => {
-    const check = await checkCalendar('Sat 25:00', execaRunner);
+    const check = await checkCalendar('Sat 25:00', programRunner);
     expect(check).toMatchObject({ valid: false, reason: expect.stringMatching(/hour 25/) as unknown });
   });
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { lastRun } from '../../src/cli/commands/schedule.js';
-import { execaRunner } from '../../src/host/runner.js';
+import { programRunner } from '../../src/host/runner.js';
 import { appendRun } from '../../src/ops/run-record.js';
 import { toConfig } from '../../src/profiles/config.js';
 import { profileSchedules, timerSchedule, unescapeUnitName } from '../../src/profiles/installed.js';
@@ -59,7 +59,7 @@ describe('installed schedules', () => {
       file: 'p.yaml',
       statusFile,
     } as const;
-    expect(await lastRun(entry, execaRunner, join(dir, 'state'))).toBeUndefined();
+    expect(await lastRun(entry, programRunner, join(dir, 'state'))).toBeUndefined();
     const run = {
       success: false,
       time: '2026-12-01T20:00:03Z',
@@ -68,12 +68,12 @@ describe('installed schedules', () => {
       duration: 3,
     };
     writeFileSync(statusFile, JSON.stringify({ profiles: { 'a-incr': { backup: run } } }));
-    expect(await lastRun(entry, execaRunner, join(dir, 'state'))).toEqual({
+    expect(await lastRun(entry, programRunner, join(dir, 'state'))).toEqual({
       time: '2026-12-01T20:00:03Z',
       result: 'failed: exit status 1',
     });
     writeFileSync(statusFile, '{"profiles": {"a-incr": {"backup": {"success": "yes"}}}}');
-    await expect(lastRun(entry, execaRunner, join(dir, 'state'))).rejects.toThrow(
+    await expect(lastRun(entry, programRunner, join(dir, 'state'))).rejects.toThrow(
       /resticprofile status file .* is not one/,
     );
   });
@@ -90,7 +90,7 @@ describe('installed schedules', () => {
       file: 'u.timer',
     } as const;
     const profile = { ...timer, from: 'resticprofile', name: 'a-incr', file: 'p.yaml' } as const;
-    expect(await lastRun(profile, execaRunner, stateDir)).toBeUndefined();
+    expect(await lastRun(profile, programRunner, stateDir)).toBeUndefined();
     const times = { start: '2026-12-01T20:00:00.000Z', end: '2026-12-01T20:00:09.000Z' };
     await appendRun(stateDir, 'a', { verb: 'backup', level: 'incr', ...times, result: 'ok' });
     await appendRun(stateDir, 'a', { verb: 'run', level: 'full', ...times, result: 'ok' });
@@ -101,11 +101,11 @@ describe('installed schedules', () => {
       result: 'failed',
       error: 'disk full',
     });
-    expect(await lastRun(timer, execaRunner, stateDir)).toEqual({
+    expect(await lastRun(timer, programRunner, stateDir)).toEqual({
       time: '2026-12-01T20:00:09.000Z',
       result: 'failed: disk full',
     });
-    expect(await lastRun(profile, execaRunner, stateDir)).toEqual({
+    expect(await lastRun(profile, programRunner, stateDir)).toEqual({
       time: '2026-12-01T20:00:09.000Z',
       result: 'ok',
     });

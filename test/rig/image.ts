@@ -1,6 +1,6 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execaRunner, runChecked } from '../../src/host/runner.js';
+import { programRunner, runChecked } from '../../src/host/runner.js';
 import { judgeRecords } from './records.js';
 import type { RecordsVerdict } from './records.js';
 import { testRoot } from './rig-paths.js';
@@ -19,8 +19,8 @@ export interface ImageCheck {
 export async function checkImage(imagePath: string): Promise<ImageCheck> {
   return withRawCopy(imagePath, async (raw) => {
     // A crash-consistent snapshot needs its journal replayed, as a mount would; -n cannot do that.
-    const replay = await execaRunner({ argv: ['e2fsck', '-y', '-E', 'journal_only', raw] });
-    const fsck = await execaRunner({ argv: ['e2fsck', '-fn', raw] });
+    const replay = await programRunner({ argv: ['e2fsck', '-y', '-E', 'journal_only', raw] });
+    const fsck = await programRunner({ argv: ['e2fsck', '-fn', raw] });
     const records = await readFileFromRaw(raw, 'records.log');
     const marker = await readFileFromRaw(raw, 'marker');
     return {
@@ -35,7 +35,7 @@ export async function checkImage(imagePath: string): Promise<ImageCheck> {
 /** A file's content from the ext4 filesystem in an image, undefined when it does not exist. */
 export async function readFileFromImage(imagePath: string, file: string): Promise<string | undefined> {
   return withRawCopy(imagePath, async (raw) => {
-    await execaRunner({ argv: ['e2fsck', '-y', '-E', 'journal_only', raw] });
+    await programRunner({ argv: ['e2fsck', '-y', '-E', 'journal_only', raw] });
     return readFileFromRaw(raw, file);
   });
 }
@@ -46,7 +46,7 @@ async function withRawCopy<T>(imagePath: string, use: (raw: string) => Promise<T
   try {
     const raw = join(dir, 'image.raw');
     // -U: the image may be in use by a running domain (a frozen layer is safe to read).
-    await runChecked(execaRunner, { argv: ['qemu-img', 'convert', '-U', '-O', 'raw', imagePath, raw] });
+    await runChecked(programRunner, { argv: ['qemu-img', 'convert', '-U', '-O', 'raw', imagePath, raw] });
     return await use(raw);
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -55,8 +55,8 @@ async function withRawCopy<T>(imagePath: string, use: (raw: string) => Promise<T
 
 async function readFileFromRaw(raw: string, file: string): Promise<string | undefined> {
   const path = `/${file.replace(/^\/+/, '')}`;
-  const stat = await execaRunner({ argv: ['debugfs', '-R', `stat "${path}"`, raw] });
+  const stat = await programRunner({ argv: ['debugfs', '-R', `stat "${path}"`, raw] });
   if (stat.exitCode !== 0 || /not found|File not found/i.test(stat.stderr)) return undefined;
-  const result = await runChecked(execaRunner, { argv: ['debugfs', '-R', `cat "${path}"`, raw] });
+  const result = await runChecked(programRunner, { argv: ['debugfs', '-R', `cat "${path}"`, raw] });
   return result.stdout;
 }

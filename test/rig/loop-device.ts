@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execaRunner, runChecked } from '../../src/host/runner.js';
+import { programRunner, runChecked } from '../../src/host/runner.js';
 import { testRoot } from './rig-paths.js';
 import { makeExt4Raw } from './test-disk.js';
 
@@ -26,7 +26,7 @@ export class LoopDevice {
     const file = join(testRoot, `loop-${id}.img`);
     await mkdir(testRoot, { recursive: true });
     await makeExt4Raw(file, sizeMiB);
-    const { stdout } = await runChecked(execaRunner, { argv: ['losetup', '--find', '--show', file] });
+    const { stdout } = await runChecked(programRunner, { argv: ['losetup', '--find', '--show', file] });
     const node = stdout.trim();
     const folder = `/dev/ubt-vg-${id}`;
     const device = new LoopDevice(join(folder, 'data'), node, file, folder);
@@ -42,7 +42,7 @@ export class LoopDevice {
 
   /** Detaches the loop device and removes its file and symlink folder. */
   async remove(): Promise<void> {
-    await runChecked(execaRunner, { argv: ['losetup', '--detach', this.node] });
+    await runChecked(programRunner, { argv: ['losetup', '--detach', this.node] });
     await rm(this.folder, { recursive: true, force: true });
     await rm(this.file, { force: true });
   }

@@ -1,5 +1,5 @@
 import { open, rm } from 'node:fs/promises';
-import { execaRunner, runChecked } from '../../src/host/runner.js';
+import { programRunner, runChecked } from '../../src/host/runner.js';
 
 async function makeSparseFile(path: string, sizeMiB: number): Promise<void> {
   const file = await open(path, 'wx');
@@ -13,7 +13,7 @@ async function makeSparseFile(path: string, sizeMiB: number): Promise<void> {
 /** A sparse raw image holding an empty ext4 filesystem. */
 export async function makeExt4Raw(path: string, sizeMiB: number): Promise<void> {
   await makeSparseFile(path, sizeMiB);
-  await runChecked(execaRunner, { argv: ['mkfs.ext4', '-F', '-q', path] });
+  await runChecked(programRunner, { argv: ['mkfs.ext4', '-F', '-q', path] });
 }
 
 /** A qcow2 image holding an empty ext4 filesystem. */
@@ -21,7 +21,7 @@ export async function makeExt4Qcow2(path: string, sizeMiB: number): Promise<void
   const raw = `${path}.raw`;
   try {
     await makeExt4Raw(raw, sizeMiB);
-    await runChecked(execaRunner, { argv: ['qemu-img', 'convert', '-O', 'qcow2', raw, path] });
+    await runChecked(programRunner, { argv: ['qemu-img', 'convert', '-O', 'qcow2', raw, path] });
   } finally {
     await rm(raw, { force: true });
   }
@@ -41,18 +41,18 @@ export async function makePartitionedQcow2(path: string, label: string, content:
   const raw = `${path}.raw`;
   await makeSparseFile(raw, 64);
   try {
-    await runChecked(execaRunner, {
+    await runChecked(programRunner, {
       argv: ['sfdisk', '-q', raw],
       input:
         'label: dos\nstart=2048, size=40960, type=83\nstart=45056, size=40960, type=83\nstart=88064, type=83\n',
     });
     const ext4 = (offsetSectors: number, extra: readonly string[]) =>
-      runChecked(execaRunner, {
+      runChecked(programRunner, {
         argv: ['mkfs.ext4', '-F', '-q', ...extra, '-E', `offset=${offsetSectors * 512}`, raw, '20480k'],
       });
     await ext4(2048, ['-L', label, '-d', content]);
     await ext4(45056, []);
-    await runChecked(execaRunner, { argv: ['qemu-img', 'convert', '-O', 'qcow2', raw, path] });
+    await runChecked(programRunner, { argv: ['qemu-img', 'convert', '-O', 'qcow2', raw, path] });
   } finally {
     await rm(raw, { force: true });
   }

@@ -1,14 +1,14 @@
-import { execaRunner, runChecked } from '../../src/host/runner.js';
+import { programRunner, runChecked } from '../../src/host/runner.js';
 import type { ProgramResult } from '../../src/host/runner.js';
 import { libvirtUri } from './rig-paths.js';
 
 export function virsh(...args: string[]): Promise<ProgramResult> {
-  return runChecked(execaRunner, { argv: ['virsh', '-c', libvirtUri, ...args] });
+  return runChecked(programRunner, { argv: ['virsh', '-c', libvirtUri, ...args] });
 }
 
 /** Like virsh(), but resolves with the result whatever the exit code. */
 export function tryVirsh(...args: string[]): Promise<ProgramResult> {
-  return execaRunner({ argv: ['virsh', '-c', libvirtUri, ...args] });
+  return programRunner({ argv: ['virsh', '-c', libvirtUri, ...args] });
 }
 
 export async function domainState(name: string): Promise<string> {

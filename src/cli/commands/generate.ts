@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { UsageError } from '../../errors.js';
 import { globalOptions } from '../context.js';
 import type { GlobalOptions } from '../context.js';
-import { execaRunner } from '../../host/runner.js';
+import { programRunner } from '../../host/runner.js';
 import type { Runner } from '../../host/runner.js';
 import { requireCalendar } from '../../host/calendar.js';
 import type { ConfigVersion } from '../../profiles/config.js';
@@ -441,7 +441,7 @@ async function generate(
     dryRun: given.dryRun ?? false,
   };
   const io: Io = {
-    runner: dependencies.runner ?? execaRunner,
+    runner: dependencies.runner ?? programRunner,
     out: dependencies.stdout ?? ((text: string) => process.stdout.write(text)),
     err: dependencies.stderr ?? ((text: string) => process.stderr.write(text)),
   };

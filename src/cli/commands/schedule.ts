@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { UserError } from '../../errors.js';
-import { execaRunner } from '../../host/runner.js';
+import { programRunner } from '../../host/runner.js';
 import type { Runner } from '../../host/runner.js';
 import { checkCalendar } from '../../host/calendar.js';
 import type { InstalledSchedule } from '../../profiles/installed.js';
@@ -171,7 +171,7 @@ function humanLines(rows: readonly ScheduleRow[]): string[] {
   ]);
 }
 
-export function scheduleCommand(runner: Runner = execaRunner): Command {
+export function scheduleCommand(runner: Runner = programRunner): Command {
   const list = new Command('list')
     .summary("every domain's scheduled backups: level, next run, last run and its result")
     .addOption(

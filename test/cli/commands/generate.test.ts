@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { generateCommand } from '../../../src/cli/commands/generate.js';
 import type { GenerateDependencies } from '../../../src/cli/commands/generate.js';
 import { UsageError } from '../../../src/errors.js';
-import { execaRunner } from '../../../src/host/runner.js';
+import { programRunner } from '../../../src/host/runner.js';
 import { fromConfig } from '../../../src/profiles/config.js';
 import type { ConfigObject } from '../../../src/profiles/config.js';
 import { compileSchemas, compileTimeoutMs, schemaProblems, sharedSchemaPath } from '../../profiles/schema.js';
@@ -19,7 +19,7 @@ async function generate(args: string[], dependencies: GenerateDependencies = {},
   let stdout = '';
   let stderr = '';
   const generate = generateCommand({
-    runner: execaRunner,
+    runner: programRunner,
     stdout: (text) => (stdout += text),
     stderr: (text) => (stderr += text),
     ...dependencies,
