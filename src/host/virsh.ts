@@ -187,12 +187,16 @@ export class Virsh {
   }
 
   /**
-   * Every domain of the connection, in `virsh list` order, with its run state and both definitions,
+   * Every domain of the connection, in `virsh list` order, with its run state and definitions,
    * read by one `virsh` run per 100 domains instead of three per domain. virsh runs a single
    * argument holding `;`-separated commands; the only words put into it are fixed ones, UUIDs that
    * libvirt printed (checked against the UUID pattern) and a random marker, so nothing from a
-   * definition or a user is ever parsed by virsh's command language. A domain whose batched read
-   * failed comes back without definitions, for the caller to read alone and report properly.
+   * definition or a user is ever parsed by virsh's command language. Persistence and managed saves
+   * come from a few `list` filters (one libvirt call each, where `dominfo` makes about ten per
+   * domain), the run state from `domstate` right before each definition, and `dumpxml --inactive`
+   * only where it can differ: a persistent domain that runs. A domain whose batched read failed, or
+   * whose answers disagree, comes back without definitions, for the caller to read alone and report
+   * properly.
    */
   async readAll(options: { readonly blockJobs?: boolean } = {}): Promise<ListedDomain[]> {
     const out = await this.query(['list', '--all', '--uuid', '--name'], 'listing domains');
@@ -203,15 +207,48 @@ export class Virsh {
         const space = line.indexOf(' ');
         return { uuid: line.slice(0, space), name: line.slice(space + 1) };
       });
-    const reads = ['dominfo', 'dumpxml', 'dumpxml --inactive'];
-    const safe = listed.filter((d) => uuidPattern.test(d.uuid));
-    const sections = await this.batch(safe.map((d) => reads.map((read) => `${read} --domain ${d.uuid}`)));
-    const read = new Map(safe.map((d, i) => [d, definitionsOf(d.name, sections[i] ?? [])]));
-    if (options.blockJobs === true) await this.addBlockJobs([...read.values()]);
-    return listed.map((d) => {
-      const definitions = read.get(d);
-      return { name: d.name, definitions: definitions?.info.uuid === d.uuid ? definitions : undefined };
+    const filters = await this.listFilters();
+    const safe = listed.flatMap((d) => {
+      const kind = filters.kindOf(d.uuid);
+      return uuidPattern.test(d.uuid) && kind !== undefined ? [{ ...d, ...kind }] : [];
     });
+    const sections = await this.batch(
+      safe.map((d) =>
+        ['domstate', 'dumpxml', ...(d.persistent && !d.listedShutOff ? ['dumpxml --inactive'] : [])].map(
+          (read) => `${read} --domain ${d.uuid}`,
+        ),
+      ),
+    );
+    const read = new Map(safe.map((d, i) => [d.uuid, definitionsOf(d, sections[i] ?? [])]));
+    if (options.blockJobs === true) await this.addBlockJobs([...read.values()]);
+    return listed.map((d) => ({ name: d.name, definitions: read.get(d.uuid) }));
+  }
+
+  /**
+   * Which domains are persistent, have a managed save, and were shut off, from `list` filters in
+   * one batched run. A UUID that is not in exactly one list of each pair (a list failed, or the
+   * domain changed between two lists) has no kind: it is read alone.
+   */
+  private async listFilters(): Promise<{
+    kindOf(uuid: string): { persistent: boolean; managedSave: boolean; listedShutOff: boolean } | undefined;
+  }> {
+    const flags = ['--persistent', '--transient', '--with-managed-save', '--without-managed-save'];
+    const [outputs = []] = await this.batch([
+      [...flags, '--state-shutoff'].map((flag) => `list --all --uuid ${flag}`),
+    ]);
+    const [persistent, transient, saved, unsaved, shutOff] = outputs.map(
+      (text) => new Set(text.split('\n').map((line) => line.trim().toLowerCase())),
+    );
+    const oneOf = (uuid: string, yes: Set<string> | undefined, no: Set<string> | undefined) =>
+      yes?.has(uuid) === true ? no?.has(uuid) !== true : no?.has(uuid) === true ? false : undefined;
+    return {
+      kindOf(uuid) {
+        const isPersistent = oneOf(uuid, persistent, transient);
+        const managedSave = oneOf(uuid, saved, unsaved);
+        if (isPersistent === undefined || managedSave === undefined) return undefined;
+        return { persistent: isPersistent, managedSave, listedShutOff: shutOff?.has(uuid) === true };
+      },
+    };
   }
 
   /**
@@ -539,17 +576,21 @@ function timedOut(error: unknown, what: string): unknown {
   );
 }
 
+/** A state as `dominfo` and `domstate` word it. */
+function runStateOf(state: string): RunState {
+  return state === 'running' || state === 'paused' || state === 'shut off' ? state : 'other';
+}
+
 function parseDomInfo(out: string, domain: string): DomainInfo {
   const fields = new Map<string, string>();
   for (const line of out.split('\n')) {
     const colon = line.indexOf(':');
     if (colon > 0) fields.set(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
   }
-  const state = fields.get('State') ?? '';
   return {
     name: fields.get('Name') ?? domain,
     uuid: fields.get('UUID') ?? '',
-    runState: state === 'running' || state === 'paused' || state === 'shut off' ? state : 'other',
+    runState: runStateOf(fields.get('State') ?? ''),
     persistent: fields.get('Persistent') === 'yes',
     managedSave: fields.get('Managed save') === 'yes',
   };
@@ -566,15 +607,27 @@ function diskTargets(xml: string): string[] {
   }
 }
 
-/** One domain's batched sections, or undefined unless every read succeeded and names this domain. */
+/**
+ * One domain's batched sections, or undefined unless every read succeeded. A persistent domain
+ * listed as shut off whose `domstate` says otherwise (it started meanwhile) has no persistent
+ * definition read: it is read alone.
+ */
 function definitionsOf(
-  name: string,
-  [info, live, inactive]: readonly string[],
+  domain: { name: string; uuid: string; persistent: boolean; managedSave: boolean },
+  [state, live, inactive]: readonly string[],
 ): MutableDefinitions | undefined {
   const isXml = (xml: string | undefined): xml is string => xml?.trimStart().startsWith('<domain') === true;
-  if (info === undefined || !isXml(live) || !isXml(inactive)) return undefined;
-  const parsed = parseDomInfo(info, name);
-  return parsed.name === name ? { info: parsed, live, inactive } : undefined;
+  const stateLine = state?.trim().split('\n')[0] ?? '';
+  if (stateLine === '' || !isXml(live)) return undefined;
+  const runState = runStateOf(stateLine);
+  const persistent = inactive ?? (domain.persistent && runState !== 'shut off' ? undefined : live);
+  if (!isXml(persistent)) return undefined;
+  const { name, uuid, managedSave } = domain;
+  return {
+    info: { name, uuid, runState, persistent: domain.persistent, managedSave },
+    live,
+    inactive: persistent,
+  };
 }
 
 export interface BlockJobInfo {

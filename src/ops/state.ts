@@ -104,6 +104,9 @@ export async function readDomainStateWithDefinitions(
       : undefined,
   ]);
   const liveXml = parseDomainXml(live, `definition of domain '${domain}'`);
+  // A batched read asked by UUID: a definition naming another domain means it changed meanwhile.
+  if (read !== undefined && (liveXml.name !== info.name || liveXml.uuid !== info.uuid))
+    return readDomainStateWithDefinitions(host, domain, known, { ...options, prefetched: undefined });
   const persistentXml =
     inactive !== undefined
       ? parseDomainXml(inactive, `persistent definition of '${domain}'`)
