@@ -51,10 +51,9 @@ async function diskWithChain(
       );
     throw error;
   }
-  const devices = await Promise.all(infos.map((info) => isBlockDevice(info.filename)));
   return {
     ...disk,
-    chain: infos.map((info, i) => toLayer(info, i === infos.length - 1, devices[i] === true)),
+    chain: infos.map((info, i) => toLayer(info, i === infos.length - 1, isBlockDevice(info.filename))),
   };
 }
 
