@@ -40,6 +40,12 @@ export interface ListedDomain {
   readonly definitions: DomainDefinitions | undefined;
 }
 
+/** A listed domain whose definitions arrive with the batched run that reads them. */
+export interface PendingDomain {
+  readonly name: string;
+  readonly definitions: Promise<DomainDefinitions | undefined>;
+}
+
 const uuidPattern = /^[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}$/;
 /**
  * A domain name virsh's command language reads as one plain word: letters, digits and `_.+-`,
@@ -48,8 +54,11 @@ const uuidPattern = /^[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}$/;
 const plainName = /^[A-Za-z_][A-Za-z0-9_.+-]*$/;
 /** A disk target as libvirt names them (vda, sdb, hdc): safe as a word of a batched command. */
 const targetPattern = /^[a-z][a-z0-9]*$/;
-/** How many domains one batched virsh run reads: keeps its single argument far below 128 KiB. */
-const batchSize = 100;
+/**
+ * How many domains one batched virsh run reads: keeps its single argument far below 128 KiB, and
+ * lets a caller of `readAllInBatches` start on the first domains while libvirt reads the rest.
+ */
+const batchSize = 25;
 
 /** The domain does not exist on this connection. */
 export class NoSuchDomainError extends UserError {}
@@ -188,7 +197,7 @@ export class Virsh {
 
   /**
    * Every domain of the connection, in `virsh list` order, with its run state and definitions,
-   * read by one `virsh` run per 100 domains instead of three per domain. virsh runs a single
+   * read by one `virsh` run per 25 domains instead of three per domain. virsh runs a single
    * argument holding `;`-separated commands; the only words put into it are fixed ones, UUIDs that
    * libvirt printed (checked against the UUID pattern) and a random marker, so nothing from a
    * definition or a user is ever parsed by virsh's command language. Persistence and managed saves
@@ -199,6 +208,17 @@ export class Virsh {
    * properly.
    */
   async readAll(options: { readonly blockJobs?: boolean } = {}): Promise<ListedDomain[]> {
+    const pending = await this.readAllInBatches(options);
+    return Promise.all(
+      pending.map(async ({ name, definitions }) => ({ name, definitions: await definitions })),
+    );
+  }
+
+  /**
+   * As readAll, without waiting for the batches: each domain's definitions arrive when the run
+   * that reads them has answered (the runs go one after the other, in list order).
+   */
+  async readAllInBatches(options: { readonly blockJobs?: boolean } = {}): Promise<PendingDomain[]> {
     const out = await this.query(['list', '--all', '--uuid', '--name'], 'listing domains');
     const listed = out
       .split('\n')
@@ -212,16 +232,34 @@ export class Virsh {
       const kind = filters.kindOf(d.uuid);
       return uuidPattern.test(d.uuid) && kind !== undefined ? [{ ...d, ...kind }] : [];
     });
-    const sections = await this.batch(
-      safe.map((d) =>
-        ['domstate', 'dumpxml', ...(d.persistent && !d.listedShutOff ? ['dumpxml --inactive'] : [])].map(
-          (read) => `${read} --domain ${d.uuid}`,
+    const reads = new Map<string, Promise<DomainDefinitions | undefined>>();
+    let previous: Promise<unknown> = Promise.resolve();
+    for (let start = 0; start < safe.length; start += batchSize) {
+      const domains = safe.slice(start, start + batchSize);
+      const read = previous.then(async () => {
+        const sections = await this.batch(
+          domains.map((d) =>
+            ['domstate', 'dumpxml', ...(d.persistent && !d.listedShutOff ? ['dumpxml --inactive'] : [])].map(
+              (command) => `${command} --domain ${d.uuid}`,
+            ),
+          ),
+        );
+        const definitions = domains.map((d, i) => definitionsOf(d, sections[i] ?? []));
+        if (options.blockJobs === true) await this.addBlockJobs(definitions);
+        return definitions;
+      });
+      previous = read;
+      domains.forEach((d, i) =>
+        reads.set(
+          d.uuid,
+          read.then((definitions) => definitions[i]),
         ),
-      ),
-    );
-    const read = new Map(safe.map((d, i) => [d.uuid, definitionsOf(d, sections[i] ?? [])]));
-    if (options.blockJobs === true) await this.addBlockJobs([...read.values()]);
-    return listed.map((d) => ({ name: d.name, definitions: read.get(d.uuid) }));
+      );
+    }
+    return listed.map((d) => ({
+      name: d.name,
+      definitions: reads.get(d.uuid) ?? Promise.resolve(undefined),
+    }));
   }
 
   /**
@@ -275,7 +313,7 @@ export class Virsh {
   }
 
   /**
-   * Runs each item's commands (fixed words and UUIDs only) in one virsh run per 100 items and
+   * Runs each item's commands (fixed words and UUIDs only) in one virsh run per 25 items and
    * returns each command's output, split at random markers. virsh's exit status is the last
    * command's: a failed command shows as an empty output.
    */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ProgramRequest, ProgramResult } from '../../src/host/runner.js';
+import { ProgramTimeoutError } from '../../src/host/runner.js';
 import { Virsh } from '../../src/host/virsh.js';
 
 const uuids = ['7073dfbe-8e20-4afe-9722-5490b8dcf432', '5bc753a7-447d-4ffc-9b73-bc097d9f67da'];
@@ -60,7 +61,7 @@ function fakeVirsh(
       }
     return Promise.resolve({ argv: request.argv, exitCode: 0, stdout, stderr: '' });
   };
-  return { virsh: new Virsh(runner, 'qemu:///system'), seen };
+  return { virsh: new Virsh(runner, 'qemu:///system'), seen, runner };
 }
 
 describe('Virsh.readAll: every domain in one batched run', () => {
@@ -135,7 +136,7 @@ describe('Virsh.readAll: every domain in one batched run', () => {
     expect(db?.definitions).toBeUndefined();
   });
 
-  it('reads many domains in runs of at most 100', async () => {
+  it('reads many domains in runs of at most 25', async () => {
     const many = Array.from(
       { length: 250 },
       (_, i) => `${String(i).padStart(8, '0')}-0000-0000-0000-000000000000`,
@@ -147,7 +148,29 @@ describe('Virsh.readAll: every domain in one batched run', () => {
     const listed = await virsh.readAll();
     expect(listed).toHaveLength(250);
     expect(listed.every((d, i) => d.definitions?.info.name === `d${i}`)).toBe(true);
-    expect(seen).toHaveLength(5);
+    expect(seen).toHaveLength(12);
+  });
+
+  it('each batch arrives on its own; a run that times out fails the whole read', async () => {
+    const many = Array.from(
+      { length: 30 },
+      (_, i) => `${String(i).padStart(8, '0')}-0000-0000-0000-000000000000`,
+    );
+    const { virsh, seen, runner } = fakeVirsh(
+      many.map((u, i) => `${u} d${i}`).join('\n'),
+      Object.fromEntries(many.map((u, i) => [u, { name: `d${i}`, state: 'shut off' }])),
+    );
+    const pending = await virsh.readAllInBatches();
+    expect((await pending[0]?.definitions)?.info.name).toBe('d0');
+    expect((await pending[29]?.definitions)?.info.name).toBe('d29');
+    expect(seen).toHaveLength(4);
+    const failing = new Virsh((request) => {
+      const line = request.argv.at(-1) ?? '';
+      return line.includes(many[29] ?? '') && line.includes('dumpxml')
+        ? Promise.reject(new ProgramTimeoutError(request.argv, 1000))
+        : runner(request);
+    }, 'qemu:///system');
+    await expect(failing.readAll()).rejects.toBeInstanceOf(ProgramTimeoutError);
   });
 
   it('with blockJobs: every disk of each running domain in one more run, plain target names only', async () => {
