@@ -40,6 +40,12 @@ export interface ListedDomain {
   readonly definitions: DomainDefinitions | undefined;
 }
 
+/** A listed domain whose definitions arrive with the batched run that reads them. */
+export interface PendingDomain {
+  readonly name: string;
+  readonly definitions: Promise<DomainDefinitions | undefined>;
+}
+
 const uuidPattern = /^[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}$/;
 /**
  * A domain name virsh's command language reads as one plain word: letters, digits and `_.+-`,
@@ -48,8 +54,11 @@ const uuidPattern = /^[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}$/;
 const plainName = /^[A-Za-z_][A-Za-z0-9_.+-]*$/;
 /** A disk target as libvirt names them (vda, sdb, hdc): safe as a word of a batched command. */
 const targetPattern = /^[a-z][a-z0-9]*$/;
-/** How many domains one batched virsh run reads: keeps its single argument far below 128 KiB. */
-const batchSize = 100;
+/**
+ * How many domains one batched virsh run reads: keeps its single argument far below 128 KiB, and
+ * lets a caller of `readAllInBatches` start on the first domains while libvirt reads the rest.
+ */
+const batchSize = 25;
 
 /** The domain does not exist on this connection. */
 export class NoSuchDomainError extends UserError {}
@@ -187,14 +196,29 @@ export class Virsh {
   }
 
   /**
-   * Every domain of the connection, in `virsh list` order, with its run state and both definitions,
-   * read by one `virsh` run per 100 domains instead of three per domain. virsh runs a single
+   * Every domain of the connection, in `virsh list` order, with its run state and definitions,
+   * read by one `virsh` run per 25 domains instead of three per domain. virsh runs a single
    * argument holding `;`-separated commands; the only words put into it are fixed ones, UUIDs that
    * libvirt printed (checked against the UUID pattern) and a random marker, so nothing from a
-   * definition or a user is ever parsed by virsh's command language. A domain whose batched read
-   * failed comes back without definitions, for the caller to read alone and report properly.
+   * definition or a user is ever parsed by virsh's command language. Persistence and managed saves
+   * come from a few `list` filters (one libvirt call each, where `dominfo` makes about ten per
+   * domain), the run state from `domstate` right before each definition, and `dumpxml --inactive`
+   * only where it can differ: a persistent domain that runs. A domain whose batched read failed, or
+   * whose answers disagree, comes back without definitions, for the caller to read alone and report
+   * properly.
    */
   async readAll(options: { readonly blockJobs?: boolean } = {}): Promise<ListedDomain[]> {
+    const pending = await this.readAllInBatches(options);
+    return Promise.all(
+      pending.map(async ({ name, definitions }) => ({ name, definitions: await definitions })),
+    );
+  }
+
+  /**
+   * As readAll, without waiting for the batches: each domain's definitions arrive when the run
+   * that reads them has answered (the runs go one after the other, in list order).
+   */
+  async readAllInBatches(options: { readonly blockJobs?: boolean } = {}): Promise<PendingDomain[]> {
     const out = await this.query(['list', '--all', '--uuid', '--name'], 'listing domains');
     const listed = out
       .split('\n')
@@ -203,15 +227,66 @@ export class Virsh {
         const space = line.indexOf(' ');
         return { uuid: line.slice(0, space), name: line.slice(space + 1) };
       });
-    const reads = ['dominfo', 'dumpxml', 'dumpxml --inactive'];
-    const safe = listed.filter((d) => uuidPattern.test(d.uuid));
-    const sections = await this.batch(safe.map((d) => reads.map((read) => `${read} --domain ${d.uuid}`)));
-    const read = new Map(safe.map((d, i) => [d, definitionsOf(d.name, sections[i] ?? [])]));
-    if (options.blockJobs === true) await this.addBlockJobs([...read.values()]);
-    return listed.map((d) => {
-      const definitions = read.get(d);
-      return { name: d.name, definitions: definitions?.info.uuid === d.uuid ? definitions : undefined };
+    const filters = await this.listFilters();
+    const safe = listed.flatMap((d) => {
+      const kind = filters.kindOf(d.uuid);
+      return uuidPattern.test(d.uuid) && kind !== undefined ? [{ ...d, ...kind }] : [];
     });
+    const reads = new Map<string, Promise<DomainDefinitions | undefined>>();
+    let previous: Promise<unknown> = Promise.resolve();
+    for (let start = 0; start < safe.length; start += batchSize) {
+      const domains = safe.slice(start, start + batchSize);
+      const read = previous.then(async () => {
+        const sections = await this.batch(
+          domains.map((d) =>
+            ['domstate', 'dumpxml', ...(d.persistent && !d.listedShutOff ? ['dumpxml --inactive'] : [])].map(
+              (command) => `${command} --domain ${d.uuid}`,
+            ),
+          ),
+        );
+        const definitions = domains.map((d, i) => definitionsOf(d, sections[i] ?? []));
+        if (options.blockJobs === true) await this.addBlockJobs(definitions);
+        return definitions;
+      });
+      previous = read;
+      domains.forEach((d, i) =>
+        reads.set(
+          d.uuid,
+          read.then((definitions) => definitions[i]),
+        ),
+      );
+    }
+    return listed.map((d) => ({
+      name: d.name,
+      definitions: reads.get(d.uuid) ?? Promise.resolve(undefined),
+    }));
+  }
+
+  /**
+   * Which domains are persistent, have a managed save, and were shut off, from `list` filters in
+   * one batched run. A UUID that is not in exactly one list of each pair (a list failed, or the
+   * domain changed between two lists) has no kind: it is read alone.
+   */
+  private async listFilters(): Promise<{
+    kindOf(uuid: string): { persistent: boolean; managedSave: boolean; listedShutOff: boolean } | undefined;
+  }> {
+    const flags = ['--persistent', '--transient', '--with-managed-save', '--without-managed-save'];
+    const [outputs = []] = await this.batch([
+      [...flags, '--state-shutoff'].map((flag) => `list --all --uuid ${flag}`),
+    ]);
+    const [persistent, transient, saved, unsaved, shutOff] = outputs.map(
+      (text) => new Set(text.split('\n').map((line) => line.trim().toLowerCase())),
+    );
+    const oneOf = (uuid: string, yes: Set<string> | undefined, no: Set<string> | undefined) =>
+      yes?.has(uuid) === true ? no?.has(uuid) !== true : no?.has(uuid) === true ? false : undefined;
+    return {
+      kindOf(uuid) {
+        const isPersistent = oneOf(uuid, persistent, transient);
+        const managedSave = oneOf(uuid, saved, unsaved);
+        if (isPersistent === undefined || managedSave === undefined) return undefined;
+        return { persistent: isPersistent, managedSave, listedShutOff: shutOff?.has(uuid) === true };
+      },
+    };
   }
 
   /**
@@ -238,7 +313,7 @@ export class Virsh {
   }
 
   /**
-   * Runs each item's commands (fixed words and UUIDs only) in one virsh run per 100 items and
+   * Runs each item's commands (fixed words and UUIDs only) in one virsh run per 25 items and
    * returns each command's output, split at random markers. virsh's exit status is the last
    * command's: a failed command shows as an empty output.
    */
@@ -539,17 +614,21 @@ function timedOut(error: unknown, what: string): unknown {
   );
 }
 
+/** A state as `dominfo` and `domstate` word it. */
+function runStateOf(state: string): RunState {
+  return state === 'running' || state === 'paused' || state === 'shut off' ? state : 'other';
+}
+
 function parseDomInfo(out: string, domain: string): DomainInfo {
   const fields = new Map<string, string>();
   for (const line of out.split('\n')) {
     const colon = line.indexOf(':');
     if (colon > 0) fields.set(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
   }
-  const state = fields.get('State') ?? '';
   return {
     name: fields.get('Name') ?? domain,
     uuid: fields.get('UUID') ?? '',
-    runState: state === 'running' || state === 'paused' || state === 'shut off' ? state : 'other',
+    runState: runStateOf(fields.get('State') ?? ''),
     persistent: fields.get('Persistent') === 'yes',
     managedSave: fields.get('Managed save') === 'yes',
   };
@@ -566,15 +645,27 @@ function diskTargets(xml: string): string[] {
   }
 }
 
-/** One domain's batched sections, or undefined unless every read succeeded and names this domain. */
+/**
+ * One domain's batched sections, or undefined unless every read succeeded. A persistent domain
+ * listed as shut off whose `domstate` says otherwise (it started meanwhile) has no persistent
+ * definition read: it is read alone.
+ */
 function definitionsOf(
-  name: string,
-  [info, live, inactive]: readonly string[],
+  domain: { name: string; uuid: string; persistent: boolean; managedSave: boolean },
+  [state, live, inactive]: readonly string[],
 ): MutableDefinitions | undefined {
   const isXml = (xml: string | undefined): xml is string => xml?.trimStart().startsWith('<domain') === true;
-  if (info === undefined || !isXml(live) || !isXml(inactive)) return undefined;
-  const parsed = parseDomInfo(info, name);
-  return parsed.name === name ? { info: parsed, live, inactive } : undefined;
+  const stateLine = state?.trim().split('\n')[0] ?? '';
+  if (stateLine === '' || !isXml(live)) return undefined;
+  const runState = runStateOf(stateLine);
+  const persistent = inactive ?? (domain.persistent && runState !== 'shut off' ? undefined : live);
+  if (!isXml(persistent)) return undefined;
+  const { name, uuid, managedSave } = domain;
+  return {
+    info: { name, uuid, runState, persistent: domain.persistent, managedSave },
+    live,
+    inactive: persistent,
+  };
 }
 
 export interface BlockJobInfo {

@@ -29,7 +29,8 @@ async function outcomeOf<T>(domain: string, operation: () => Promise<T>): Promis
  * up to `ctx.jobs` of them at once, and the outcomes keep the order of `virsh list`.
  *
  * `readOnly` operations (reports that change nothing and take no lock) get every domain's run state
- * and definitions from one batched read up front, and run at least four domains at once.
+ * and definitions from batched reads, each domain as soon as its batch is read, and run at least
+ * four domains at once.
  */
 export async function forEachDomain<T>(
   ctx: OpsContext,
@@ -44,10 +45,16 @@ export async function forEachDomain<T>(
   if (target !== 'all') return [{ domain: target, status: 'ok', value: await operation(target) }];
   const jobs = ctx.jobs ?? 1;
   if (options.readOnly === true) {
-    const listed = await ctx.host.virsh.readAll({ blockJobs: options.blockJobs === true });
-    return mapConcurrently(listed, Math.max(jobs, readers), ({ name, definitions }) =>
-      outcomeOf(name, () => operation(name, definitions)),
-    );
+    // Each domain starts as soon as its batch is read, while libvirt reads the next ones.
+    const listed = await ctx.host.virsh.readAllInBatches({ blockJobs: options.blockJobs === true });
+    const [outcomes] = await Promise.all([
+      mapConcurrently(listed, Math.max(jobs, readers), ({ name, definitions }) =>
+        outcomeOf(name, async () => operation(name, await definitions)),
+      ),
+      // A batched read that failed (virsh timed out) fails the whole report, not each domain.
+      Promise.all(listed.map((d) => d.definitions)),
+    ]);
+    return outcomes;
   }
   const domains = await ctx.host.virsh.listDomains();
   return mapConcurrently(domains, jobs, (domain) => outcomeOf(domain, () => operation(domain)));

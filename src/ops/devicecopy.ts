@@ -42,9 +42,8 @@ export function overTag(layer: string): string {
 export const copyName = (domain: string, target: string): string => `${domain}.${target}.raw`;
 
 /** The devices among the files `files` lists: they are copied through `--stdin`, never listed to restic. */
-export async function deviceFiles(files: readonly string[]): Promise<Set<string>> {
-  const devices = await Promise.all(files.map(async (file) => ((await isBlockDevice(file)) ? [file] : [])));
-  return new Set(devices.flat());
+export function deviceFiles(files: readonly string[]): Set<string> {
+  return new Set(files.filter(isBlockDevice));
 }
 
 /** Copies each block-device base whose current content the repository does not hold yet. */

@@ -72,7 +72,7 @@ async function deviceProblem(
   size: number,
 ): Promise<string | undefined> {
   const named = `--device-to ${target}=${device}`;
-  if (!(await isBlockDevice(device))) return `${named}: not a block device`;
+  if (!isBlockDevice(device)) return `${named}: not a block device`;
   const use = useOf(await fileReferences(host), await fileId(device), device);
   if (use.kind === 'used') return `${named}: the device is in use by ${quoted(use.by)}`;
   if (use.kind === 'unknown') return `${named}: cannot tell whether a domain uses the device: ${use.why}`;

@@ -110,7 +110,7 @@ async function prepareAndBackUp(
     };
 
   const listed = (await backupFiles(ctx, base.domain, request.exclude)).files;
-  const devices = await deviceFiles(listed);
+  const devices = deviceFiles(listed);
   const files = listed.filter((file) => !devices.has(file));
   if (files.length === 0)
     throw new UserError(`domain '${base.domain}': nothing to back up after ${base.level}; check 'files'.`);

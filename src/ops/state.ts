@@ -51,10 +51,9 @@ async function diskWithChain(
       );
     throw error;
   }
-  const devices = await Promise.all(infos.map((info) => isBlockDevice(info.filename)));
   return {
     ...disk,
-    chain: infos.map((info, i) => toLayer(info, i === infos.length - 1, devices[i] === true)),
+    chain: infos.map((info, i) => toLayer(info, i === infos.length - 1, isBlockDevice(info.filename))),
   };
 }
 
@@ -104,6 +103,9 @@ export async function readDomainStateWithDefinitions(
       : undefined,
   ]);
   const liveXml = parseDomainXml(live, `definition of domain '${domain}'`);
+  // A batched read asked by UUID: a definition naming another domain means it changed meanwhile.
+  if (read !== undefined && (liveXml.name !== info.name || liveXml.uuid !== info.uuid))
+    return readDomainStateWithDefinitions(host, domain, known, { ...options, prefetched: undefined });
   const persistentXml =
     inactive !== undefined
       ? parseDomainXml(inactive, `persistent definition of '${domain}'`)

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDomainXml } from '../../src/host/domainxml.js';
 import { isolatedEnv, runCli, runCliOk } from '../cli-run.js';
+import { expectBatchedReadAgrees } from '../host/batched-read.js';
 import type { CliResult } from '../cli-run.js';
 import type { TestDomain } from '../rig/domain.js';
 import { useTestDomains } from '../rig/test-domains.js';
@@ -358,6 +359,7 @@ describe('a transient domain', () => {
     const domain = await domains.create({ writer: false, start: false });
     await virsh('start', '--domain', domain.name);
     await virsh('undefine', '--domain', domain.name);
+    await expectBatchedReadAgrees([domain.name]);
     await runCliOk(['backup', 'incr', domain.name], env);
     const status = JSON.parse((await runCliOk(['--json', 'status', domain.name], env)).stdout) as {
       persistent: boolean;

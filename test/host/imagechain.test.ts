@@ -120,6 +120,22 @@ describe('readChain agrees with qemu-img info --backing-chain', { timeout: 60_00
     expect(await new QemuImg(programRunner).chain(top)).toEqual(referenceChain(top));
   });
 
+  it('reads a backing name stored past the first 4 KiB of the first cluster', async () => {
+    const dir = path.join(root, 'far');
+    const base = create(path.join(dir, 'base.qcow2'));
+    const top = create(path.join(dir, 'top.qcow2'), { file: base, format: 'qcow2' });
+    const bytes = readFileSync(top);
+    const name = bytes.subarray(
+      Number(bytes.readBigUInt64BE(8)),
+      Number(bytes.readBigUInt64BE(8)) + bytes.readUInt32BE(16),
+    );
+    name.copy(bytes, 8192);
+    bytes.writeBigUInt64BE(8192n, 8);
+    writeFileSync(top, bytes);
+    expect((await expectSameChain(top)).map((l) => l.filename)).toEqual([top, base]);
+    expect(await readHeader(top)).toEqual(referenceHeader(top));
+  });
+
   it('reads version 2 (compat 0.10) images', async () => {
     const dir = path.join(root, 'v2');
     mkdirSync(dir);

@@ -4,6 +4,7 @@ import { programRunner } from '../../src/host/runner.js';
 import { Virsh } from '../../src/host/virsh.js';
 import { VirshShell } from '../../src/host/virshshell.js';
 import { runCliOk } from '../cli-run.js';
+import { expectBatchedReadAgrees } from './batched-read.js';
 import { shutdownAndCheck } from '../ops/chain-json.js';
 import type { TestDomain } from '../rig/domain.js';
 import { waitForSeq } from '../rig/domain.js';
@@ -70,6 +71,7 @@ describe('virsh shell against the real libvirtd', () => {
     const actual: unknown[] = [];
     for (const question of questions(shelled)) actual.push(await outcome(question));
     expect(actual).toEqual(expected);
+    await expectBatchedReadAgrees(names);
     // Both kinds of answer were compared: definitions and errors.
     expect(
       expected.filter((e) => typeof e === 'object' && e !== null && 'error' in e).length,

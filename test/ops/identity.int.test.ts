@@ -12,6 +12,7 @@ import { guestDir, testRoot } from '../rig/rig-paths.js';
 import { useTestDomains } from '../rig/test-domains.js';
 import { tryVirsh, virsh } from '../rig/virsh.js';
 import { chainOf, expectDataIntact, layerPaths, shapeOf, shutdownAndCheck } from './chain-json.js';
+import { expectBatchedReadAgrees } from '../host/batched-read.js';
 
 const domains = useTestDomains();
 
@@ -156,6 +157,7 @@ describe('a shut-off domain with a managed save image', () => {
     const uptime = async () => Number((await domain.guestExec(['cat', '/proc/uptime'])).split(' ')[0]);
     const upBefore = await uptime();
     await virsh('managedsave', '--domain', domain.name);
+    await expectBatchedReadAgrees([domain.name]);
     const before = await chainOf(domain.name);
     const files = readdirSync(domain.dir).sort();
     for (const verb of [
