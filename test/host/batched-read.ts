@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { execaRunner } from '../../src/host/runner.js';
+import { programRunner } from '../../src/host/runner.js';
 import { Virsh } from '../../src/host/virsh.js';
 import { libvirtUri } from '../rig/rig-paths.js';
 
@@ -9,7 +9,7 @@ import { libvirtUri } from '../rig/rig-paths.js';
  * definition is its persistent one, a transient domain's its live one.
  */
 export async function expectBatchedReadAgrees(names: readonly string[]): Promise<void> {
-  const virsh = new Virsh(execaRunner, libvirtUri);
+  const virsh = new Virsh(programRunner, libvirtUri);
   const listed = (await virsh.readAll()).filter((d) => names.includes(d.name));
   expect(listed.map((d) => d.name).sort()).toEqual([...names].sort());
   for (const { name, definitions } of listed) {
