@@ -57,14 +57,21 @@ const step = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('start') }),
   z.object({ kind: z.literal('restore'), memoryFile: z.string(), sources }),
 ]);
-const journalSchema = z.object({
-  domain: z.string(),
-  verb: z.string(),
-  pid: z.number().check(z.int()),
-  startedAt: z.string(),
-  steps: z.array(step),
-  done: z.number().check(z.int(), z.nonnegative()),
-});
+const journalSchema = z
+  .object({
+    domain: z.string(),
+    verb: z.string(),
+    pid: z.number().check(z.int()),
+    startedAt: z.string(),
+    steps: z.array(step),
+    done: z.number().check(z.int(), z.nonnegative()),
+  })
+  .check(
+    z.refine((record) => record.done <= record.steps.length, {
+      error: 'more steps done than planned',
+      path: ['done'],
+    }),
+  );
 
 export function journalFile(stateDir: string, domain: string): string {
   return path.join(stateDir, 'journal', domainFileName(domain, '.json'));
@@ -87,13 +94,7 @@ export function journalFolder(stateDir: string, create: boolean): boolean {
 
 export function readJournal(stateDir: string, domain: string): JournalRecord | undefined {
   if (!journalFolder(stateDir, false)) return undefined;
-  const schema = z.extend(journalSchema, { domain: z.literal(domain) }).check(
-    z.refine((record) => record.done <= record.steps.length, {
-      error: 'more steps done than planned',
-      path: ['done'],
-    }),
-  );
-  return readStateFile(journalFile(stateDir, domain), schema, journalKind(domain));
+  return readStateFile(journalFile(stateDir, domain), journalSchema, journalKind(domain), { domain });
 }
 
 export class Journal {

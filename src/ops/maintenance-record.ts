@@ -43,13 +43,18 @@ export function maintenanceFile(stateDir: string, domain: string): string {
 export function readMaintenance(stateDir: string, domain: string): MaintenanceRecord | undefined {
   if (!maintenanceFolder(stateDir, false)) return undefined;
   const file = maintenanceFile(stateDir, domain);
-  return readStateFile(file, z.extend(recordSchema, { domain: z.literal(domain) }), {
-    what: `maintenance record of domain '${domain}'`,
-    remedy:
-      `It names the maintenance layer of each disk and the parent a drop returns to: compare it with ` +
-      `'unifi-backup backup showchain ${domain}', end the window by hand if one is open (virsh blockcommit or ` +
-      `qemu-img commit), then move the file away (mv '${file}' '${file}.bad').`,
-  });
+  return readStateFile(
+    file,
+    recordSchema,
+    {
+      what: `maintenance record of domain '${domain}'`,
+      remedy:
+        `It names the maintenance layer of each disk and the parent a drop returns to: compare it with ` +
+        `'unifi-backup backup showchain ${domain}', end the window by hand if one is open (virsh blockcommit or ` +
+        `qemu-img commit), then move the file away (mv '${file}' '${file}.bad').`,
+    },
+    { domain },
+  );
 }
 
 function maintenanceFolder(stateDir: string, create: boolean): boolean {

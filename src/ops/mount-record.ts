@@ -75,13 +75,18 @@ export function readMountRecords(stateDir: string): MountRecord[] {
     .filter((id) => idPattern.test(id));
   return ids.flatMap((id) => {
     const file = recordFile(stateDir, id);
-    const record = readStateFile(file, z.extend(recordSchema, { id: z.literal(id) }), {
-      what: 'mount record',
-      remedy:
-        `It names a mount point and the work folder ${workFolder(stateDir, id)}: unmount what is mounted ` +
-        `there by hand (umount, losetup -d, kill qemu-storage-daemon), then move the file away ` +
-        `(mv '${file}' '${file}.bad').`,
-    });
+    const record = readStateFile(
+      file,
+      recordSchema,
+      {
+        what: 'mount record',
+        remedy:
+          `It names a mount point and the work folder ${workFolder(stateDir, id)}: unmount what is mounted ` +
+          `there by hand (umount, losetup -d, kill qemu-storage-daemon), then move the file away ` +
+          `(mv '${file}' '${file}.bad').`,
+      },
+      { id },
+    );
     return record === undefined ? [] : [record];
   });
 }

@@ -43,10 +43,15 @@ export function stateFile(dir: string, domain: string): string {
 
 export function readReplicaState(dir: string, domain: string): ReplicaState | undefined {
   const file = stateFile(dir, domain);
-  return readStateFile(file, z.extend(schema, { domain: z.literal(domain) }), {
-    what: `replica state of domain '${domain}'`,
-    remedy: `Move it away (mv '${file}' '${file}.bad') and sync into an empty folder.`,
-  });
+  return readStateFile(
+    file,
+    schema,
+    {
+      what: `replica state of domain '${domain}'`,
+      remedy: `Move it away (mv '${file}' '${file}.bad') and sync into an empty folder.`,
+    },
+    { domain },
+  );
 }
 
 /** Every replica state in DIR (of all domains synced into it). */

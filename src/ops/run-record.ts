@@ -59,11 +59,10 @@ const recordSchema = z.strictObject({
   files: z.optional(bytes),
 });
 
-const fileSchema = (domain: string) =>
-  z.strictObject({
-    domain: z.literal(domain),
-    runs: z.array(recordSchema).check(z.maxLength(keptRuns * 4)),
-  });
+const fileSchema = z.strictObject({
+  domain: z.string(),
+  runs: z.array(recordSchema).check(z.maxLength(keptRuns * 4)),
+});
 
 export function runRecordFile(stateDir: string, domain: string): string {
   return path.join(stateDir, 'runs', domainFileName(domain, '.json'));
@@ -83,12 +82,17 @@ function runsFolder(stateDir: string, create: boolean): boolean {
 export function lastRuns(stateDir: string, domain: string): readonly RunRecord[] {
   if (!runsFolder(stateDir, false)) return [];
   const file = runRecordFile(stateDir, domain);
-  const content = readStateFile(file, fileSchema(domain), {
-    what: `run records of domain '${domain}'`,
-    remedy:
-      `They only tell status and metrics what ran; move the file away (mv '${file}' '${file}.bad') ` +
-      'and the next run starts a new one.',
-  });
+  const content = readStateFile(
+    file,
+    fileSchema,
+    {
+      what: `run records of domain '${domain}'`,
+      remedy:
+        `They only tell status and metrics what ran; move the file away (mv '${file}' '${file}.bad') ` +
+        'and the next run starts a new one.',
+    },
+    { domain },
+  );
   return content?.runs ?? [];
 }
 

@@ -60,12 +60,15 @@ export function readStateText(file: string, kind: StateFileKind, limit = maxStat
 
 /**
  * Reads and validates a state file: a truncated, corrupt or foreign file is a UserError naming it
- * and what resolves it, never a crash, and nothing on disk is changed.
+ * and what resolves it, never a crash, and nothing on disk is changed. `owner` names the fields that
+ * must hold the given values (the domain a file is named for): checked after the schema, so a schema
+ * is built once per process, not once per domain (zod compiles each object schema on first use).
  */
 export function readStateFile<T extends z.ZodMiniType>(
   file: string,
   schema: T,
   kind: StateFileKind,
+  owner: Readonly<Record<string, string>> = {},
 ): z.output<T> | undefined {
   const text = readStateText(file, kind);
   if (text === undefined) return undefined;
@@ -80,16 +83,16 @@ export function readStateFile<T extends z.ZodMiniType>(
     );
   }
   const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    const problems = parsed.error.issues
-      .slice(0, 3)
-      .map((issue) => `${issue.path.join('.') || '(top)'}: ${issue.message}`)
-      .join('; ');
+  const problems = parsed.success
+    ? Object.entries(owner)
+        .filter(([field, value]) => (parsed.data as Record<string, unknown>)[field] !== value)
+        .map(([field, value]) => `${field}: Invalid input: expected ${JSON.stringify(value)}`)
+    : parsed.error.issues.slice(0, 3).map((issue) => `${issue.path.join('.') || '(top)'}: ${issue.message}`);
+  if (!parsed.success || problems.length > 0)
     throw new UserError(
-      `the ${kind.what} ${file} is not one this version of unifi-backup wrote (${problems}). ` +
+      `the ${kind.what} ${file} is not one this version of unifi-backup wrote (${problems.join('; ')}). ` +
         `Nothing was changed. ${kind.remedy}`,
     );
-  }
   return parsed.data;
 }
 
