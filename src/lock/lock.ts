@@ -10,6 +10,7 @@ import {
   readlinkSync,
   writeSync,
 } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
@@ -68,6 +69,10 @@ export async function lockDomain(
     const fd = openLockFile(file, domain);
     let taken = false;
     try {
+      // Read while flock runs: the kernel takes an RCU grace period (10-20 ms) to list its locks.
+      // A holder of a replaced file locked it before it was replaced, so before this read; one that
+      // locks later finds the path names another file and tries again.
+      const locks = readFile('/proc/locks', 'utf8').catch(() => undefined);
       const exitCode = await flockOn(fd, options?.waitSeconds);
       if (exitCode === conflictExit) throw new DomainBusyError(busyMessage(domain, file));
       if (exitCode !== 0)
@@ -77,7 +82,7 @@ export async function lockDomain(
         );
       // The lock holds only while the path still names the file we locked.
       if (!namesFile(file, fd)) continue;
-      const orphan = removedWhileHeld(file, fd);
+      const orphan = removedWhileHeld(file, fd, await locks);
       if (orphan !== undefined)
         throw new DomainBusyError(
           `domain '${domain}' is busy: pid ${orphan} holds a lock file that was removed or replaced at ` +
@@ -161,8 +166,8 @@ function namesFile(file: string, fd: number): boolean {
  * meanwhile, its descriptor still shows the path, marked deleted. Such a holder still runs, so the
  * fresh file at the path locks nothing. Returns its pid.
  */
-function removedWhileHeld(file: string, held: number): number | undefined {
-  if (!otherFlocksOnDevice(held)) return undefined;
+function removedWhileHeld(file: string, held: number, locks: string | undefined): number | undefined {
+  if (!otherFlocksOnDevice(held, locks)) return undefined;
   const deleted = `${file} (deleted)`;
   let pids: string[];
   try {
@@ -193,16 +198,11 @@ function removedWhileHeld(file: string, held: number): number | undefined {
  * `FLOCK … MAJOR:MINOR:INODE`). Without one no removed lock file can be held, and the scan of every
  * process's descriptors (tens of milliseconds on a busy host) is skipped.
  */
-function otherFlocksOnDevice(fd: number): boolean {
+function otherFlocksOnDevice(fd: number, locks: string | undefined): boolean {
+  if (locks === undefined) return true;
   const { dev, ino } = fstatSync(fd, { bigint: true });
   const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
   const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
-  let locks: string;
-  try {
-    locks = readFileSync('/proc/locks', 'utf8');
-  } catch {
-    return true;
-  }
   return locks.split('\n').some((line) => {
     const match = /\bFLOCK\b.*?\s([0-9a-f]+):([0-9a-f]+):(\d+)\s/.exec(line);
     return (
