@@ -499,7 +499,8 @@ export class Virsh {
   /**
    * Polls the disk's block job, reporting progress, until it is gone (false) or, with `untilReady`,
    * ready for a pivot (true). virsh's own --wait checks every 500 ms, which is most of the time of a
-   * small job; polling starts at 20 ms and backs off to 500 ms, so long jobs cost no more runs.
+   * small job; polling starts at 20 ms and backs off to 100 ms: each poll is a question to the virsh
+   * shell (no process), and a job's end is seen within 100 ms.
    * A job whose progress has not moved for the stall timeout is aborted (the disk keeps running
    * from the layer it ran from before the job) and reported.
    */
@@ -511,7 +512,7 @@ export class Virsh {
   ): Promise<boolean> {
     let unreachableSince: number | undefined;
     let progress = { cur: -1, since: Date.now() };
-    for (let delay = 20; ; delay = Math.min(delay * 1.5, 500)) {
+    for (let delay = 20; ; delay = Math.min(delay * 1.5, 100)) {
       let job: BlockJobInfo | undefined;
       try {
         job = await this.blockJobInfo(domain, target);
