@@ -125,7 +125,23 @@ describe('a run killed after any step, then repair', () => {
       );
     };
 
+    // Fails the case when the mirror does not catch up: the job's progress must come back to 100 %.
+    const waitForMirror = async () => {
+      for (let i = 0; i < 100; i++) {
+        const job = parseBlockJobInfo(
+          (await virsh('blockjob', '--domain', domain.name, '--path', 'vda', '--info', '--raw')).stdout,
+        );
+        if (job?.ready === true) return;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      throw new Error('the ready block commit did not catch up with the paused guest in 10 s');
+    };
+
     await readyCommit();
+    // The guest's writers move a ready commit's progress off 100 % for a moment: paused, the
+    // mirror catches up and stays there while status is read.
+    await virsh('suspend', '--domain', domain.name);
+    await waitForMirror();
     Journal.begin(stateDir, plan('block-pull'));
     const dry = await runCliOk(['--dry-run', 'repair', domain.name], env);
     expect(dry.stdout).toMatch(/would abort the block job left on disk vda/);
@@ -138,6 +154,7 @@ describe('a run killed after any step, then repair', () => {
     expect(every.find((e) => e.domain === domain.name)?.result?.disks[0]?.blockJob).toMatch(
       /^Active Block Commit 100% \(ready\)$/,
     );
+    await virsh('resume', '--domain', domain.name);
     const aborted = await runCliOk(['repair', domain.name], env);
     expect(aborted.stdout).toMatch(/abort the block job left on disk vda .*: done/);
     expect(await sources(domain.name, false)).toEqual([top]);
