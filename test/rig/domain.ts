@@ -121,6 +121,21 @@ export class TestDomain {
     return this.writeFile(target, 'marker', text);
   }
 
+  /**
+   * The guest's init starts qemu-ga before it mounts the data disks: a file written through the agent
+   * in between lands in the folder under the mount point and is hidden (and never on the disk).
+   * Waits until every ext4 data disk is mounted at /mnt/<target>; one minute at most.
+   */
+  async waitForMounts(): Promise<void> {
+    const patterns = this.disks.flatMap((disk) => ['-e', ` /mnt/${disk.target} `]);
+    for (let tries = 0; tries < 300; tries += 1) {
+      const result = await this.guestExecResult(['grep', '-c', ...patterns, '/proc/mounts']);
+      if (Number(result.stdout.trim()) >= this.disks.length) return;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    throw new Error(`the data disks of ${this.name} were not mounted in the guest within a minute`);
+  }
+
   /** Writes a file on the disk's filesystem (mounted at /mnt/<target>) and syncs it to the disk. */
   async writeFile(target: string, file: string, content: string): Promise<void> {
     const path = `/mnt/${target}/${file}`;
@@ -204,6 +219,7 @@ export async function createTestDomain(options: TestDomainOptions = {}): Promise
     if (options.start !== false) {
       await domain.start();
       await domain.waitForAgent();
+      await domain.waitForMounts();
     }
   } catch (error) {
     const console = await readFile(consoleLog, 'utf8').catch(() => '');
