@@ -7,5 +7,8 @@ const argv = process.argv.slice(2);
 // Before the rest of the tool loads: virsh starts and connects to libvirt while it does.
 const uri = earlyConnection(argv, process.env);
 if (uri !== undefined) startVirshShellEarly(virshShellArgv(uri));
-const { main } = await import('./main.js');
-process.exitCode = await main(argv);
+void import('./main.js')
+  .then(({ main }) => main(argv))
+  .then((code) => {
+    process.exitCode = code;
+  });

@@ -29,6 +29,34 @@ const valueOptions = new Set([
   '--log-format',
 ]);
 
+/** What `argv` asks for, read before the CLI's parser has loaded. */
+export interface Invocation {
+  /** The verb; `help` for help and version, `seed` for the original script's form. */
+  readonly verb?: string;
+  /** The libvirt URI named by --connect, or the default. */
+  readonly uri: string;
+}
+
+/** The verb and the libvirt URI of `argv`, by the program's options alone (a guess: see earlyConnection). */
+export function guessInvocation(argv: readonly string[], env: NodeJS.ProcessEnv): Invocation {
+  const asksForHelp = (arg: string) => ['-h', '--help', '-V', '--version'].includes(arg);
+  if (isSeedInvocation(argv))
+    return { verb: argv.some(asksForHelp) ? 'help' : 'seed', uri: defaultConnection(env) };
+  let uri = defaultConnection(env);
+  let verb: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--') break;
+    if (asksForHelp(arg) || (verb === undefined && arg === 'help')) return { verb: 'help', uri };
+    if (arg === '-c' || arg === '--connect') uri = argv[i + 1] ?? uri;
+    else if (arg.startsWith('--connect=')) uri = arg.slice('--connect='.length);
+    else if (arg.startsWith('-c') && !arg.startsWith('--')) uri = arg.slice(2);
+    else if (verb === undefined && !arg.startsWith('-')) verb = arg;
+    if (valueOptions.has(arg)) i++;
+  }
+  return verb === undefined ? { uri } : { verb, uri };
+}
+
 /**
  * The libvirt URI that `argv` will connect to, read before the CLI's parser has loaded, so its
  * virsh shell can start early; undefined for a verb that does not talk to libvirt first, and for
@@ -36,19 +64,6 @@ const valueOptions = new Set([
  * only by a question for the same URI (the config file may name another).
  */
 export function earlyConnection(argv: readonly string[], env: NodeJS.ProcessEnv): string | undefined {
-  const asksForHelp = (arg: string) => ['-h', '--help', '-V', '--version'].includes(arg);
-  if (isSeedInvocation(argv)) return argv.some(asksForHelp) ? undefined : defaultConnection(env);
-  let uri = defaultConnection(env);
-  let verb: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    if (arg === '--') break;
-    if (asksForHelp(arg) || (verb === undefined && arg === 'help')) return undefined;
-    if (arg === '-c' || arg === '--connect') uri = argv[i + 1] ?? uri;
-    else if (arg.startsWith('--connect=')) uri = arg.slice('--connect='.length);
-    else if (arg.startsWith('-c') && !arg.startsWith('--')) uri = arg.slice(2);
-    else if (verb === undefined && !arg.startsWith('-')) verb = arg;
-    if (valueOptions.has(arg)) i++;
-  }
-  return verb !== undefined && libvirtVerbs.has(verb) ? uri : undefined;
+  const { verb, uri } = guessInvocation(argv, env);
+  return verb !== undefined && (verb === 'seed' || libvirtVerbs.has(verb)) ? uri : undefined;
 }

@@ -1,3 +1,4 @@
+import { access } from 'node:fs/promises';
 import { Command } from 'commander';
 import type { Config } from '../../config/config.js';
 import { configExample } from '../../config/example.js';
@@ -38,7 +39,6 @@ export function configCommand(): Command {
 async function loadConfigForCheck(
   file: string | undefined,
 ): Promise<{ file: string; config: Config; missing: boolean }> {
-  const { access } = await import('node:fs/promises');
   const { loadConfigOnce } = await import('../settings.js');
   const loaded = await loadConfigOnce(file);
   const missing =

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { Command, Option } from 'commander';
 import { UsageError, UserError } from '../../errors.js';
 import { defaultNotifyFile } from '../../config/location.js';
@@ -153,7 +154,6 @@ export function notifyCommand(io: NotifyCommandIo = defaultIo): Command {
   sendOptions(notify.command('test'))
     .description('send a test message to check that an alias or URL works')
     .action(async (flags: SendFlags, command: Command) => {
-      const { hostname } = await import('node:os');
       await send(
         io,
         { ...flags, json: wantsJson(command) },
