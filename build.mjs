@@ -25,6 +25,9 @@ rmSync('dist', { recursive: true, force: true });
 await build({
   ...common,
   format: 'cjs',
+  // A third less to read, hash and hand to V8 on every run; names stay (and the source map).
+  minifyWhitespace: true,
+  minifySyntax: true,
   // A vm.Script has no import(): node's own modules are require()d too.
   supported: { 'dynamic-import': false },
   banner: undefined,

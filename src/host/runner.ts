@@ -11,7 +11,12 @@ import { InternalError, UserError } from '../errors.js';
 /** One program run: argv[0] is the program, the rest its arguments. Never a shell. */
 export interface ProgramRequest {
   readonly argv: readonly string[];
-  readonly input?: string;
+  /**
+   * The program's standard input. A promise lets the program start (and connect) before its input
+   * is known; when the promise rejects, the program is killed with SIGKILL before its input closes,
+   * and the run rejects with that error.
+   */
+  readonly input?: string | Promise<string>;
   /** A file (a block device) the program reads as its standard input, streamed, never held in memory. */
   readonly inputFile?: string;
   /** A file (a block device) the program's standard output is written to, streamed; `stdout` is then empty. */
@@ -19,6 +24,8 @@ export interface ProgramRequest {
   readonly timeoutMs?: number;
   /** Called with stdout and stderr as they arrive (job progress); both are still returned whole. */
   readonly onOutput?: (chunk: string) => void;
+  /** Called with the program's process ID once it has started. */
+  readonly onStart?: (pid: number) => void;
   /** Extra environment (secrets belong here, never in argv, which --debug prints). */
   readonly env?: Readonly<Record<string, string>>;
 }
@@ -199,8 +206,8 @@ function runProgram(request: ProgramRequest, stdio: readonly [Stdio, Stdio, 'pip
         output[name] += chunk;
         onOutput?.(chunk);
       });
-    // A program may exit without reading its input (EPIPE): its exit code tells what happened.
-    if (input !== undefined) child.stdin?.on('error', () => undefined).end(input);
+    if (child.pid !== undefined) request.onStart?.(child.pid);
+    const fed = feed(child, input);
     let timedOut = false;
     const timer =
       timeoutMs === undefined
@@ -220,12 +227,31 @@ function runProgram(request: ProgramRequest, stdio: readonly [Stdio, Stdio, 'pip
     child.on('close', (exitCode, signal) => {
       clearTimeout(timer);
       stopAtExit();
-      if (timedOut && timeoutMs !== undefined) reject(new ProgramTimeoutError(argv, timeoutMs));
+      if (fed.withdrawn !== undefined) reject(fed.withdrawn);
+      else if (timedOut && timeoutMs !== undefined) reject(new ProgramTimeoutError(argv, timeoutMs));
       else if (failure !== undefined) reject(startFailure(file, failure));
       else if (signal !== null) reject(new ProgramKilledError(argv, signal));
       else resolve({ argv, exitCode: exitCode ?? 1, ...output });
     });
   });
+}
+
+/** Writes `input` to the program; `withdrawn` is set when a promised input was withdrawn instead. */
+function feed(child: ChildProcess, input: ProgramRequest['input']): { withdrawn?: Error } {
+  const fed: { withdrawn?: Error } = {};
+  // A program may exit without reading its input (EPIPE): its exit code tells what happened.
+  const stdin = child.stdin?.on('error', () => undefined);
+  if (typeof input === 'string') stdin?.end(input);
+  else
+    input?.then(
+      (text) => stdin?.end(text),
+      (error: unknown) => {
+        fed.withdrawn = error instanceof Error ? error : new Error(String(error));
+        // Before its input closes: the program never reads an end of input it could act on.
+        child.kill('SIGKILL');
+      },
+    );
+  return fed;
 }
 
 /** Why a program could not start, for the user: not installed, or not runnable. */

@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import { closeSync, constants, openSync, readdirSync, readlinkSync, writeSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunState, XmlFlavour } from '../chain/model.js';
-import { UserError } from '../errors.js';
+import { InternalError, UserError } from '../errors.js';
 import { parseDomainXml } from './domainxml.js';
 import type { ProgramResult, Runner } from './runner.js';
-import { ProcessError, ProgramTimeoutError } from './runner.js';
+import { ProcessError, ProgramTimeoutError, runChecked } from './runner.js';
 import type { Timeouts } from './timeouts.js';
 import { defaultTimeouts } from './timeouts.js';
 import { commandLine } from './virshshell.js';
@@ -60,6 +61,52 @@ const targetPattern = /^[a-z][a-z0-9]*$/;
  */
 const batchSize = 25;
 
+/** A snapshot-create waiting for its document (Virsh.prepareSnapshot). */
+interface PreparedSnapshot {
+  /** Its flags, joined: it is used only by a snapshot with the same. */
+  readonly flags: string;
+  readonly give: (xml: string) => void;
+  readonly withdraw: (error: Error) => void;
+  /** virsh's run; undefined when its FIFO could not be made (nothing started: run it the usual way). */
+  readonly result: Promise<ProgramResult | undefined>;
+}
+
+/** The flags of every snapshot the tool takes: external, atomic across disks, no libvirt metadata. */
+function snapshotFlags(options: { quiesce: boolean; memory: boolean }): string[] {
+  return [
+    '--no-metadata',
+    '--atomic',
+    ...(options.memory ? [] : ['--disk-only']),
+    ...(options.quiesce ? ['--quiesce'] : []),
+  ];
+}
+
+/** One poll of a block job: its progress (`virsh blockjob --raw` cur and end) and when it was read. */
+export interface JobSample {
+  readonly cur: number;
+  readonly end: number;
+  readonly at: number;
+}
+
+/**
+ * When to poll a block job next, in ms: backing off from the last delay by half to 100 ms, but no
+ * later than the end its rate since the previous poll predicts (never sooner than 10 ms), so that
+ * a job is not left finished for most of a poll.
+ */
+export function nextPollDelay(previous: JobSample | undefined, current: JobSample, delay: number): number {
+  const backedOff = Math.min(delay * 1.5, 100);
+  if (current.end <= 0) return backedOff;
+  // All copied: the job ends (or turns ready) in a moment; then back off again if it does not.
+  if (current.cur >= current.end)
+    return previous !== undefined && previous.cur >= previous.end ? backedOff : 10;
+  if (previous === undefined) return backedOff;
+  const moved = current.cur - previous.cur;
+  const elapsed = current.at - previous.at;
+  if (moved <= 0 || elapsed <= 0) return backedOff;
+  const predicted = ((current.end - current.cur) / moved) * elapsed;
+  return Math.max(10, Math.min(backedOff, Math.ceil(predicted)));
+}
+
 /** The domain does not exist on this connection. */
 export class NoSuchDomainError extends UserError {}
 
@@ -84,6 +131,9 @@ export class Virsh {
     private readonly timeouts: Timeouts = defaultTimeouts,
     private readonly shell?: VirshShell,
   ) {}
+
+  /** snapshot-create runs started by prepareSnapshot, by domain, until snapshotCreate takes them. */
+  private readonly prepared = new Map<string, PreparedSnapshot>();
 
   private argv(args: readonly string[]): string[] {
     return ['virsh', '--quiet', '--connect', this.uri, ...args];
@@ -133,7 +183,11 @@ export class Virsh {
     what: string,
     timeoutMs: number | undefined = this.timeouts.virshMs,
   ): Promise<string> {
-    const result = await this.call(args, what, timeoutMs);
+    return this.succeeded(await this.call(args, what, timeoutMs), what);
+  }
+
+  /** The output of a virsh run that succeeded; otherwise the error that names `what`. */
+  private succeeded(result: ProgramResult, what: string): string {
     if (result.exitCode !== 0) {
       if (/failed to get domain|Domain not found/i.test(result.stderr))
         throw new NoSuchDomainError(`${what}: no such domain. List domains with: virsh list --all`);
@@ -417,10 +471,18 @@ export class Virsh {
     snapshotXml: string,
     options: { quiesce: boolean; memory: boolean },
   ): Promise<void> {
-    const flags = ['--no-metadata', '--atomic', ...(options.memory ? [] : ['--disk-only'])];
-    if (options.quiesce) flags.push('--quiesce');
+    const flags = snapshotFlags(options);
     const what = `snapshot of domain '${domain}'`;
+    const prepared = this.prepared.get(domain);
+    this.prepared.delete(domain);
+    const fits = prepared?.flags === flags.join(' ') && Buffer.byteLength(snapshotXml) <= pipeBuffer;
+    if (!fits) prepared?.withdraw(new Error(`${what}: prepared for other flags or a shorter document`));
     try {
+      const result = fits ? await usePrepared(prepared, snapshotXml, what) : undefined;
+      if (result !== undefined) {
+        this.succeeded(result, what);
+        return;
+      }
       await withTempFile('snapshot.xml', snapshotXml, (file) =>
         this.run(
           ['snapshot-create', '--domain', domain, '--xmlfile', file, ...flags],
@@ -433,6 +495,52 @@ export class Virsh {
       if (options.quiesce) await this.thawAfter(domain, error);
       throw error;
     }
+  }
+
+  /**
+   * Starts the `snapshot-create` that snapshotCreate will run with the same flags, so that virsh's
+   * start, its connection and the domain's lookup happen while the caller still checks. virsh reads
+   * its document from a FIFO in a private folder, which this process holds open for reading and
+   * writing: virsh waits until the document is written and the FIFO closed, and a tool that dies
+   * first closes it empty (virsh refuses an empty document). Unused (discardSnapshot, other flags)
+   * virsh is killed before the FIFO closes. virsh's exit status stays the snapshot's.
+   */
+  prepareSnapshot(domain: string, options: { quiesce: boolean; memory: boolean }): void {
+    if (this.prepared.has(domain)) return;
+    const flags = snapshotFlags(options);
+    let give: (xml: string) => void = () => undefined;
+    let withdraw: (error: Error) => void = () => undefined;
+    const document = new Promise<string>((resolve, reject) => {
+      give = resolve;
+      withdraw = reject;
+    });
+    // Withdrawn before the run took it (its FIFO could not be made): nobody else waits for it.
+    document.catch(() => undefined);
+    let pid: number | undefined;
+    const result = withFifo(this.runner, (fifo, write) =>
+      this.runner({
+        argv: this.argv(['snapshot-create', '--domain', domain, '--xmlfile', fifo, ...flags]),
+        onStart: (started) => {
+          pid = started;
+        },
+        // Its standard input ends once the document is in the FIFO; a withdrawn one kills it.
+        input: document.then(async (xml) => {
+          await write(xml, pid);
+          return '';
+        }),
+        ...(options.memory ? {} : { timeoutMs: this.timeouts.virshMs }),
+      }),
+    );
+    // Awaited only when used; a withdrawn run rejects with nobody waiting.
+    result.catch(() => undefined);
+    this.prepared.set(domain, { flags: flags.join(' '), give, withdraw, result });
+  }
+
+  /** Kills the snapshot prepared for `domain`, if snapshotCreate did not use it. */
+  discardSnapshot(domain: string): void {
+    const prepared = this.prepared.get(domain);
+    this.prepared.delete(domain);
+    prepared?.withdraw(new Error(`the snapshot prepared for domain '${domain}' was not used`));
   }
 
   /** Thaws the guest's filesystems after a failed quiesced snapshot; says so when that fails too. */
@@ -499,8 +607,9 @@ export class Virsh {
   /**
    * Polls the disk's block job, reporting progress, until it is gone (false) or, with `untilReady`,
    * ready for a pivot (true). virsh's own --wait checks every 500 ms, which is most of the time of a
-   * small job; polling starts at 20 ms and backs off to 100 ms: each poll is a question to the virsh
-   * shell (no process), and a job's end is seen within 100 ms.
+   * small job; polling starts at 20 ms and backs off to 100 ms, but asks again when the job's rate
+   * says it will end (nextPollDelay, at least 10 ms apart): each poll is a question to the virsh
+   * shell (no process), and a job's end is seen within about 10 ms.
    * A job whose progress has not moved for the stall timeout is aborted (the disk keeps running
    * from the layer it ran from before the job) and reported.
    */
@@ -512,7 +621,8 @@ export class Virsh {
   ): Promise<boolean> {
     let unreachableSince: number | undefined;
     let progress = { cur: -1, since: Date.now() };
-    for (let delay = 20; ; delay = Math.min(delay * 1.5, 100)) {
+    let last: JobSample | undefined;
+    for (let delay = 20; ;) {
       let job: BlockJobInfo | undefined;
       try {
         job = await this.blockJobInfo(domain, target);
@@ -530,6 +640,9 @@ export class Virsh {
       if (job.cur !== progress.cur) progress = { cur: job.cur, since: Date.now() };
       else if (Date.now() - progress.since >= this.timeouts.blockJobStallMs)
         await this.abortStalled(domain, target, job);
+      const sample = { cur: job.cur, end: job.end, at: Date.now() };
+      delay = nextPollDelay(last, sample, delay);
+      last = sample;
       await sleep(delay);
     }
   }
@@ -689,6 +802,89 @@ export function parseBlockJobInfo(out: string): BlockJobInfo | undefined {
   const cur = Number(fields.get('cur') ?? 0);
   const end = Number(fields.get('end') ?? 0);
   return { type, cur, end, ready: end > 0 && cur === end };
+}
+
+/** Gives a prepared snapshot its document: virsh's result, or undefined when it never started. */
+async function usePrepared(
+  prepared: PreparedSnapshot,
+  snapshotXml: string,
+  what: string,
+): Promise<ProgramResult | undefined> {
+  prepared.give(snapshotXml);
+  try {
+    return await prepared.result;
+  } catch (error) {
+    throw timedOut(error, what);
+  }
+}
+
+/** What one write to a FIFO always takes whole and at once (PIPE_BUF, and the least a pipe holds). */
+const pipeBuffer = 4096;
+
+/**
+ * A FIFO in a private folder for `use`, held open for reading and writing: opening it does not wait
+ * for a reader, and its reader's end of file comes only when this process closes it (or dies).
+ * `write` puts a document of at most `pipeBuffer` bytes into it and closes it, once the reading
+ * process `pid` has the FIFO open (a FIFO closed by its last holder loses what it held) or has
+ * ended. Both are removed when `use` has settled. Undefined, and `use` not called, when the FIFO
+ * cannot be made.
+ */
+async function withFifo<T>(
+  runner: Runner,
+  use: (fifo: string, write: (text: string, pid: number | undefined) => Promise<void>) => Promise<T>,
+): Promise<T | undefined> {
+  let dir: string;
+  let fd: number | undefined;
+  let fifo: string;
+  try {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'unifi-backup-'));
+    fifo = path.join(dir, 'snapshot.xml');
+  } catch {
+    return undefined;
+  }
+  const close = () => {
+    if (fd !== undefined) closeSync(fd);
+    fd = undefined;
+  };
+  try {
+    try {
+      await runChecked(runner, { argv: ['mkfifo', '--mode', '600', fifo] }, 'making a FIFO');
+      fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+    } catch {
+      return undefined;
+    }
+    return await use(fifo, async (text, pid) => {
+      const bytes = Buffer.from(text);
+      if (bytes.length > pipeBuffer)
+        throw new InternalError(`a document of ${bytes.length} bytes for a FIFO`);
+      while (pid !== undefined && holdsOpen(pid, fifo) === false) await sleep(2);
+      if (fd === undefined || writeSync(fd, bytes) !== bytes.length)
+        throw new InternalError(`the FIFO ${fifo} did not take ${bytes.length} bytes`);
+      close();
+    });
+  } finally {
+    close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Whether process `pid` has `file` open; undefined once it has no open files (it ended). */
+function holdsOpen(pid: number, file: string): boolean | undefined {
+  const folder = `/proc/${pid}/fd`;
+  let fds: string[];
+  try {
+    fds = readdirSync(folder);
+  } catch {
+    return undefined;
+  }
+  if (fds.length === 0) return undefined;
+  return fds.some((fd) => {
+    try {
+      return readlinkSync(path.join(folder, fd)) === file;
+    } catch {
+      return false;
+    }
+  });
 }
 
 async function withTempFile<T>(name: string, content: string, use: (file: string) => Promise<T>): Promise<T> {

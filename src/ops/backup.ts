@@ -16,6 +16,7 @@ import type { ChainChange } from './outcome.js';
 import { checkOutcome } from './outcome.js';
 import { topReferencesOnce } from './references.js';
 import { refuseRunningBlockJobs, refuseSharedActiveLayers, refuseSharedBases } from './refusals.js';
+import type { Definitions } from './state.js';
 import { domainFolder, readDomainStateWithDefinitions, takenNames } from './state.js';
 import { captureVmFiles } from './vmfiles.js';
 
@@ -95,7 +96,36 @@ export async function backupLocked(
   const requested = request.level === 'enable' ? 'incr' : request.level;
   const { level, note } = chooseLevel(included, requested, request.maxIncr);
   const consolidates = level !== 'incr';
-  if (consolidates && isActive(state)) await refuseRunningBlockJobs(ctx, state, included);
+  // planSnapshot's snapshot of a running domain: virsh starts and connects while the checks run.
+  if (!consolidates && isActive(state) && !ctx.dryRun)
+    ctx.host.virsh.prepareSnapshot(state.name, {
+      quiesce: request.quiesce,
+      memory: request.memoryDir !== undefined,
+    });
+  try {
+    return await checkAndRun(ctx, { state, definitions }, { included, level, note }, request, started);
+  } finally {
+    ctx.host.virsh.discardSnapshot(state.name);
+  }
+}
+
+/** The level chosen for the disks a backup includes, and why when it is not the one asked for. */
+interface Choice {
+  readonly included: readonly Disk[];
+  readonly level: Level;
+  readonly note: string | undefined;
+}
+
+/** backupLocked once the domain is read: the refusals, then the plan, its run and its check. */
+async function checkAndRun(
+  ctx: OpsContext,
+  { state, definitions }: { state: DomainState; definitions: Definitions },
+  { included, level, note }: Choice,
+  request: BackupRequest,
+  started: number,
+): Promise<BackupResult> {
+  const domain = state.name;
+  if (level !== 'incr' && isActive(state)) await refuseRunningBlockJobs(ctx, state, included);
   await refuseSharedActiveLayers(ctx, state, included);
   if (level === 'full' || level === 'disable') await refuseSharedBases(ctx, state, included);
   const thePlan = plan(ctx, state, included, level, request);

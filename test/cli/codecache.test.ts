@@ -73,7 +73,7 @@ describe('readCache / writeCache', () => {
     const good = readFileSync(file);
 
     const changed = Buffer.from(good);
-    changed[changed.length - 1] ^= 1;
+    changed.writeUInt8(changed.readUInt8(changed.length - 1) ^ 1, changed.length - 1);
     writeFileSync(file, changed);
     expect(readCache(file, hash('bundle'), uid)).toBeUndefined();
 

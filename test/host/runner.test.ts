@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -69,6 +69,37 @@ describe('programRunner: what a program reads, writes and sees', () => {
   it('feeds a string as standard input, and a program that does not read it still exits normally', async () => {
     expect((await programRunner({ argv: ['cat'], input: 'unicode ünï €\n' })).stdout).toBe('unicode ünï €\n');
     expect((await programRunner({ argv: ['true'], input: 'x'.repeat(1 << 20) })).exitCode).toBe(0);
+  });
+
+  it('starts a program before its input is known; a withdrawn input kills it before its input ends', async () => {
+    let give: (text: string) => void = () => undefined;
+    const started: number[] = [];
+    const fed = programRunner({
+      argv: ['cat'],
+      input: new Promise((resolve) => {
+        give = resolve;
+      }),
+      onStart: (pid) => started.push(pid),
+    });
+    await sleep(50);
+    expect(started).toHaveLength(1);
+    give('late input\n');
+    expect((await fed).stdout).toBe('late input\n');
+
+    let withdraw: (error: Error) => void = () => undefined;
+    // The shell would leave the file had its input ended before SIGKILL came.
+    const ended = path.join(mkdtempSync(path.join(os.tmpdir(), 'ub-runner-')), 'input-ended');
+    const killed = programRunner({
+      argv: ['sh', '-c', 'cat >/dev/null; touch "$1"', 'sh', ended],
+      input: new Promise((_resolve, reject) => {
+        withdraw = reject;
+      }),
+    });
+    await sleep(50);
+    withdraw(new Error('not needed after all'));
+    await expect(killed).rejects.toThrow('not needed after all');
+    await sleep(100);
+    expect(existsSync(ended)).toBe(false);
   });
 
   it('streams standard input from a file and standard output into one', async () => {

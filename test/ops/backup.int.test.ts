@@ -238,6 +238,11 @@ describe('bad input gets a clear error and changes nothing', () => {
     expect(result.stderr).toMatch(/guest agent does not answer.*Nothing was changed.*without --quiesce/);
     expect(listing(domain.dir)).toEqual(before);
     expect(await liveSources(domain.name)).toEqual(domain.disks.map((d) => d.path));
+    // The virsh started for the snapshot while the agent was asked took none and is gone.
+    const { stdout: processes } = await execa('ps', ['-eo', 'args']);
+    expect(
+      processes.split('\n').filter((l) => l.includes(`snapshot-create --domain ${domain.name}`)),
+    ).toEqual([]);
   });
 
   it('names and paths with spaces, quotes and $(…) are data, never code', async () => {
