@@ -34,7 +34,16 @@ await build({
   entryPoints: ['src/cli/bin.ts'],
   outfile: 'dist/unifi-backup.cjs',
 });
-await build({ ...common, entryPoints: ['src/cli/launcher.ts'], outfile: 'dist/unifi-backup.js', sourcemap: false });
+await build({
+  ...common,
+  format: 'cjs',
+  banner: undefined,
+  entryPoints: ['src/cli/launcher.ts'],
+  outfile: 'dist/unifi-backup.js',
+  sourcemap: false,
+});
+// dist/*.js are CommonJS: the launcher starts as a script, not an ES module.
+writeFileSync('dist/package.json', `${JSON.stringify({ type: 'commonjs' })}\n`);
 const bin = 'dist/unifi-backup.js';
 writeFileSync(bin, `#!/usr/bin/env node\n${readFileSync(bin, 'utf8')}`);
 chmodSync(bin, 0o755);

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { DomainBusyError } from '../errors.js';
 import { NoSuchDomainError } from '../host/virsh.js';
 import { NoQcow2DiskError } from '../chain/eligibility.js';
+import type { DomainLock } from '../lock/lock.js';
 import { lockDomain } from '../lock/lock.js';
 import { domainFileName } from '../naming.js';
 import * as z from '../schema.js';
@@ -123,15 +124,25 @@ const recordsLock = { suffix: '.lock', waitSeconds: 60 };
  * finishing at once, or a `verify` beside a `backup`, would otherwise both read the old records and
  * the later write would drop the other's record.
  */
-export async function appendRun(stateDir: string, domain: string, record: RunRecord): Promise<void> {
-  runsFolder(stateDir, true);
-  const lock = await lockDomain(path.join(stateDir, 'runs'), domain, 'run record', recordsLock);
+export async function appendRun(
+  stateDir: string,
+  domain: string,
+  record: RunRecord,
+  held?: Promise<DomainLock>,
+): Promise<void> {
+  const lock = await (held ?? lockRecords(stateDir, domain));
   try {
     const content = { domain, runs: boundRuns(lastRuns(stateDir, domain), record) };
     writeStateFile(runRecordFile(stateDir, domain), `${JSON.stringify(content, null, 2)}\n`);
   } finally {
     lock.release();
   }
+}
+
+/** The lock of a domain's records (waited for), taken before they are read. */
+function lockRecords(stateDir: string, domain: string): Promise<DomainLock> {
+  runsFolder(stateDir, true);
+  return lockDomain(path.join(stateDir, 'runs'), domain, 'run record', recordsLock);
 }
 
 function errorText(error: unknown): string {
@@ -151,37 +162,71 @@ export function recordRuns<T>(
   level: string,
   operation: (domain: string) => Promise<T>,
   details: (value: T) => RunDetails = () => ({}),
+  options: { readonly lockFirst?: boolean } = {},
 ): (domain: string) => Promise<T> {
   return async (domain) => {
     const start = ctx.now();
+    // A short operation (an incr) takes the records' lock while it runs, not after it: the lock's
+    // flock runs beside the operation. A long one would keep a `verify` from recording meanwhile.
+    let held = options.lockFirst === true && !ctx.dryRun ? startLocking(ctx, domain) : undefined;
     const write = async (record: Omit<RunRecord, 'verb' | 'start' | 'end'>) => {
       if (ctx.dryRun) return;
       try {
-        await appendRun(ctx.stateDir, domain, {
-          verb,
-          start: start.toISOString(),
-          end: ctx.now().toISOString(),
-          ...record,
-        });
+        const lock = held;
+        held = undefined;
+        await appendRun(
+          ctx.stateDir,
+          domain,
+          { verb, start: start.toISOString(), end: ctx.now().toISOString(), ...record },
+          lock,
+        );
       } catch (error) {
         ctx.log(`domain '${domain}': the run record was not written: ${errorText(error)}`);
       }
     };
-    let value: T;
     try {
-      value = await operation(domain);
-    } catch (error) {
-      const notRun =
-        error instanceof DomainBusyError ||
-        error instanceof NoSuchDomainError ||
-        error instanceof NoQcow2DiskError;
-      if (!notRun) await write({ level, result: 'failed', error: errorText(error) });
-      throw error;
+      return await recorded(operation, domain, level, details, write);
+    } finally {
+      // Not written (the domain was busy or missing): the lock taken first is given back.
+      void held?.then(
+        (lock) => {
+          lock.release();
+        },
+        () => undefined,
+      );
     }
-    const { failed, ...rest } = details(value);
-    await write({ level, ...rest, result: failed === true ? 'failed' : 'ok' });
-    return value;
   };
+}
+
+/** The records' lock, being taken; a failure is the write's to report. */
+function startLocking(ctx: OpsContext, domain: string): Promise<DomainLock> {
+  const lock = (async () => lockRecords(ctx.stateDir, domain))();
+  lock.catch(() => undefined);
+  return lock;
+}
+
+/** Runs the operation and writes its record, success or failure (not when nothing ran). */
+async function recorded<T>(
+  operation: (domain: string) => Promise<T>,
+  domain: string,
+  level: string,
+  details: (value: T) => RunDetails,
+  write: (record: Omit<RunRecord, 'verb' | 'start' | 'end'>) => Promise<void>,
+): Promise<T> {
+  let value: T;
+  try {
+    value = await operation(domain);
+  } catch (error) {
+    const notRun =
+      error instanceof DomainBusyError ||
+      error instanceof NoSuchDomainError ||
+      error instanceof NoQcow2DiskError;
+    if (!notRun) await write({ level, result: 'failed', error: errorText(error) });
+    throw error;
+  }
+  const { failed, ...rest } = details(value);
+  await write({ level, ...rest, result: failed === true ? 'failed' : 'ok' });
+  return value;
 }
 
 export const backupLevels = ['incr', 'diff', 'full'] as const;

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DomainBusyError, UserError } from '../../src/errors.js';
+import { lockDomain } from '../../src/lock/lock.js';
 import type { OpsContext } from '../../src/ops/context.js';
 import type { RunRecord } from '../../src/ops/run-record.js';
 import {
@@ -158,6 +159,52 @@ describe('run records', () => {
       },
       { verb: 'sync', level: 'full', start: at(2), end: at(3), result: 'failed', error: 'disk full' },
     ]);
+  });
+
+  it('with lockFirst, hold the records while the operation runs, and give them back when nothing ran', async () => {
+    const dir = stateDir();
+    const ctx = context(dir);
+    const recordsBusy = async () => {
+      try {
+        (
+          await lockDomain(path.join(dir, 'runs'), 'vm', 'probe', { suffix: '.lock', waitSeconds: 0 })
+        ).release();
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    const seen: boolean[] = [];
+    const incr = recordRuns(
+      ctx,
+      'backup',
+      'incr',
+      async () => {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        seen.push(await recordsBusy());
+        return 1;
+      },
+      () => ({}),
+      { lockFirst: true },
+    );
+    await incr('vm');
+    expect(seen).toEqual([true]);
+    expect(await recordsBusy()).toBe(false);
+    expect(lastRuns(dir, 'vm').map((r) => r.result)).toEqual(['ok']);
+    const busy = recordRuns(
+      ctx,
+      'backup',
+      'incr',
+      () => Promise.reject(new DomainBusyError('locked')),
+      undefined,
+      {
+        lockFirst: true,
+      },
+    );
+    await expect(busy('vm')).rejects.toThrow('locked');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await recordsBusy()).toBe(false);
+    expect(lastRuns(dir, 'vm')).toHaveLength(1);
   });
 
   it('a record that cannot be written is told and does not change the outcome', async () => {

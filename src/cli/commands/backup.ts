@@ -142,6 +142,7 @@ async function backUpLevel(
           return { ...result, files: options.printFiles === true ? files : [] };
         },
         (r) => ({ level: r.level }),
+        { lockFirst: level === 'incr' || level === 'enable' },
       ),
     ),
   );
