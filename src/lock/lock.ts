@@ -68,6 +68,7 @@ export async function lockDomain(
   for (let attempt = 1; attempt <= lockAttempts; attempt++) {
     const fd = openLockFile(file, domain);
     let taken = false;
+    let held = '';
     try {
       // Read while flock runs: the kernel takes an RCU grace period (10-20 ms) to list its locks.
       // A holder of a replaced file locked it before it was replaced, so before this read; one that
@@ -89,6 +90,8 @@ export async function lockDomain(
             `${file}. Wait for it to finish, then check who changed ${lockDir}.`,
         );
       taken = true;
+      held = heldHere(fd);
+      ownLocks.set(held, file);
       const holder: Holder = { pid: process.pid, verb, host: os.hostname(), since: new Date().toISOString() };
       ftruncateSync(fd, 0);
       writeSync(fd, `${JSON.stringify(holder)}\n`, 0);
@@ -100,6 +103,7 @@ export async function lockDomain(
       release() {
         if (released) return;
         released = true;
+        ownLocks.delete(held);
         closeSync(fd);
       },
     };
@@ -167,7 +171,7 @@ function namesFile(file: string, fd: number): boolean {
  * fresh file at the path locks nothing. Returns its pid.
  */
 function removedWhileHeld(file: string, held: number, locks: string | undefined): number | undefined {
-  if (!otherFlocksOnDevice(held, locks)) return undefined;
+  if (!otherFlocksOnDevice(file, held, locks)) return undefined;
   const deleted = `${file} (deleted)`;
   let pids: string[];
   try {
@@ -194,23 +198,36 @@ function removedWhileHeld(file: string, held: number, locks: string | undefined)
 }
 
 /**
- * Whether the kernel knows a flock on the lock file's filesystem other than ours (/proc/locks:
- * `FLOCK … MAJOR:MINOR:INODE`). Without one no removed lock file can be held, and the scan of every
- * process's descriptors (tens of milliseconds on a busy host) is skipped.
+ * The locks this process holds, as /proc/locks names their files (`MAJOR:MINOR:INODE`, hex device
+ * numbers), and their paths: the records' lock an incr holds while it takes its domain's is not a
+ * holder of a removed lock file (one held here at the same path still is).
  */
-function otherFlocksOnDevice(fd: number, locks: string | undefined): boolean {
-  if (locks === undefined) return true;
+const ownLocks = new Map<string, string>();
+
+/** How /proc/locks names the file open on `fd`. */
+function heldHere(fd: number): string {
   const { dev, ino } = fstatSync(fd, { bigint: true });
   const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
   const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  return `${major.toString(16)}:${minor.toString(16)}:${ino}`;
+}
+
+/**
+ * Whether the kernel knows a flock on the lock file's filesystem other than this one and the
+ * others this process holds (/proc/locks: `FLOCK … MAJOR:MINOR:INODE`). Without one no removed lock
+ * file can be held, and the scan of every process's descriptors (tens of milliseconds on a busy
+ * host) is skipped.
+ */
+function otherFlocksOnDevice(file: string, fd: number, locks: string | undefined): boolean {
+  if (locks === undefined) return true;
+  const self = heldHere(fd);
+  const device = self.slice(0, self.lastIndexOf(':') + 1);
   return locks.split('\n').some((line) => {
     const match = /\bFLOCK\b.*?\s([0-9a-f]+):([0-9a-f]+):(\d+)\s/.exec(line);
-    return (
-      match !== null &&
-      BigInt(`0x${match[1] ?? ''}`) === major &&
-      BigInt(`0x${match[2] ?? ''}`) === minor &&
-      BigInt(match[3] ?? '') !== ino
-    );
+    if (match === null) return false;
+    const named = `${BigInt(`0x${match[1] ?? ''}`).toString(16)}:${BigInt(`0x${match[2] ?? ''}`).toString(16)}:${match[3] ?? ''}`;
+    const ours = ownLocks.get(named);
+    return named.startsWith(device) && named !== self && (ours === undefined || ours === file);
   });
 }
 

@@ -161,4 +161,19 @@ describe('a lock folder or file another user could change', () => {
     held.release();
     (await lockDomain(dir, 'vm', 'backup diff')).release();
   });
+
+  it('a lock this process holds on another file does not hide a removed one held at the same path', async () => {
+    const dir = lockDir();
+    const records = await lockDomain(path.join(dir, 'runs'), 'vm', 'run record', {
+      suffix: '.lock',
+      waitSeconds: 1,
+    });
+    const held = await lockDomain(dir, 'vm', 'backup incr');
+    held.release();
+    const again = await lockDomain(dir, 'vm', 'backup incr');
+    rmSync(lockFile(dir, 'vm'));
+    await expect(lockDomain(dir, 'vm', 'backup diff')).rejects.toThrow(/holds a lock file that was removed/);
+    again.release();
+    records.release();
+  });
 });
