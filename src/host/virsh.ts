@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, openSync, readdirSync, readlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readdirSync, readlinkSync, writeSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -534,6 +534,16 @@ export class Virsh {
     // Awaited only when used; a withdrawn run rejects with nobody waiting.
     result.catch(() => undefined);
     this.prepared.set(domain, { flags: flags.join(' '), give, withdraw, result });
+  }
+
+  /**
+   * A hint, never a fact: whether libvirt's QEMU driver on this host has a pid file for the
+   * domain (`/run/libvirt/qemu/NAME.pid`, written while it runs), on `qemu:///system` only.
+   */
+  seemsRunning(domain: string): boolean {
+    return (
+      this.uri === 'qemu:///system' && !domain.includes('/') && existsSync(`/run/libvirt/qemu/${domain}.pid`)
+    );
   }
 
   /** Kills the snapshot prepared for `domain`, if snapshotCreate did not use it. */

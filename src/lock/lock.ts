@@ -39,7 +39,8 @@ export function lockFile(lockDir: string, domain: string, suffix = '.lock'): str
 /** Another lock than the domain's: its file's suffix, and how long to wait for it before giving up. */
 export interface LockOptions {
   readonly suffix: string;
-  readonly waitSeconds: number;
+  /** How long to wait for a holder; undefined: not at all (busy at once). */
+  readonly waitSeconds?: number;
 }
 
 /** Where locks live by default: under /run (root's, cleared at boot), not the world-writable /run/lock. */

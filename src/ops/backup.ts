@@ -88,24 +88,27 @@ export async function backupLocked(
   // Started now, awaited by refuseSharedActiveLayers: every domain's disks are read (one batched
   // virsh run) while this domain's state is.
   void topReferencesOnce(ctx.host).catch(() => undefined);
-  const { state, definitions } = await readDomainStateWithDefinitions(ctx.host, domain, undefined, {
-    migratable: !ctx.dryRun,
-  });
-  refuseManagedSave(state, `backup ${request.level}`);
-  const { included } = selectDisks(state, request.exclude);
-  const requested = request.level === 'enable' ? 'incr' : request.level;
-  const { level, note } = chooseLevel(included, requested, request.maxIncr);
-  const consolidates = level !== 'incr';
-  // planSnapshot's snapshot of a running domain: virsh starts and connects while the checks run.
-  if (!consolidates && isActive(state) && !ctx.dryRun)
-    ctx.host.virsh.prepareSnapshot(state.name, {
-      quiesce: request.quiesce,
-      memory: request.memoryDir !== undefined,
-    });
+  // planSnapshot's snapshot of a running domain: virsh starts, connects and looks the domain up
+  // while the checks run; from the start when libvirt's pid file says the domain runs (a hint:
+  // a shut-off domain's or a consolidation's is discarded).
+  const snapshotFlags = { quiesce: request.quiesce, memory: request.memoryDir !== undefined };
+  const wantsSnapshot = !ctx.dryRun && (request.level === 'incr' || request.level === 'enable');
+  if (wantsSnapshot && ctx.host.virsh.seemsRunning(domain))
+    ctx.host.virsh.prepareSnapshot(domain, snapshotFlags);
   try {
+    const { state, definitions } = await readDomainStateWithDefinitions(ctx.host, domain, undefined, {
+      migratable: !ctx.dryRun,
+    });
+    refuseManagedSave(state, `backup ${request.level}`);
+    const { included } = selectDisks(state, request.exclude);
+    const requested = request.level === 'enable' ? 'incr' : request.level;
+    const { level, note } = chooseLevel(included, requested, request.maxIncr);
+    if (wantsSnapshot && level === 'incr' && isActive(state))
+      ctx.host.virsh.prepareSnapshot(state.name, snapshotFlags);
+    else ctx.host.virsh.discardSnapshot(domain);
     return await checkAndRun(ctx, { state, definitions }, { included, level, note }, request, started);
   } finally {
-    ctx.host.virsh.discardSnapshot(state.name);
+    ctx.host.virsh.discardSnapshot(domain);
   }
 }
 

@@ -117,7 +117,7 @@ export function boundRuns(runs: readonly RunRecord[], record: RunRecord): RunRec
 }
 
 /** Writing a record takes a moment: a minute's wait means something is stuck. */
-const recordsLock = { suffix: '.lock', waitSeconds: 60 };
+const recordsWaitSeconds = 60;
 
 /**
  * Adds a record under a lock of the domain's records (`runs/DOMAIN.lock`, waited for): two runs
@@ -128,9 +128,9 @@ export async function appendRun(
   stateDir: string,
   domain: string,
   record: RunRecord,
-  held?: Promise<DomainLock>,
+  held?: Promise<DomainLock | undefined>,
 ): Promise<void> {
-  const lock = await (held ?? lockRecords(stateDir, domain));
+  const lock = (await held) ?? (await lockRecords(stateDir, domain, recordsWaitSeconds));
   try {
     const content = { domain, runs: boundRuns(lastRuns(stateDir, domain), record) };
     writeStateFile(runRecordFile(stateDir, domain), `${JSON.stringify(content, null, 2)}\n`);
@@ -139,10 +139,10 @@ export async function appendRun(
   }
 }
 
-/** The lock of a domain's records (waited for), taken before they are read. */
-function lockRecords(stateDir: string, domain: string): Promise<DomainLock> {
+/** The lock of a domain's records: waited for up to `waitSeconds`, or taken only if free (undefined). */
+function lockRecords(stateDir: string, domain: string, waitSeconds: number | undefined): Promise<DomainLock> {
   runsFolder(stateDir, true);
-  return lockDomain(path.join(stateDir, 'runs'), domain, 'run record', recordsLock);
+  return lockDomain(path.join(stateDir, 'runs'), domain, 'run record', { suffix: '.lock', waitSeconds });
 }
 
 function errorText(error: unknown): string {
@@ -188,21 +188,19 @@ export function recordRuns<T>(
       return await recorded(operation, domain, level, details, write);
     } finally {
       // Not written (the domain was busy or missing): the lock taken first is given back.
-      void held?.then(
-        (lock) => {
-          lock.release();
-        },
-        () => undefined,
-      );
+      void held?.then((lock) => {
+        lock?.release();
+      });
     }
   };
 }
 
-/** The records' lock, being taken; a failure is the write's to report. */
-function startLocking(ctx: OpsContext, domain: string): Promise<DomainLock> {
-  const lock = (async () => lockRecords(ctx.stateDir, domain))();
-  lock.catch(() => undefined);
-  return lock;
+/**
+ * The records' lock, taken at once if it is free; undefined when it is not (another run is writing,
+ * or holds it for its own incr): the write then waits for it as usual, and nothing waits meanwhile.
+ */
+function startLocking(ctx: OpsContext, domain: string): Promise<DomainLock | undefined> {
+  return (async () => lockRecords(ctx.stateDir, domain, undefined))().catch(() => undefined);
 }
 
 /** Runs the operation and writes its record, success or failure (not when nothing ran). */

@@ -3,6 +3,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { programRunner, runChecked } from '../../src/host/runner.js';
 import { runCli, runCliOk } from '../cli-run.js';
@@ -64,6 +65,15 @@ describe('diff and full on a running domain', () => {
     for (const file of beforeFull.disks.flatMap((d) => d.layers.slice(0, -1).map((l) => l.path)))
       expect(existsSync(file), file).toBe(false);
     for (const disk of domain.disks) await expectDataIntact(disk.path, 2);
+
+    // An incr that --max-incr turns into a diff: the virsh started for its snapshot takes none.
+    const capped = await runCliOk(['backup', 'incr', '--max-incr', '1', domain.name]);
+    expect(capped.stdout).toContain(`${domain.name}: diff done`);
+    expect(shapeOf(await chainOf(domain.name))).toEqual(both(['incr', 'diff', 'base']));
+    const { stdout: processes } = await execa('ps', ['-eo', 'args']);
+    expect(
+      processes.split('\n').filter((l) => l.includes(`snapshot-create --domain ${domain.name}`)),
+    ).toEqual([]);
 
     await rebootAndContinue(domain);
     await shutdownAndCheck(domain, 4);

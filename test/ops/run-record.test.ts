@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -206,6 +206,37 @@ describe('run records', () => {
     expect(await recordsBusy()).toBe(false);
     expect(lastRuns(dir, 'vm')).toHaveLength(1);
   });
+
+  it('with lockFirst and the records held elsewhere: nothing waits at the start, the write waits its turn', async () => {
+    const dir = stateDir();
+    const ctx = context(dir);
+    await appendRun(dir, 'vm', record(1));
+    const other = await lockDomain(path.join(dir, 'runs'), 'vm', 'verify', {
+      suffix: '.lock',
+      waitSeconds: 1,
+    });
+    // A busy domain is told at once, not after the records' minute of waiting.
+    const busy = recordRuns(
+      ctx,
+      'backup',
+      'incr',
+      () => Promise.reject(new DomainBusyError('locked')),
+      undefined,
+      {
+        lockFirst: true,
+      },
+    );
+    await expect(busy('vm')).rejects.toThrow('locked');
+    // …and no flock is left waiting for the records (it kept the CLI running for a minute).
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const children = spawnSync('ps', ['--ppid', String(process.pid), '-o', 'args='], { encoding: 'utf8' });
+    expect(children.stdout.split('\n').filter((l) => l.startsWith('flock'))).toEqual([]);
+    setTimeout(() => {
+      other.release();
+    }, 300);
+    await recordRuns(ctx, 'backup', 'incr', () => Promise.resolve(1), undefined, { lockFirst: true })('vm');
+    expect(lastRuns(dir, 'vm').map((r) => r.verb)).toEqual(['run', 'backup']);
+  }, 10_000);
 
   it('a record that cannot be written is told and does not change the outcome', async () => {
     const dir = stateDir();
