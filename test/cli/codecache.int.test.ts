@@ -58,14 +58,31 @@ describe('the code cache of the built CLI (V8 code cache, per verb)', () => {
     const damaged = Buffer.from(good);
     damaged.writeUInt8(damaged.readUInt8(damaged.length - 100) ^ 0xff, damaged.length - 100);
     const cases: [string, () => void][] = [
-      ['a flipped byte', () => { writeFileSync(file, damaged); }],
-      ['half a file', () => { writeFileSync(file, good.subarray(0, good.length >> 1)); }],
+      [
+        'a flipped byte',
+        () => {
+          writeFileSync(file, damaged);
+        },
+      ],
+      [
+        'half a file',
+        () => {
+          writeFileSync(file, good.subarray(0, good.length >> 1));
+        },
+      ],
       [
         'the cache of another bundle',
-        () => { writeCache(file, createHash('sha256').update('x').digest(), good); },
+        () => {
+          writeCache(file, createHash('sha256').update('x').digest(), good);
+        },
       ],
       // Our checks pass; V8's own refuse the payload (as for another node's cache).
-      ['a payload V8 refuses', () => { writeCache(file, bundleHash(), Buffer.alloc(4096, 7)); }],
+      [
+        'a payload V8 refuses',
+        () => {
+          writeCache(file, bundleHash(), Buffer.alloc(4096, 7));
+        },
+      ],
     ];
     for (const [what, damage] of cases) {
       damage();
