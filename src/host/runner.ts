@@ -13,8 +13,8 @@ export interface ProgramRequest {
   readonly argv: readonly string[];
   /**
    * The program's standard input. A promise lets the program start (and connect) before its input
-   * is known; when the promise rejects, the program is killed with SIGKILL before its input closes,
-   * and the run rejects with that error.
+   * is known, and its timeout counts from when the promise resolves; when the promise rejects, the
+   * program is killed with SIGKILL before its input closes, and the run rejects with that error.
    */
   readonly input?: string | Promise<string>;
   /** A file (a block device) the program reads as its standard input, streamed, never held in memory. */
@@ -209,14 +209,18 @@ function runProgram(request: ProgramRequest, stdio: readonly [Stdio, Stdio, 'pip
     if (child.pid !== undefined) request.onStart?.(child.pid);
     const fed = feed(child, input);
     let timedOut = false;
-    const timer =
-      timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            timedOut = true;
-            child.kill('SIGTERM');
-            setTimeout(() => child.kill('SIGKILL'), forceKillAfterMs).unref();
-          }, timeoutMs);
+    let timer: NodeJS.Timeout | undefined;
+    const startTimer = () => {
+      if (timeoutMs === undefined || child.exitCode !== null || child.signalCode !== null) return;
+      timer = setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), forceKillAfterMs).unref();
+      }, timeoutMs);
+    };
+    // A program waiting for a promised input is timed from when it gets it.
+    if (typeof input === 'object') input.then(startTimer, () => undefined);
+    else startTimer();
     const stopAtExit = onExit(() => {
       child.kill();
     });

@@ -525,7 +525,7 @@ export class Virsh {
         },
         // Its standard input ends once the document is in the FIFO; a withdrawn one kills it.
         input: document.then(async (xml) => {
-          await write(xml, pid);
+          await write(xml, pid, options.memory ? undefined : this.timeouts.virshMs);
           return '';
         }),
         ...(options.memory ? {} : { timeoutMs: this.timeouts.virshMs }),
@@ -828,6 +828,12 @@ async function usePrepared(
   }
 }
 
+/**
+ * Writes a document into the FIFO once process `pid` reads it, waiting up to `timeoutMs` for that
+ * (undefined: as long as it takes).
+ */
+type FifoWrite = (text: string, pid: number | undefined, timeoutMs: number | undefined) => Promise<void>;
+
 /** What one write to a FIFO always takes whole and at once (PIPE_BUF, and the least a pipe holds). */
 const pipeBuffer = 4096;
 
@@ -836,12 +842,12 @@ const pipeBuffer = 4096;
  * for a reader, and its reader's end of file comes only when this process closes it (or dies).
  * `write` puts a document of at most `pipeBuffer` bytes into it and closes it, once the reading
  * process `pid` has the FIFO open (a FIFO closed by its last holder loses what it held) or has
- * ended. Both are removed when `use` has settled. Undefined, and `use` not called, when the FIFO
+ * ended; a reader that has not opened it within `timeoutMs` is a timeout. Both are removed when `use` has settled. Undefined, and `use` not called, when the FIFO
  * cannot be made.
  */
 async function withFifo<T>(
   runner: Runner,
-  use: (fifo: string, write: (text: string, pid: number | undefined) => Promise<void>) => Promise<T>,
+  use: (fifo: string, write: FifoWrite) => Promise<T>,
 ): Promise<T | undefined> {
   let dir: string;
   let fd: number | undefined;
@@ -863,11 +869,17 @@ async function withFifo<T>(
     } catch {
       return undefined;
     }
-    return await use(fifo, async (text, pid) => {
+    return await use(fifo, async (text, pid, timeoutMs) => {
       const bytes = Buffer.from(text);
       if (bytes.length > pipeBuffer)
         throw new InternalError(`a document of ${bytes.length} bytes for a FIFO`);
-      while (pid !== undefined && holdsOpen(pid, fifo) === false) await sleep(2);
+      const since = Date.now();
+      while (pid !== undefined && holdsOpen(pid, fifo) === false) {
+        // virsh is still starting or connecting: as long as a virsh run may take.
+        if (timeoutMs !== undefined && Date.now() - since > timeoutMs)
+          throw new ProgramTimeoutError(['virsh', 'snapshot-create'], timeoutMs);
+        await sleep(2);
+      }
       if (fd === undefined || writeSync(fd, bytes) !== bytes.length)
         throw new InternalError(`the FIFO ${fifo} did not take ${bytes.length} bytes`);
       close();

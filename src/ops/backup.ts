@@ -95,10 +95,13 @@ export async function backupLocked(
   const wantsSnapshot = !ctx.dryRun && (request.level === 'incr' || request.level === 'enable');
   if (wantsSnapshot && ctx.host.virsh.seemsRunning(domain))
     ctx.host.virsh.prepareSnapshot(domain, snapshotFlags);
+  let name = domain;
   try {
     const { state, definitions } = await readDomainStateWithDefinitions(ctx.host, domain, undefined, {
       migratable: !ctx.dryRun,
     });
+    // Named by its UUID, the domain's snapshot is planned under its name.
+    name = state.name;
     refuseManagedSave(state, `backup ${request.level}`);
     const { included } = selectDisks(state, request.exclude);
     const requested = request.level === 'enable' ? 'incr' : request.level;
@@ -109,6 +112,7 @@ export async function backupLocked(
     return await checkAndRun(ctx, { state, definitions }, { included, level, note }, request, started);
   } finally {
     ctx.host.virsh.discardSnapshot(domain);
+    ctx.host.virsh.discardSnapshot(name);
   }
 }
 

@@ -85,6 +85,13 @@ describe('programRunner: what a program reads, writes and sees', () => {
     expect(started).toHaveLength(1);
     give('late input\n');
     expect((await fed).stdout).toBe('late input\n');
+    // Its timeout counts from when the input comes, not from its start.
+    const timed = programRunner({
+      argv: ['cat'],
+      input: sleep(300).then(() => 'in time\n'),
+      timeoutMs: 200,
+    });
+    expect((await timed).stdout).toBe('in time\n');
 
     let withdraw: (error: Error) => void = () => undefined;
     // The shell would leave the file had its input ended before SIGKILL came.
