@@ -25,6 +25,8 @@ import { guessInvocation } from './connection.js';
 /** What begins every cache file, then the bundle's and the payload's SHA-256. */
 const magic = Buffer.from('unifi-backup code cache 1\n');
 const header = magic.length + 64;
+/** Where the caches live: a folder of their own beside restic's cache of the generated systemd units. */
+const defaultCacheDir = '/var/cache/unifi-backup/code';
 /** Larger files are not a cache of ours (the cache of every verb is under 2 MiB). */
 const maxCacheBytes = 64 * 2 ** 20;
 
@@ -116,7 +118,7 @@ export function runBundle(bundle: string): void {
   const disabled = process.env.UNIFI_BACKUP_CODE_CACHE === 'off';
   const folder = disabled
     ? undefined
-    : cacheFolder(process.env.UNIFI_BACKUP_CACHE_DIR ?? '/var/cache/unifi-backup', uid);
+    : cacheFolder(process.env.UNIFI_BACKUP_CACHE_DIR ?? defaultCacheDir, uid);
   const sourceHash = sha256(source);
   const file = folder && path.join(folder, `${cacheName(process.argv.slice(2))}.v8`);
   const cachedData = file && readCache(file, sourceHash, uid);
