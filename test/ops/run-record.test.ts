@@ -28,6 +28,12 @@ const record = (minute: number, over: Partial<RunRecord> = {}): RunRecord => ({
   ...over,
 });
 
+/** An incr taking the records' lock first whose domain turns out busy: nothing ran, nothing is written. */
+const busyIncrLockingFirst = (ctx: OpsContext) =>
+  recordRuns(ctx, 'backup', 'incr', () => Promise.reject(new DomainBusyError('locked')), undefined, {
+    lockFirst: true,
+  });
+
 function context(dir: string, dryRun = false): OpsContext & { logged: string[] } {
   const logged: string[] = [];
   let minute = 0;
@@ -191,16 +197,7 @@ describe('run records', () => {
     expect(seen).toEqual([true]);
     expect(await recordsBusy()).toBe(false);
     expect(lastRuns(dir, 'vm').map((r) => r.result)).toEqual(['ok']);
-    const busy = recordRuns(
-      ctx,
-      'backup',
-      'incr',
-      () => Promise.reject(new DomainBusyError('locked')),
-      undefined,
-      {
-        lockFirst: true,
-      },
-    );
+    const busy = busyIncrLockingFirst(ctx);
     await expect(busy('vm')).rejects.toThrow('locked');
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(await recordsBusy()).toBe(false);
@@ -216,16 +213,7 @@ describe('run records', () => {
       waitSeconds: 1,
     });
     // A busy domain is told at once, not after the records' minute of waiting.
-    const busy = recordRuns(
-      ctx,
-      'backup',
-      'incr',
-      () => Promise.reject(new DomainBusyError('locked')),
-      undefined,
-      {
-        lockFirst: true,
-      },
-    );
+    const busy = busyIncrLockingFirst(ctx);
     await expect(busy('vm')).rejects.toThrow('locked');
     // …and no flock is left waiting for the records (it kept the CLI running for a minute).
     await new Promise((resolve) => setTimeout(resolve, 200));
