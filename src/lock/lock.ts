@@ -84,14 +84,14 @@ export async function lockDomain(
         );
       // The lock holds only while the path still names the file we locked.
       if (!namesFile(file, fd)) continue;
-      const orphan = removedWhileHeld(file, fd, await locks);
+      held = heldHere(fd);
+      const orphan = removedWhileHeld(file, held, await locks);
       if (orphan !== undefined)
         throw new DomainBusyError(
           `domain '${domain}' is busy: pid ${orphan} holds a lock file that was removed or replaced at ` +
             `${file}. Wait for it to finish, then check who changed ${lockDir}.`,
         );
       taken = true;
-      held = heldHere(fd);
       ownLocks.set(held, file);
       const holder: Holder = { pid: process.pid, verb, host: os.hostname(), since: new Date().toISOString() };
       ftruncateSync(fd, 0);
@@ -171,7 +171,7 @@ function namesFile(file: string, fd: number): boolean {
  * meanwhile, its descriptor still shows the path, marked deleted. Such a holder still runs, so the
  * fresh file at the path locks nothing. Returns its pid.
  */
-function removedWhileHeld(file: string, held: number, locks: string | undefined): number | undefined {
+function removedWhileHeld(file: string, held: string, locks: string | undefined): number | undefined {
   if (!otherFlocksOnDevice(file, held, locks)) return undefined;
   const deleted = `${file} (deleted)`;
   let pids: string[];
@@ -205,12 +205,17 @@ function removedWhileHeld(file: string, held: number, locks: string | undefined)
  */
 const ownLocks = new Map<string, string>();
 
-/** How /proc/locks names the file open on `fd`. */
+/** How /proc/locks names a file (`MAJOR:MINOR:INODE`), device numbers in hex without leading zeros. */
+function lockName(major: bigint, minor: bigint, ino: bigint): string {
+  return `${major.toString(16)}:${minor.toString(16)}:${ino}`;
+}
+
+/** lockName of the file open on `fd`. */
 function heldHere(fd: number): string {
   const { dev, ino } = fstatSync(fd, { bigint: true });
   const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
   const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
-  return `${major.toString(16)}:${minor.toString(16)}:${ino}`;
+  return lockName(major, minor, ino);
 }
 
 /**
@@ -219,14 +224,17 @@ function heldHere(fd: number): string {
  * file can be held, and the scan of every process's descriptors (tens of milliseconds on a busy
  * host) is skipped.
  */
-function otherFlocksOnDevice(file: string, fd: number, locks: string | undefined): boolean {
+function otherFlocksOnDevice(file: string, self: string, locks: string | undefined): boolean {
   if (locks === undefined) return true;
-  const self = heldHere(fd);
   const device = self.slice(0, self.lastIndexOf(':') + 1);
   return locks.split('\n').some((line) => {
     const match = /\bFLOCK\b.*?\s([0-9a-f]+):([0-9a-f]+):(\d+)\s/.exec(line);
     if (match === null) return false;
-    const named = `${BigInt(`0x${match[1] ?? ''}`).toString(16)}:${BigInt(`0x${match[2] ?? ''}`).toString(16)}:${match[3] ?? ''}`;
+    const named = lockName(
+      BigInt(`0x${match[1] ?? ''}`),
+      BigInt(`0x${match[2] ?? ''}`),
+      BigInt(match[3] ?? ''),
+    );
     const ours = ownLocks.get(named);
     return named.startsWith(device) && named !== self && (ours === undefined || ours === file);
   });
