@@ -68,8 +68,12 @@ export async function lockDomain(
   const file = lockFile(lockDir, domain, options?.suffix);
   for (let attempt = 1; attempt <= lockAttempts; attempt++) {
     const fd = openLockFile(file, domain);
+    // Registered before flock runs: another lock this process takes meanwhile (the run records'
+    // beside the domain's) then reads this one in /proc/locks as its own, not as a holder of a
+    // removed lock file (which would cost it the scan of every process's descriptors).
+    const held = heldHere(fd);
+    ownLocks.set(held, file);
     let taken = false;
-    let held = '';
     try {
       // Read while flock runs: the kernel takes an RCU grace period (10-20 ms) to list its locks.
       // A holder of a replaced file locked it before it was replaced, so before this read; one that
@@ -84,7 +88,6 @@ export async function lockDomain(
         );
       // The lock holds only while the path still names the file we locked.
       if (!namesFile(file, fd)) continue;
-      held = heldHere(fd);
       const orphan = removedWhileHeld(file, held, await locks);
       if (orphan !== undefined)
         throw new DomainBusyError(
@@ -92,12 +95,14 @@ export async function lockDomain(
             `${file}. Wait for it to finish, then check who changed ${lockDir}.`,
         );
       taken = true;
-      ownLocks.set(held, file);
       const holder: Holder = { pid: process.pid, verb, host: os.hostname(), since: new Date().toISOString() };
       ftruncateSync(fd, 0);
       writeSync(fd, `${JSON.stringify(holder)}\n`, 0);
     } finally {
-      if (!taken) closeSync(fd);
+      if (!taken) {
+        ownLocks.delete(held);
+        closeSync(fd);
+      }
     }
     let released = false;
     return {
@@ -199,7 +204,7 @@ function removedWhileHeld(file: string, held: string, locks: string | undefined)
 }
 
 /**
- * The locks this process holds, as /proc/locks names their files (`MAJOR:MINOR:INODE`, hex device
+ * The locks this process holds or is taking, as /proc/locks names their files (`MAJOR:MINOR:INODE`, hex device
  * numbers), and their paths: the records' lock an incr holds while it takes its domain's is not a
  * holder of a removed lock file (one held here at the same path still is).
  */

@@ -70,12 +70,47 @@ export async function backupDomain(
   domain: string,
   request: BackupRequest,
 ): Promise<BackupResult> {
-  return domainOperation(
-    ctx,
-    domain,
-    { verb: `backup ${request.level}`, refuseInMaintenance: request.force !== true },
-    () => backupLocked(ctx, domain, request),
+  return withEarlyStart(ctx, domain, request, () =>
+    domainOperation(
+      ctx,
+      domain,
+      { verb: `backup ${request.level}`, refuseInMaintenance: request.force !== true },
+      () => backupLocked(ctx, domain, request),
+    ),
   );
+}
+
+/**
+ * Runs `operation`, which takes the domain's lock and then runs backupLocked, with the reads and
+ * the program runs that need no lock already started: every domain's disks (awaited by
+ * refuseSharedActiveLayers) and, when libvirt's pid file says the domain runs (a hint: a shut-off
+ * domain's is discarded), the level's snapshot, whose virsh starts, connects and looks the domain up
+ * while the lock is taken and the checks run (a full's waits for its commit). Nothing changes before
+ * backupLocked gives the snapshot its document, under the lock, after the checks.
+ */
+export async function withEarlyStart<T>(
+  ctx: OpsContext,
+  domain: string,
+  request: Pick<BackupRequest, 'level' | 'quiesce' | 'memoryDir'>,
+  operation: () => Promise<T>,
+): Promise<T> {
+  void topReferencesOnce(ctx.host).catch(() => undefined);
+  if (wantsSnapshot(ctx, request) && ctx.host.virsh.seemsRunning(domain))
+    ctx.host.virsh.prepareSnapshot(domain, snapshotFlags(request));
+  try {
+    return await operation();
+  } finally {
+    ctx.host.virsh.discardSnapshot(domain);
+  }
+}
+
+/** Every level but `disable` takes a snapshot: an incr's, a diff's before its pull, a full's after its commit. */
+function wantsSnapshot(ctx: OpsContext, request: Pick<BackupRequest, 'level'>): boolean {
+  return !ctx.dryRun && request.level !== 'disable';
+}
+
+function snapshotFlags(request: Pick<BackupRequest, 'quiesce' | 'memoryDir'>) {
+  return { quiesce: request.quiesce, memory: request.memoryDir !== undefined };
 }
 
 /** The same, inside a caller's domain operation (`run` keeps its lock while restic reads). */
@@ -85,16 +120,6 @@ export async function backupLocked(
   request: BackupRequest,
 ): Promise<BackupResult> {
   const started = Date.now();
-  // Started now, awaited by refuseSharedActiveLayers: every domain's disks are read (one batched
-  // virsh run) while this domain's state is.
-  void topReferencesOnce(ctx.host).catch(() => undefined);
-  // planSnapshot's snapshot of a running domain: virsh starts, connects and looks the domain up
-  // while the checks run; from the start when libvirt's pid file says the domain runs (a hint:
-  // a shut-off domain's or a consolidation's is discarded).
-  const snapshotFlags = { quiesce: request.quiesce, memory: request.memoryDir !== undefined };
-  const wantsSnapshot = !ctx.dryRun && (request.level === 'incr' || request.level === 'enable');
-  if (wantsSnapshot && ctx.host.virsh.seemsRunning(domain))
-    ctx.host.virsh.prepareSnapshot(domain, snapshotFlags);
   let name = domain;
   try {
     const { state, definitions } = await readDomainStateWithDefinitions(ctx.host, domain, undefined, {
@@ -106,8 +131,8 @@ export async function backupLocked(
     const { included } = selectDisks(state, request.exclude);
     const requested = request.level === 'enable' ? 'incr' : request.level;
     const { level, note } = chooseLevel(included, requested, request.maxIncr);
-    if (wantsSnapshot && level === 'incr' && isActive(state))
-      ctx.host.virsh.prepareSnapshot(state.name, snapshotFlags);
+    if (wantsSnapshot(ctx, request) && isActive(state))
+      ctx.host.virsh.prepareSnapshot(state.name, snapshotFlags(request));
     else ctx.host.virsh.discardSnapshot(domain);
     return await checkAndRun(ctx, { state, definitions }, { included, level, note }, request, started);
   } finally {

@@ -2,7 +2,7 @@ import { UserError } from '../errors.js';
 import type { ForgetResult, Restic, ResticBackupSummary, RetentionRules } from '../host/restic.js';
 import { ResticError } from '../host/restic.js';
 import type { BackupResult } from './backup.js';
-import { backupLocked } from './backup.js';
+import { backupLocked, withEarlyStart } from './backup.js';
 import type { OpsContext } from './context.js';
 import { domainOperation } from './frame.js';
 import { snapshotTags } from '../naming.js';
@@ -73,8 +73,10 @@ export async function runDomain(
   const started = Date.now();
   snapshotTags(domain, request.level);
   // One lock for prepare and restic: no other verb may change the chain while restic reads it.
-  return domainOperation(ctx, domain, { verb: `run ${request.level}`, refuseInMaintenance: true }, () =>
-    prepareAndBackUp(ctx, restic, domain, request, started),
+  return withEarlyStart(ctx, domain, request, () =>
+    domainOperation(ctx, domain, { verb: `run ${request.level}`, refuseInMaintenance: true }, () =>
+      prepareAndBackUp(ctx, restic, domain, request, started),
+    ),
   );
 }
 

@@ -14,3 +14,18 @@ export function tryVirsh(...args: string[]): Promise<ProgramResult> {
 export async function domainState(name: string): Promise<string> {
   return (await virsh('domstate', '--domain', name)).stdout.trim();
 }
+
+/**
+ * The `virsh snapshot-create` processes running for a domain, with their parents: a snapshot the
+ * tool prepared (started before it had its document) must be used or gone when the tool exits.
+ */
+export async function snapshotRuns(domain: string): Promise<{ pid: number; parent: number }[]> {
+  const { stdout } = await programRunner({ argv: ['ps', '-eo', 'pid=,ppid=,args='] });
+  return stdout
+    .split('\n')
+    .filter((line) => line.includes(`snapshot-create --domain ${domain}`))
+    .map((line) => {
+      const [pid, parent] = line.trim().split(/\s+/).map(Number);
+      return { pid: pid ?? 0, parent: parent ?? 0 };
+    });
+}
