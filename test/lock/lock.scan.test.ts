@@ -50,7 +50,8 @@ describe('lockDomain, the scan for holders of a removed lock file', () => {
     // Both files exist first, so their inodes are known to the /proc/locks filter.
     (await lockDomain(records, 'vm', 'run record', { suffix: '.lock' })).release();
     (await lockDomain(dir, 'vm', 'backup incr')).release();
-    for (const file of [lockFile(records, 'vm', '.lock'), lockFile(dir, 'vm')]) ours.add(String(statSync(file).ino));
+    for (const file of [lockFile(records, 'vm', '.lock'), lockFile(dir, 'vm')])
+      ours.add(String(statSync(file).ino));
     vi.mocked(fs.readdirSync).mockClear();
 
     // As an incr takes them: the run records' lock and the domain's at once.
