@@ -84,9 +84,9 @@ export async function backupDomain(
  * Runs `operation`, which takes the domain's lock and then runs backupLocked, with the reads and
  * the program runs that need no lock already started: every domain's disks (awaited by
  * refuseSharedActiveLayers) and, when libvirt's pid file says the domain runs (a hint: a shut-off
- * domain's is discarded), the level's snapshot, whose virsh starts, connects and looks the domain up
- * while the lock is taken and the checks run (a full's waits for its commit). Nothing changes before
- * backupLocked gives the snapshot its document, under the lock, after the checks.
+ * domain's is discarded), the snapshot of an incr or a diff, whose virsh starts, connects and looks
+ * the domain up while the lock is taken and the checks run. Nothing changes before backupLocked gives
+ * the snapshot its document, under the lock, after the checks.
  */
 export async function withEarlyStart<T>(
   ctx: OpsContext,
@@ -95,7 +95,7 @@ export async function withEarlyStart<T>(
   operation: () => Promise<T>,
 ): Promise<T> {
   void topReferencesOnce(ctx.host).catch(() => undefined);
-  if (wantsSnapshot(ctx, request) && ctx.host.virsh.seemsRunning(domain))
+  if (wantsSnapshot(ctx, request.level) && ctx.host.virsh.seemsRunning(domain))
     ctx.host.virsh.prepareSnapshot(domain, snapshotFlags(request));
   try {
     return await operation();
@@ -104,9 +104,13 @@ export async function withEarlyStart<T>(
   }
 }
 
-/** Every level but `disable` takes a snapshot: an incr's, a diff's before its pull, a full's after its commit. */
-function wantsSnapshot(ctx: OpsContext, request: Pick<BackupRequest, 'level'>): boolean {
-  return !ctx.dryRun && request.level !== 'disable';
+/**
+ * An incr's snapshot, and a diff's, taken before its pull, are its first change. A full's comes
+ * after its commit, which can take hours: a virsh waiting that long would lose its connection to
+ * a libvirtd restarted meanwhile, which a virsh started after the commit survives.
+ */
+function wantsSnapshot(ctx: OpsContext, level: BackupRequest['level']): boolean {
+  return !ctx.dryRun && (level === 'incr' || level === 'enable' || level === 'diff');
 }
 
 function snapshotFlags(request: Pick<BackupRequest, 'quiesce' | 'memoryDir'>) {
@@ -131,7 +135,7 @@ export async function backupLocked(
     const { included } = selectDisks(state, request.exclude);
     const requested = request.level === 'enable' ? 'incr' : request.level;
     const { level, note } = chooseLevel(included, requested, request.maxIncr);
-    if (wantsSnapshot(ctx, request) && isActive(state))
+    if (wantsSnapshot(ctx, level) && isActive(state))
       ctx.host.virsh.prepareSnapshot(state.name, snapshotFlags(request));
     else ctx.host.virsh.discardSnapshot(domain);
     return await checkAndRun(ctx, { state, definitions }, { included, level, note }, request, started);
