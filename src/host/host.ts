@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { Runner } from './runner.js';
 import { programRunner } from './runner.js';
 import { QemuImg } from './qemuimg.js';
@@ -16,7 +17,9 @@ export interface Host {
 
 /**
  * With `shell`, virsh's read-only questions go to one long-lived virsh process (`log`, when given,
- * is told each of them, for --debug); without, every question is a virsh run through `runner`.
+ * is told each of them, for --debug), and on `qemu:///system` the snapshots the tool prepares are
+ * taken on a connection of its own to the local daemon; without, every question is a virsh run
+ * through `runner`.
  */
 export function createHost(
   uri: string,
@@ -25,5 +28,21 @@ export function createHost(
   shell?: { readonly log?: (line: string) => void },
 ): Host {
   const virshShell = shell === undefined ? undefined : new VirshShell(virshShellArgv(uri), shell.log);
-  return { virsh: new Virsh(runner, uri, timeouts, virshShell), qemuImg: new QemuImg(runner), runner };
+  const socket = shell === undefined ? undefined : daemonSocket(uri);
+  const libvirt =
+    socket === undefined ? undefined : { path: socket, ...(shell?.log ? { log: shell.log } : {}) };
+  return {
+    virsh: new Virsh(runner, uri, timeouts, virshShell, libvirt),
+    qemuImg: new QemuImg(runner),
+    runner,
+  };
+}
+
+/**
+ * The local daemon's read-write socket for `qemu:///system`: virtqemud's where the daemons are
+ * split, libvirtd's otherwise; undefined for any other URI (virsh knows how to reach those).
+ */
+function daemonSocket(uri: string): string | undefined {
+  if (uri !== 'qemu:///system') return undefined;
+  return ['/run/libvirt/virtqemud-sock', '/run/libvirt/libvirt-sock'].find((file) => existsSync(file));
 }

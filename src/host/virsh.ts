@@ -8,6 +8,8 @@ import type { RunState, XmlFlavour } from '../chain/model.js';
 import { InternalError, UserError } from '../errors.js';
 import { parseDomainXml } from './domainxml.js';
 import type { ProgramResult, Runner } from './runner.js';
+import { LibvirtConnection, LibvirtTimeoutError, snapshotCreateFlags } from './libvirtrpc.js';
+import type { RemoteDomain } from './libvirtrpc.js';
 import { ProcessError, ProgramTimeoutError, runChecked } from './runner.js';
 import type { Timeouts } from './timeouts.js';
 import { defaultTimeouts } from './timeouts.js';
@@ -62,13 +64,24 @@ const targetPattern = /^[a-z][a-z0-9]*$/;
 const batchSize = 25;
 
 /** A snapshot-create waiting for its document (Virsh.prepareSnapshot). */
-interface PreparedSnapshot {
+type PreparedSnapshot = PreparedRun | PreparedCall;
+
+interface PreparedRun {
+  readonly via: 'virsh';
   /** Its flags, joined: it is used only by a snapshot with the same. */
   readonly flags: string;
   readonly give: (xml: string) => void;
   readonly withdraw: (error: Error) => void;
   /** virsh's run; undefined when its FIFO could not be made (nothing started: run it the usual way). */
   readonly result: Promise<ProgramResult | undefined>;
+}
+
+/** A snapshot prepared on libvirt's own connection: the domain looked up, the call not yet made. */
+interface PreparedCall {
+  readonly via: 'libvirt';
+  readonly flags: string;
+  /** Undefined when the connection or the lookup failed: the snapshot then runs virsh. */
+  readonly target: Promise<{ connection: LibvirtConnection; domain: RemoteDomain } | undefined>;
 }
 
 /** The flags of every snapshot the tool takes: external, atomic across disks, no libvirt metadata. */
@@ -79,6 +92,12 @@ function snapshotFlags(options: { quiesce: boolean; memory: boolean }): string[]
     ...(options.memory ? [] : ['--disk-only']),
     ...(options.quiesce ? ['--quiesce'] : []),
   ];
+}
+
+/** The same flags as virDomainSnapshotCreateXML takes them. */
+function snapshotCallFlags(options: { quiesce: boolean; memory: boolean }): number {
+  const { noMetadata, atomic, diskOnly, quiesce } = snapshotCreateFlags;
+  return noMetadata | atomic | (options.memory ? 0 : diskOnly) | (options.quiesce ? quiesce : 0);
 }
 
 /** One poll of a block job: its progress (`virsh blockjob --raw` cur and end) and when it was read. */
@@ -124,13 +143,26 @@ const reconnectMs = 60_000;
  * shell, read-only questions go to one long-lived virsh (one connection); everything that changes
  * something, and every question the shell cannot answer, is a virsh run of its own.
  */
+/**
+ * libvirt's own connection, for the snapshots the tool prepares: the daemon's socket, and `log`,
+ * told each call (--debug).
+ */
+export interface LibvirtSocket {
+  readonly path: string;
+  readonly log?: (line: string) => void;
+}
+
 export class Virsh {
   constructor(
     private readonly runner: Runner,
     private readonly uri: string,
     private readonly timeouts: Timeouts = defaultTimeouts,
     private readonly shell?: VirshShell,
+    private readonly libvirt?: LibvirtSocket,
   ) {}
+
+  /** The connection on `libvirt`'s socket, opened once; undefined when it cannot be. */
+  private connection: Promise<LibvirtConnection | undefined> | undefined;
 
   /** snapshot-create runs started by prepareSnapshot, by domain, until snapshotCreate takes them. */
   private readonly prepared = new Map<string, PreparedSnapshot>();
@@ -475,10 +507,19 @@ export class Virsh {
     const what = `snapshot of domain '${domain}'`;
     const prepared = this.prepared.get(domain);
     this.prepared.delete(domain);
-    const fits = prepared?.flags === flags.join(' ') && Buffer.byteLength(snapshotXml) <= pipeBuffer;
-    if (!fits) prepared?.withdraw(new Error(`${what}: prepared for other flags or a shorter document`));
+    const fits =
+      prepared?.flags === flags.join(' ') &&
+      (prepared.via === 'libvirt' || Buffer.byteLength(snapshotXml) <= pipeBuffer);
+    if (!fits && prepared?.via === 'virsh')
+      prepared.withdraw(new Error(`${what}: prepared for other flags or a shorter document`));
     try {
-      const result = fits ? await usePrepared(prepared, snapshotXml, what) : undefined;
+      const target = fits && prepared.via === 'libvirt' ? await prepared.target : undefined;
+      if (target !== undefined) {
+        await this.createThroughLibvirt(target, domain, snapshotXml, options, what);
+        return;
+      }
+      const result =
+        fits && prepared.via === 'virsh' ? await usePrepared(prepared, snapshotXml, what) : undefined;
       if (result !== undefined) {
         this.succeeded(result, what);
         return;
@@ -508,6 +549,17 @@ export class Virsh {
   prepareSnapshot(domain: string, options: { quiesce: boolean; memory: boolean }): void {
     if (this.prepared.has(domain)) return;
     const flags = snapshotFlags(options);
+    if (this.libvirt !== undefined) {
+      const target = this.libvirtConnection()
+        .then(async (connection) =>
+          connection === undefined
+            ? undefined
+            : { connection, domain: await connection.lookupDomain(domain) },
+        )
+        .catch(() => undefined);
+      this.prepared.set(domain, { via: 'libvirt', flags: flags.join(' '), target });
+      return;
+    }
     let give: (xml: string) => void = () => undefined;
     let withdraw: (error: Error) => void = () => undefined;
     const document = new Promise<string>((resolve, reject) => {
@@ -533,7 +585,45 @@ export class Virsh {
     );
     // Awaited only when used; a withdrawn run rejects with nobody waiting.
     result.catch(() => undefined);
-    this.prepared.set(domain, { flags: flags.join(' '), give, withdraw, result });
+    this.prepared.set(domain, { via: 'virsh', flags: flags.join(' '), give, withdraw, result });
+  }
+
+  private libvirtConnection(): Promise<LibvirtConnection | undefined> {
+    const socket = this.libvirt;
+    if (socket === undefined) return Promise.resolve(undefined);
+    this.connection ??= LibvirtConnection.open(socket.path, this.uri, this.timeouts.virshMs).catch(
+      () => undefined,
+    );
+    return this.connection;
+  }
+
+  /**
+   * The snapshot as one call on libvirt's connection; libvirt's error as virsh would report it
+   * (`error: MESSAGE`), a call without answer within the virsh timeout as a virsh run's timeout.
+   */
+  private async createThroughLibvirt(
+    target: { connection: LibvirtConnection; domain: RemoteDomain },
+    domain: string,
+    xml: string,
+    options: { quiesce: boolean; memory: boolean },
+    what: string,
+  ): Promise<void> {
+    const argv = this.argv(['snapshot-create', '--domain', domain, ...snapshotFlags(options)]);
+    this.libvirt?.log?.(`+ libvirt> virDomainSnapshotCreateXML ${argv.slice(5).join(' ')}`);
+    try {
+      await target.connection.createSnapshot(
+        target.domain,
+        xml,
+        snapshotCallFlags(options),
+        // A memory state holds the guest's whole RAM: its time grows with the VM.
+        options.memory ? undefined : this.timeouts.virshMs,
+      );
+    } catch (error) {
+      if (error instanceof LibvirtTimeoutError)
+        throw timedOut(new ProgramTimeoutError(argv, error.timeoutMs), what);
+      const message = error instanceof Error ? error.message : String(error);
+      this.succeeded({ argv, exitCode: 1, stdout: '', stderr: `error: ${message}\n` }, what);
+    }
   }
 
   /**
@@ -550,7 +640,8 @@ export class Virsh {
   discardSnapshot(domain: string): void {
     const prepared = this.prepared.get(domain);
     this.prepared.delete(domain);
-    prepared?.withdraw(new Error(`the snapshot prepared for domain '${domain}' was not used`));
+    if (prepared?.via === 'virsh')
+      prepared.withdraw(new Error(`the snapshot prepared for domain '${domain}' was not used`));
   }
 
   /** Thaws the guest's filesystems after a failed quiesced snapshot; says so when that fails too. */
@@ -816,7 +907,7 @@ export function parseBlockJobInfo(out: string): BlockJobInfo | undefined {
 
 /** Gives a prepared snapshot its document: virsh's result, or undefined when it never started. */
 async function usePrepared(
-  prepared: PreparedSnapshot,
+  prepared: PreparedRun,
   snapshotXml: string,
   what: string,
 ): Promise<ProgramResult | undefined> {

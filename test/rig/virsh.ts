@@ -1,3 +1,4 @@
+import { parseDomainXml } from '../../src/host/domainxml.js';
 import { programRunner, runChecked } from '../../src/host/runner.js';
 import type { ProgramResult } from '../../src/host/runner.js';
 import { libvirtUri } from './rig-paths.js';
@@ -9,6 +10,11 @@ export function virsh(...args: string[]): Promise<ProgramResult> {
 /** Like virsh(), but resolves with the result whatever the exit code. */
 export function tryVirsh(...args: string[]): Promise<ProgramResult> {
   return programRunner({ argv: ['virsh', '-c', libvirtUri, ...args] });
+}
+
+/** The files the running definition of a domain names for its disks, in target order. */
+export async function liveSources(name: string): Promise<(string | undefined)[]> {
+  return parseDomainXml((await virsh('dumpxml', '--domain', name)).stdout).disks.map((d) => d.source);
 }
 
 export async function domainState(name: string): Promise<string> {

@@ -1,0 +1,104 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { programRunner } from '../../src/host/runner.js';
+import { snapshotXml } from '../../src/host/domainxml.js';
+import { Virsh } from '../../src/host/virsh.js';
+import { runCliOk } from '../cli-run.js';
+import { chainOf, shapeOf, shutdownAndCheck } from '../ops/chain-json.js';
+import type { TestDomain } from '../rig/domain.js';
+import { waitForSeq } from '../rig/domain.js';
+import { libvirtUri } from '../rig/rig-paths.js';
+import { useTestDomains } from '../rig/test-domains.js';
+import { liveSources, snapshotRuns } from '../rig/virsh.js';
+
+const domains = useTestDomains();
+const socket = '/run/libvirt/libvirt-sock';
+let running: TestDomain;
+
+beforeAll(async () => {
+  running = await domains.create({ disks: 2 });
+});
+
+/** What a call gives, or the error it throws (compared by class and message). */
+async function outcome(call: () => Promise<unknown>): Promise<unknown> {
+  try {
+    return await call();
+  } catch (error) {
+    return { error: (error as Error).constructor.name, message: (error as Error).message };
+  }
+}
+
+describe("snapshots on libvirt's own connection", () => {
+  it('fail as a virsh run fails: the same error, the same message', async () => {
+    expect(existsSync(socket)).toBe(true);
+    const options = { quiesce: false, memory: false };
+    const attempts = (virsh: Virsh) => [
+      // libvirt refuses the document: it names a disk the domain does not have.
+      () => {
+        virsh.prepareSnapshot(running.name, options);
+        return virsh.snapshotCreate(
+          running.name,
+          `<domainsnapshot><disks><disk name='vdz' snapshot='external'><source file='${path.join(
+            running.dir,
+            'vdz.never.qcow2',
+          )}'/></disk></disks></domainsnapshot>`,
+          options,
+        );
+      },
+      // No such domain: the lookup fails ahead, and the snapshot runs virsh.
+      () => {
+        virsh.prepareSnapshot(`${running.name}-missing`, options);
+        return virsh.snapshotCreate(`${running.name}-missing`, '<domainsnapshot/>', options);
+      },
+    ];
+    const expected: unknown[] = [];
+    for (const attempt of attempts(new Virsh(programRunner, libvirtUri)))
+      expected.push(await outcome(attempt));
+    const lines: string[] = [];
+    const rpc = new Virsh(programRunner, libvirtUri, undefined, undefined, {
+      path: socket,
+      log: (line) => lines.push(line),
+    });
+    const actual: unknown[] = [];
+    for (const attempt of attempts(rpc)) actual.push(await outcome(attempt));
+    expect(actual).toEqual(expected);
+    expect(expected).toEqual([
+      expect.objectContaining({ error: 'ProcessError' }),
+      expect.objectContaining({ error: 'NoSuchDomainError' }),
+    ]);
+    // The first went through the connection; the second could not, and ran virsh.
+    expect(lines).toEqual([expect.stringMatching(/^\+ libvirt> virDomainSnapshotCreateXML --domain /)]);
+    expect(shapeOf(await chainOf(running.name))).toEqual({ vda: ['base'], vdb: ['base'] });
+  });
+
+  it('freeze the disks as a prepared virsh run does (every other URI), and backup incr takes them', async () => {
+    const options = { quiesce: false, memory: false };
+    const layers = (stamp: string) =>
+      running.disks.map((d) => ({
+        target: d.target,
+        file: path.join(running.dir, `${d.target}.incr-${stamp}`),
+      }));
+    const viaLibvirt = new Virsh(programRunner, libvirtUri, undefined, undefined, { path: socket });
+    viaLibvirt.prepareSnapshot(running.name, options);
+    await viaLibvirt.snapshotCreate(running.name, snapshotXml('t1', layers('20261207-000001')), options);
+    const viaVirsh = new Virsh(programRunner, libvirtUri);
+    viaVirsh.prepareSnapshot(running.name, options);
+    await viaVirsh.snapshotCreate(running.name, snapshotXml('t2', layers('20261207-000002')), options);
+    expect(await liveSources(running.name)).toEqual(layers('20261207-000002').map((l) => l.file));
+    expect(await snapshotRuns(running.name)).toEqual([]);
+
+    const incr = await runCliOk(['--debug', 'backup', 'incr', running.name]);
+    expect(incr.stderr).toMatch(
+      /^\+ libvirt> virDomainSnapshotCreateXML --domain \S+ --no-metadata --atomic --disk-only$/m,
+    );
+    expect(incr.stderr).not.toMatch(/snapshot-create --domain/);
+    await runCliOk(['backup', 'incr', '--quiesce', running.name]);
+    expect(shapeOf(await chainOf(running.name))).toEqual({
+      vda: ['incr', 'incr', 'incr', 'incr', 'base'],
+      vdb: ['incr', 'incr', 'incr', 'incr', 'base'],
+    });
+    await waitForSeq(running, 'vda', 3);
+    await shutdownAndCheck(running, 3);
+  });
+});

@@ -1,0 +1,150 @@
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  LibvirtConnection,
+  LibvirtConnectionError,
+  LibvirtError,
+  LibvirtTimeoutError,
+} from '../../src/host/libvirtrpc.js';
+import type { ProgramRequest, ProgramResult } from '../../src/host/runner.js';
+import { Virsh } from '../../src/host/virsh.js';
+import {
+  admitting,
+  domainStruct,
+  errorPayload,
+  fakeDaemon,
+  message,
+  remote,
+  uuid,
+  word,
+  xdrString,
+} from './fake-libvirtd.js';
+
+describe('LibvirtConnection', () => {
+  it('lists the methods, opens the URI, looks a domain up and creates a snapshot with its flags', async () => {
+    const daemon = await fakeDaemon(
+      admitting((call) =>
+        call.proc === 185
+          ? message(remote, 185, 1, call.serial, 0, Buffer.concat([xdrString('s1'), domainStruct]))
+          : undefined,
+      ),
+      { ping: true, bytewise: true },
+    );
+    const connection = await LibvirtConnection.open(daemon.socket, 'qemu:///system', 5000);
+    const domain = await connection.lookupDomain('vm one');
+    expect(domain).toEqual({ name: 'vm one', uuid, id: 7 });
+    await connection.createSnapshot(domain, '<domainsnapshot/>', 4 | 16 | 128, 5000);
+    connection.close();
+
+    expect(daemon.calls.map((c) => c.proc)).toEqual([66, 1, 23, 185]);
+    expect(daemon.calls.map((c) => c.serial)).toEqual([1, 2, 3, 4]);
+    // remote_connect_open_args: an optional string present, then flags 0.
+    expect(daemon.calls[1]?.payload).toEqual(Buffer.concat([word(1), xdrString('qemu:///system'), word(0)]));
+    expect(daemon.calls[2]?.payload).toEqual(xdrString('vm one'));
+    expect(daemon.calls[3]?.payload).toEqual(
+      Buffer.concat([domainStruct, xdrString('<domainsnapshot/>'), word(4 | 16 | 128)]),
+    );
+    expect(daemon.pongs()).toBe(1);
+  });
+
+  it("rejects with libvirt's error code and message", async () => {
+    const daemon = await fakeDaemon(
+      admitting((call) =>
+        call.proc === 185
+          ? message(
+              remote,
+              185,
+              1,
+              call.serial,
+              1,
+              errorPayload(55, 'Requested operation is not valid: nope'),
+            )
+          : undefined,
+      ),
+    );
+    const connection = await LibvirtConnection.open(daemon.socket, 'qemu:///system', 5000);
+    const attempt = connection.createSnapshot({ name: 'vm one', uuid, id: 7 }, '<x/>', 0, 5000);
+    await expect(attempt).rejects.toBeInstanceOf(LibvirtError);
+    await expect(attempt).rejects.toMatchObject({
+      code: 55,
+      message: 'Requested operation is not valid: nope',
+    });
+    connection.close();
+  });
+
+  it('refuses a daemon that asks this user to authenticate, before opening anything', async () => {
+    const daemon = await fakeDaemon(admitting(undefined, 2));
+    await expect(LibvirtConnection.open(daemon.socket, 'qemu:///system', 5000)).rejects.toThrow(
+      /asks this user to authenticate/,
+    );
+    expect(daemon.calls.map((c) => c.proc)).toEqual([66]);
+  });
+
+  it('gives up on a call without answer after its timeout, and on a message outside the protocol', async () => {
+    const silent = await fakeDaemon(admitting());
+    const connection = await LibvirtConnection.open(silent.socket, 'qemu:///system', 5000);
+    await expect(
+      connection.createSnapshot({ name: 'vm one', uuid, id: 7 }, '<x/>', 0, 100),
+    ).rejects.toBeInstanceOf(LibvirtTimeoutError);
+    // The connection is closed: a later call fails at once.
+    await expect(connection.lookupDomain('vm one')).rejects.toBeInstanceOf(LibvirtConnectionError);
+
+    const bad = await fakeDaemon((call) =>
+      call.proc === 66 ? Buffer.concat([word(3), Buffer.alloc(28)]) : undefined,
+    );
+    await expect(LibvirtConnection.open(bad.socket, 'qemu:///system', 5000)).rejects.toThrow(
+      /message of 3 bytes, outside its protocol/,
+    );
+  });
+
+  it('fails when nothing listens on the socket', async () => {
+    await expect(
+      LibvirtConnection.open(path.join(os.tmpdir(), `ub-rpc-none-${process.pid}`), 'qemu:///system', 1000),
+    ).rejects.toThrow();
+  });
+});
+
+describe("Virsh's prepared snapshots on libvirt's connection", () => {
+  /** A virsh that records what it runs, taking snapshots on `socket`. */
+  function virshOn(socket: string) {
+    const commands: string[] = [];
+    const runner = (request: ProgramRequest): Promise<ProgramResult> => {
+      commands.push(request.argv[4] ?? '');
+      return Promise.resolve({ argv: request.argv, exitCode: 0, stdout: '', stderr: '' });
+    };
+    return { virsh: new Virsh(runner, 'qemu:///system', undefined, undefined, { path: socket }), commands };
+  }
+
+  it('a quiesced one that fails is reported as virsh reports it, and the guest is thawed', async () => {
+    const daemon = await fakeDaemon(
+      admitting((call) =>
+        call.proc === 185
+          ? message(remote, 185, 1, call.serial, 1, errorPayload(86, 'Guest agent is not responding: gone'))
+          : undefined,
+      ),
+    );
+    const { virsh, commands } = virshOn(daemon.socket);
+    virsh.prepareSnapshot('vm one', { quiesce: true, memory: false });
+    await expect(
+      virsh.snapshotCreate('vm one', '<domainsnapshot/>', { quiesce: true, memory: false }),
+    ).rejects.toThrow(/^snapshot of domain 'vm one' failed: error: Guest agent is not responding: gone$/);
+    expect(commands).toEqual(['domfsthaw']);
+    // The call carried the quiesce flag with the others: no metadata, atomic, disk only.
+    expect(daemon.calls.at(-1)?.payload.subarray(-4)).toEqual(word(4 | 16 | 64 | 128));
+  });
+
+  it('runs virsh when the connection cannot be made, or for other flags', async () => {
+    const { virsh, commands } = virshOn(path.join(os.tmpdir(), `ub-rpc-none-${process.pid}`));
+    virsh.prepareSnapshot('vm', { quiesce: false, memory: false });
+    await virsh.snapshotCreate('vm', '<domainsnapshot/>', { quiesce: false, memory: false });
+    expect(commands).toEqual(['snapshot-create']);
+
+    const daemon = await fakeDaemon(admitting());
+    const other = virshOn(daemon.socket);
+    other.virsh.prepareSnapshot('vm', { quiesce: true, memory: false });
+    await other.virsh.snapshotCreate('vm', '<domainsnapshot/>', { quiesce: false, memory: false });
+    expect(other.commands).toEqual(['snapshot-create']);
+    expect(daemon.calls.map((c) => c.proc)).not.toContain(185);
+  });
+});
