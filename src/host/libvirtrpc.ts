@@ -10,7 +10,15 @@ import net from 'node:net';
 const remoteProgram = 0x20008086;
 const keepaliveProgram = 0x6b656570;
 const protocolVersion = 1;
-const procedures = { connectOpen: 1, lookupByName: 23, authList: 66, snapshotCreateXml: 185 } as const;
+const procedures = {
+  connectOpen: 1,
+  lookupByName: 23,
+  authList: 66,
+  snapshotCreateXml: 185,
+  blockJobAbort: 237,
+  blockRebase: 266,
+  blockCommit: 290,
+} as const;
 const keepalivePing = 1;
 const keepalivePong = 2;
 const messageType = { call: 0, reply: 1, message: 2 } as const;
@@ -22,6 +30,10 @@ const headerBytes = 24;
 
 /** The flags of virDomainSnapshotCreateXML (libvirt-domain-snapshot.h). */
 export const snapshotCreateFlags = { noMetadata: 4, diskOnly: 16, quiesce: 64, atomic: 128 } as const;
+/** VIR_DOMAIN_BLOCK_COMMIT_ACTIVE: a commit of the active layer, which waits for a pivot. */
+export const blockCommitActive = 4;
+/** VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT: ends a ready commit by switching the disk to its base. */
+export const blockJobAbortPivot = 2;
 
 /** libvirt answered a call with an error: its code (virterror.h) and message, as virsh prints them. */
 export class LibvirtError extends Error {
@@ -35,6 +47,9 @@ export class LibvirtError extends Error {
 
 /** The connection failed, closed, or was answered outside the protocol. */
 export class LibvirtConnectionError extends Error {}
+
+/** The connection was already closed: the call was never sent, so libvirt did nothing. */
+export class LibvirtClosedError extends LibvirtConnectionError {}
 
 /** A call outlived its timeout: the connection is closed, and libvirt may still carry it out. */
 export class LibvirtTimeoutError extends LibvirtConnectionError {
@@ -202,13 +217,47 @@ export class LibvirtConnection {
     await this.call(procedures.snapshotCreateXml, args, timeoutMs);
   }
 
+  /** virDomainBlockCommit of `disk` down to `base` (a path; the top is the active layer). */
+  async blockCommit(domain: RemoteDomain, disk: string, base: string, flags: number): Promise<void> {
+    const args = new XdrWriter()
+      .domain(domain)
+      .string(disk)
+      .optionalString(base)
+      .optionalString(undefined)
+      .uint(0)
+      .uint(0)
+      .uint(flags)
+      .toBuffer();
+    await this.call(procedures.blockCommit, args, this.timeoutMs);
+  }
+
+  /** virDomainBlockRebase of `disk` onto `base` (a path), no flags: a pull of every layer above it. */
+  async blockPull(domain: RemoteDomain, disk: string, base: string): Promise<void> {
+    const args = new XdrWriter()
+      .domain(domain)
+      .string(disk)
+      .optionalString(base)
+      .uint(0)
+      .uint(0)
+      .uint(0)
+      .toBuffer();
+    await this.call(procedures.blockRebase, args, this.timeoutMs);
+  }
+
+  /** virDomainBlockJobAbort of the job on `disk`, with `flags` (the pivot). */
+  async blockJobAbort(domain: RemoteDomain, disk: string, flags: number): Promise<void> {
+    const args = new XdrWriter().domain(domain).string(disk).uint(flags).toBuffer();
+    await this.call(procedures.blockJobAbort, args, this.timeoutMs);
+  }
+
   close(): void {
     this.socket.destroy();
   }
 
   /** One call and its answer's payload; `timeoutMs` undefined: no timeout. */
   private call(procedure: number, args: Buffer, timeoutMs: number | undefined): Promise<Buffer> {
-    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.failure !== undefined)
+      return Promise.reject(new LibvirtClosedError(`the call was not sent: ${this.failure.message}`));
     const serial = ++this.serial;
     return new Promise<Buffer>((resolve, reject) => {
       const timer =

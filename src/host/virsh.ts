@@ -8,7 +8,14 @@ import type { RunState, XmlFlavour } from '../chain/model.js';
 import { InternalError, UserError } from '../errors.js';
 import { parseDomainXml } from './domainxml.js';
 import type { ProgramResult, Runner } from './runner.js';
-import { LibvirtConnection, LibvirtTimeoutError, snapshotCreateFlags } from './libvirtrpc.js';
+import {
+  blockCommitActive,
+  blockJobAbortPivot,
+  LibvirtClosedError,
+  LibvirtConnection,
+  LibvirtTimeoutError,
+  snapshotCreateFlags,
+} from './libvirtrpc.js';
 import type { RemoteDomain } from './libvirtrpc.js';
 import { ProcessError, ProgramTimeoutError, runChecked } from './runner.js';
 import type { Timeouts } from './timeouts.js';
@@ -64,24 +71,13 @@ const targetPattern = /^[a-z][a-z0-9]*$/;
 const batchSize = 25;
 
 /** A snapshot-create waiting for its document (Virsh.prepareSnapshot). */
-type PreparedSnapshot = PreparedRun | PreparedCall;
-
-interface PreparedRun {
-  readonly via: 'virsh';
+interface PreparedSnapshot {
   /** Its flags, joined: it is used only by a snapshot with the same. */
   readonly flags: string;
   readonly give: (xml: string) => void;
   readonly withdraw: (error: Error) => void;
   /** virsh's run; undefined when its FIFO could not be made (nothing started: run it the usual way). */
   readonly result: Promise<ProgramResult | undefined>;
-}
-
-/** A snapshot prepared on libvirt's own connection: the domain looked up, the call not yet made. */
-interface PreparedCall {
-  readonly via: 'libvirt';
-  readonly flags: string;
-  /** Undefined when the connection or the lookup failed: the snapshot then runs virsh. */
-  readonly target: Promise<{ connection: LibvirtConnection; domain: RemoteDomain } | undefined>;
 }
 
 /** The flags of every snapshot the tool takes: external, atomic across disks, no libvirt metadata. */
@@ -507,19 +503,24 @@ export class Virsh {
     const what = `snapshot of domain '${domain}'`;
     const prepared = this.prepared.get(domain);
     this.prepared.delete(domain);
-    const fits =
-      prepared?.flags === flags.join(' ') &&
-      (prepared.via === 'libvirt' || Buffer.byteLength(snapshotXml) <= pipeBuffer);
-    if (!fits && prepared?.via === 'virsh')
-      prepared.withdraw(new Error(`${what}: prepared for other flags or a shorter document`));
+    const fits = prepared?.flags === flags.join(' ') && Buffer.byteLength(snapshotXml) <= pipeBuffer;
+    if (!fits) prepared?.withdraw(new Error(`${what}: prepared for other flags or a shorter document`));
     try {
-      const target = fits && prepared.via === 'libvirt' ? await prepared.target : undefined;
-      if (target !== undefined) {
-        await this.createThroughLibvirt(target, domain, snapshotXml, options, what);
-        return;
-      }
-      const result =
-        fits && prepared.via === 'virsh' ? await usePrepared(prepared, snapshotXml, what) : undefined;
+      const made = await this.change(
+        domain,
+        ['virDomainSnapshotCreateXML', '--domain', domain, ...flags],
+        what,
+        (connection, target) =>
+          connection.createSnapshot(
+            target,
+            snapshotXml,
+            snapshotCallFlags(options),
+            // A memory state holds the guest's whole RAM: its time grows with the VM.
+            options.memory ? undefined : this.timeouts.virshMs,
+          ),
+      );
+      if (made) return;
+      const result = fits ? await usePrepared(prepared, snapshotXml, what) : undefined;
       if (result !== undefined) {
         this.succeeded(result, what);
         return;
@@ -549,15 +550,10 @@ export class Virsh {
   prepareSnapshot(domain: string, options: { quiesce: boolean; memory: boolean }): void {
     if (this.prepared.has(domain)) return;
     const flags = snapshotFlags(options);
+    // On libvirt's own connection the snapshot is one call: the connection is all there is to
+    // start ahead.
     if (this.libvirt !== undefined) {
-      const target = this.libvirtConnection()
-        .then(async (connection) =>
-          connection === undefined
-            ? undefined
-            : { connection, domain: await connection.lookupDomain(domain) },
-        )
-        .catch(() => undefined);
-      this.prepared.set(domain, { via: 'libvirt', flags: flags.join(' '), target });
+      void this.libvirtConnection();
       return;
     }
     let give: (xml: string) => void = () => undefined;
@@ -585,7 +581,7 @@ export class Virsh {
     );
     // Awaited only when used; a withdrawn run rejects with nobody waiting.
     result.catch(() => undefined);
-    this.prepared.set(domain, { via: 'virsh', flags: flags.join(' '), give, withdraw, result });
+    this.prepared.set(domain, { flags: flags.join(' '), give, withdraw, result });
   }
 
   private libvirtConnection(): Promise<LibvirtConnection | undefined> {
@@ -598,31 +594,38 @@ export class Virsh {
   }
 
   /**
-   * The snapshot as one call on libvirt's connection; libvirt's error as virsh would report it
-   * (`error: MESSAGE`), a call without answer within the virsh timeout as a virsh run's timeout.
+   * A change as one call on libvirt's own connection (`args`: what virsh would run, for --debug and
+   * messages). True once libvirt has answered; its error is thrown as a virsh run's would be
+   * (`error: MESSAGE`), and a call without answer within its timeout as a virsh timeout. False,
+   * with nothing asked of libvirt, when there is no such connection, it is closed, or the domain
+   * cannot be looked up on it: the caller runs virsh, whose report is the canonical one.
    */
-  private async createThroughLibvirt(
-    target: { connection: LibvirtConnection; domain: RemoteDomain },
+  private async change(
     domain: string,
-    xml: string,
-    options: { quiesce: boolean; memory: boolean },
+    args: readonly string[],
     what: string,
-  ): Promise<void> {
-    const argv = this.argv(['snapshot-create', '--domain', domain, ...snapshotFlags(options)]);
-    this.libvirt?.log?.(`+ libvirt> virDomainSnapshotCreateXML ${argv.slice(5).join(' ')}`);
+    call: (connection: LibvirtConnection, target: RemoteDomain) => Promise<void>,
+  ): Promise<boolean> {
+    const connection = await this.libvirtConnection();
+    if (connection === undefined) return false;
+    let target: RemoteDomain;
     try {
-      await target.connection.createSnapshot(
-        target.domain,
-        xml,
-        snapshotCallFlags(options),
-        // A memory state holds the guest's whole RAM: its time grows with the VM.
-        options.memory ? undefined : this.timeouts.virshMs,
-      );
+      target = await connection.lookupDomain(domain);
+    } catch {
+      return false;
+    }
+    const argv = this.argv(args);
+    this.libvirt?.log?.(`+ libvirt> ${args.join(' ')}`);
+    try {
+      await call(connection, target);
+      return true;
     } catch (error) {
+      if (error instanceof LibvirtClosedError) return false;
       if (error instanceof LibvirtTimeoutError)
         throw timedOut(new ProgramTimeoutError(argv, error.timeoutMs), what);
       const message = error instanceof Error ? error.message : String(error);
       this.succeeded({ argv, exitCode: 1, stdout: '', stderr: `error: ${message}\n` }, what);
+      return true;
     }
   }
 
@@ -640,8 +643,7 @@ export class Virsh {
   discardSnapshot(domain: string): void {
     const prepared = this.prepared.get(domain);
     this.prepared.delete(domain);
-    if (prepared?.via === 'virsh')
-      prepared.withdraw(new Error(`the snapshot prepared for domain '${domain}' was not used`));
+    prepared?.withdraw(new Error(`the snapshot prepared for domain '${domain}' was not used`));
   }
 
   /** Thaws the guest's filesystems after a failed quiesced snapshot; says so when that fails too. */
@@ -669,10 +671,12 @@ export class Virsh {
     base: string,
     onProgress: (percent: number) => void,
   ): Promise<void> {
-    await this.run(
-      ['blockpull', '--domain', domain, '--path', target, '--base', base],
-      `block pull of disk ${target} of domain '${domain}'`,
+    const what = `block pull of disk ${target} of domain '${domain}'`;
+    const args = ['--domain', domain, '--path', target, '--base', base];
+    const started = await this.change(domain, ['virDomainBlockRebase', ...args], what, (connection, dom) =>
+      connection.blockPull(dom, target, base),
     );
+    if (!started) await this.run(['blockpull', ...args], what);
     await this.waitForBlockJob(domain, target, onProgress, false);
   }
 
@@ -688,7 +692,11 @@ export class Virsh {
     onProgress: (percent: number) => void,
   ): Promise<void> {
     const what = `block commit of disk ${target} of domain '${domain}'`;
-    await this.run(['blockcommit', '--domain', domain, '--path', target, '--base', base, '--active'], what);
+    const args = ['--domain', domain, '--path', target, '--base', base, '--active'];
+    const started = await this.change(domain, ['virDomainBlockCommit', ...args], what, (connection, dom) =>
+      connection.blockCommit(dom, target, base, blockCommitActive),
+    );
+    if (!started) await this.run(['blockcommit', ...args], what);
     for (;;) {
       if (!(await this.waitForBlockJob(domain, target, onProgress, true)))
         throw new UserError(
@@ -793,10 +801,12 @@ export class Virsh {
 
   /** Ends a ready active block commit by switching the disk to the commit's base. */
   async blockJobPivot(domain: string, target: string): Promise<void> {
-    await this.run(
-      ['blockjob', '--domain', domain, '--path', target, '--pivot'],
-      `pivot of disk ${target} of domain '${domain}'`,
+    const what = `pivot of disk ${target} of domain '${domain}'`;
+    const args = ['--domain', domain, '--path', target, '--pivot'];
+    const pivoted = await this.change(domain, ['virDomainBlockJobAbort', ...args], what, (connection, dom) =>
+      connection.blockJobAbort(dom, target, blockJobAbortPivot),
     );
+    if (!pivoted) await this.run(['blockjob', ...args], what);
   }
 
   /** Cancels a block job; the disk keeps running from the layer it ran from before the job. */
@@ -907,7 +917,7 @@ export function parseBlockJobInfo(out: string): BlockJobInfo | undefined {
 
 /** Gives a prepared snapshot its document: virsh's result, or undefined when it never started. */
 async function usePrepared(
-  prepared: PreparedRun,
+  prepared: PreparedSnapshot,
   snapshotXml: string,
   what: string,
 ): Promise<ProgramResult | undefined> {

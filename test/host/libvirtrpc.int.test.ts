@@ -29,7 +29,7 @@ async function outcome(call: () => Promise<unknown>): Promise<unknown> {
   }
 }
 
-describe("snapshots on libvirt's own connection", () => {
+describe("changes on libvirt's own connection", () => {
   it('fail as a virsh run fails: the same error, the same message', async () => {
     expect(existsSync(socket)).toBe(true);
     const options = { quiesce: false, memory: false };
@@ -51,6 +51,12 @@ describe("snapshots on libvirt's own connection", () => {
         virsh.prepareSnapshot(`${running.name}-missing`, options);
         return virsh.snapshotCreate(`${running.name}-missing`, '<domainsnapshot/>', options);
       },
+      // A pull onto a file that is not in the chain, a commit onto one, a pivot without a job.
+      () =>
+        virsh.blockPull(running.name, 'vda', path.join(running.dir, 'not-in-chain.qcow2'), () => undefined),
+      () =>
+        virsh.blockCommit(running.name, 'vdb', path.join(running.dir, 'not-in-chain.qcow2'), () => undefined),
+      () => virsh.blockJobPivot(running.name, 'vda'),
     ];
     const expected: unknown[] = [];
     for (const attempt of attempts(new Virsh(programRunner, libvirtUri)))
@@ -66,13 +72,21 @@ describe("snapshots on libvirt's own connection", () => {
     expect(expected).toEqual([
       expect.objectContaining({ error: 'ProcessError' }),
       expect.objectContaining({ error: 'NoSuchDomainError' }),
+      expect.objectContaining({ error: 'ProcessError' }),
+      expect.objectContaining({ error: 'ProcessError' }),
+      expect.objectContaining({ error: 'ProcessError' }),
     ]);
-    // The first went through the connection; the second could not, and ran virsh.
-    expect(lines).toEqual([expect.stringMatching(/^\+ libvirt> virDomainSnapshotCreateXML --domain /)]);
+    // All but the missing domain's went through the connection; that one ran virsh.
+    expect(lines).toEqual([
+      expect.stringMatching(/^\+ libvirt> virDomainSnapshotCreateXML --domain /),
+      expect.stringMatching(/^\+ libvirt> virDomainBlockRebase --domain /),
+      expect.stringMatching(/^\+ libvirt> virDomainBlockCommit --domain /),
+      expect.stringMatching(/^\+ libvirt> virDomainBlockJobAbort --domain \S+ --path vda --pivot$/),
+    ]);
     expect(shapeOf(await chainOf(running.name))).toEqual({ vda: ['base'], vdb: ['base'] });
   });
 
-  it('freeze the disks as a prepared virsh run does (every other URI), and backup incr takes them', async () => {
+  it('freeze the disks as a prepared virsh run does (every other URI); backup incr, diff and full make their changes on it', async () => {
     const options = { quiesce: false, memory: false };
     const layers = (stamp: string) =>
       running.disks.map((d) => ({
@@ -99,6 +113,26 @@ describe("snapshots on libvirt's own connection", () => {
       vdb: ['incr', 'incr', 'incr', 'incr', 'base'],
     });
     await waitForSeq(running, 'vda', 3);
-    await shutdownAndCheck(running, 3);
+
+    // A diff pulls, a full commits and pivots, each started on the connection.
+    const diff = await runCliOk(['--debug', 'backup', 'diff', running.name]);
+    expect(diff.stderr).toMatch(/^\+ libvirt> virDomainBlockRebase --domain \S+ --path vda --base \S+$/m);
+    expect(diff.stderr).not.toMatch(/^\+ virsh --quiet --connect \S+ (blockpull|snapshot-create)/m);
+    expect(shapeOf(await chainOf(running.name))).toEqual({
+      vda: ['incr', 'diff', 'base'],
+      vdb: ['incr', 'diff', 'base'],
+    });
+    await waitForSeq(running, 'vda', 5);
+    const full = await runCliOk(['--debug', 'backup', 'full', running.name]);
+    expect(full.stderr).toMatch(
+      /^\+ libvirt> virDomainBlockCommit --domain \S+ --path vdb --base \S+ --active$/m,
+    );
+    expect(full.stderr).toMatch(/^\+ libvirt> virDomainBlockJobAbort --domain \S+ --path vdb --pivot$/m);
+    expect(full.stderr).not.toMatch(
+      /^\+ virsh --quiet --connect \S+ (blockcommit|blockjob|snapshot-create)/m,
+    );
+    expect(shapeOf(await chainOf(running.name))).toEqual({ vda: ['incr', 'base'], vdb: ['incr', 'base'] });
+    await waitForSeq(running, 'vda', 7);
+    await shutdownAndCheck(running, 7);
   });
 });

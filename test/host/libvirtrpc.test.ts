@@ -134,17 +134,107 @@ describe("Virsh's prepared snapshots on libvirt's connection", () => {
     expect(daemon.calls.at(-1)?.payload.subarray(-4)).toEqual(word(4 | 16 | 64 | 128));
   });
 
-  it('runs virsh when the connection cannot be made, or for other flags', async () => {
+  it('runs virsh when the connection cannot be made, or the domain is not found on it', async () => {
     const { virsh, commands } = virshOn(path.join(os.tmpdir(), `ub-rpc-none-${process.pid}`));
     virsh.prepareSnapshot('vm', { quiesce: false, memory: false });
     await virsh.snapshotCreate('vm', '<domainsnapshot/>', { quiesce: false, memory: false });
     expect(commands).toEqual(['snapshot-create']);
 
-    const daemon = await fakeDaemon(admitting());
+    const daemon = await fakeDaemon((call) =>
+      call.proc === 23
+        ? message(
+            remote,
+            23,
+            1,
+            call.serial,
+            1,
+            errorPayload(42, "Domain not found: no domain with matching name 'vm'"),
+          )
+        : admitting()(call),
+    );
     const other = virshOn(daemon.socket);
-    other.virsh.prepareSnapshot('vm', { quiesce: true, memory: false });
-    await other.virsh.snapshotCreate('vm', '<domainsnapshot/>', { quiesce: false, memory: false });
-    expect(other.commands).toEqual(['snapshot-create']);
-    expect(daemon.calls.map((c) => c.proc)).not.toContain(185);
+    await other.virsh.blockJobPivot('vm', 'vda');
+    expect(other.commands).toEqual(['blockjob']);
+    expect(daemon.calls.map((c) => c.proc)).toEqual([66, 1, 23]);
+  });
+
+  it("starts an active commit and pivots on the connection; a pivot refused as not ready reads as virsh's", async () => {
+    let pivots = 0;
+    const daemon = await fakeDaemon(
+      admitting((call) => {
+        if (call.proc === 290 || call.proc === 266)
+          return message(remote, call.proc, 1, call.serial, 0, Buffer.alloc(0));
+        if (call.proc !== 237) return undefined;
+        pivots++;
+        return pivots === 1
+          ? message(
+              remote,
+              237,
+              1,
+              call.serial,
+              1,
+              errorPayload(55, "block copy still active: disk 'vda' not ready for pivot yet"),
+            )
+          : message(remote, 237, 1, call.serial, 0, Buffer.alloc(0));
+      }),
+    );
+    const { virsh, commands } = virshOn(daemon.socket);
+    await expect(virsh.blockJobPivot('vm one', 'vda')).rejects.toThrow(
+      /^pivot of disk vda of domain 'vm one' failed: error: block copy still active: disk 'vda' not ready for pivot yet$/,
+    );
+    await virsh.blockJobPivot('vm one', 'vda');
+    expect(commands).toEqual([]);
+    // The commit's progress is asked of virsh: the scripted one answers that it is ready.
+    const commit = new Virsh(
+      () =>
+        Promise.resolve({
+          argv: [],
+          exitCode: 0,
+          stdout: 'type=Active Block Commit\ncur=1\nend=1\n',
+          stderr: '',
+        }),
+      'qemu:///system',
+      undefined,
+      undefined,
+      { path: daemon.socket },
+    );
+    await commit.blockCommit('vm one', 'vda', '/images/base.qcow2', () => undefined);
+    const call = daemon.calls.find((c) => c.proc === 290);
+    // remote_domain_block_commit_args: domain, disk, base (present), top (absent), bandwidth 0, flags ACTIVE.
+    expect(call?.payload).toEqual(
+      Buffer.concat([
+        domainStruct,
+        xdrString('vda'),
+        word(1),
+        xdrString('/images/base.qcow2'),
+        word(0),
+        word(0),
+        word(0),
+        word(4),
+      ]),
+    );
+    // A pull (virDomainBlockRebase onto the base, no flags): virsh finds no job left afterwards.
+    const pull = new Virsh(
+      () => Promise.resolve({ argv: [], exitCode: 0, stdout: '', stderr: '' }),
+      'qemu:///system',
+      undefined,
+      undefined,
+      { path: daemon.socket },
+    );
+    await pull.blockPull('vm one', 'vdb', '/images/base b.qcow2', () => undefined);
+    expect(daemon.calls.find((c) => c.proc === 266)?.payload).toEqual(
+      Buffer.concat([
+        domainStruct,
+        xdrString('vdb'),
+        word(1),
+        xdrString('/images/base b.qcow2'),
+        word(0),
+        word(0),
+        word(0),
+      ]),
+    );
+    expect(daemon.calls.filter((c) => c.proc === 237).at(-1)?.payload).toEqual(
+      Buffer.concat([domainStruct, xdrString('vda'), word(2)]),
+    );
   });
 });
