@@ -66,7 +66,7 @@ function addGlobalOptions(program: Command): Command {
         .env('UNIFI_BACKUP_JOBS')
         .default(1),
     )
-    .option('--debug', 'print every program run (seed: -d)', false)
+    .option('--debug', 'print every program run and every call to libvirt (seed: -d)', false)
     .option('--verbose', 'more detail (seed: -v)', false)
     .addOption(
       new Option('--log-format <format>', 'messages on stderr: human lines or JSON lines').choices(

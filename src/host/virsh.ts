@@ -160,7 +160,10 @@ export class Virsh {
   /** The connection on `libvirt`'s socket, opened once; undefined when it cannot be. */
   private connection: Promise<LibvirtConnection | undefined> | undefined;
 
-  /** snapshot-create runs started by prepareSnapshot, by domain, until snapshotCreate takes them. */
+  /**
+   * snapshot-create runs started by prepareSnapshot (without a connection of our own), by domain,
+   * until snapshotCreate takes them.
+   */
   private readonly prepared = new Map<string, PreparedSnapshot>();
 
   private argv(args: readonly string[]): string[] {
@@ -491,8 +494,9 @@ export class Virsh {
 
   /**
    * One external snapshot of the given disks, atomic across them, with no libvirt metadata:
-   * the chain itself is the record (DESIGN §3). With `quiesce`, a failure (the agent stopped
-   * answering mid-freeze, virsh timed out) thaws the guest's filesystems before it is reported.
+   * the chain itself is the record (DESIGN §3). One call on libvirt's own connection where there is
+   * one, else the prepared virsh run, else a virsh run. With `quiesce`, a failure (the agent
+   * stopped answering mid-freeze, a timeout) thaws the guest's filesystems before it is reported.
    */
   async snapshotCreate(
     domain: string,
@@ -540,8 +544,10 @@ export class Virsh {
   }
 
   /**
-   * Starts the `snapshot-create` that snapshotCreate will run with the same flags, so that virsh's
-   * start, its connection and the domain's lookup happen while the caller still checks. virsh reads
+   * Starts what snapshotCreate will need while the caller still checks: on libvirt's own
+   * connection, the connection. Otherwise the `snapshot-create` that snapshotCreate will run with
+   * the same flags, so that virsh's start, its connection and the domain's lookup happen meanwhile.
+   * virsh reads
    * its document from a FIFO in a private folder, which this process holds open for reading and
    * writing: virsh waits until the document is written and the FIFO closed, and a tool that dies
    * first closes it empty (virsh refuses an empty document). Unused (discardSnapshot, other flags)

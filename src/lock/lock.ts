@@ -204,8 +204,8 @@ function removedWhileHeld(file: string, held: string, locks: string | undefined)
 }
 
 /**
- * The locks this process holds or is taking, as /proc/locks names their files (`MAJOR:MINOR:INODE`, hex device
- * numbers), and their paths: the records' lock an incr holds while it takes its domain's is not a
+ * The locks this process holds or is taking, as /proc/locks names their files (`MAJOR:MINOR:INODE`,
+ * hex device numbers), and their paths: the records' lock an incr takes beside its domain's is not a
  * holder of a removed lock file (one held here at the same path still is).
  */
 const ownLocks = new Map<string, string>();

@@ -81,12 +81,12 @@ export async function backupDomain(
 }
 
 /**
- * Runs `operation`, which takes the domain's lock and then runs backupLocked, with the reads and
- * the program runs that need no lock already started: every domain's disks (awaited by
- * refuseSharedActiveLayers) and, when libvirt's pid file says the domain runs (a hint: a shut-off
- * domain's is discarded), the snapshot of an incr or a diff, whose virsh starts, connects and looks
- * the domain up while the lock is taken and the checks run. Nothing changes before backupLocked gives
- * the snapshot its document, under the lock, after the checks.
+ * Runs `operation`, which takes the domain's lock and then runs backupLocked, with what needs no
+ * lock already started: the read of every domain's disks (awaited by refuseSharedActiveLayers)
+ * and, when libvirt's pid file says the domain runs (a hint: a shut-off domain's is discarded), the
+ * snapshot of an incr or a diff (Virsh.prepareSnapshot: libvirt's own connection opens, or a virsh
+ * run starts and looks the domain up), while the lock is taken and the checks run. Nothing changes
+ * before backupLocked gives the snapshot its document, under the lock, after the checks.
  */
 export async function withEarlyStart<T>(
   ctx: OpsContext,
@@ -106,8 +106,8 @@ export async function withEarlyStart<T>(
 
 /**
  * An incr's snapshot, and a diff's, taken before its pull, are its first change. A full's comes
- * after its commit, which can take hours: a virsh waiting that long would lose its connection to
- * a libvirtd restarted meanwhile, which a virsh started after the commit survives.
+ * after its commit, which can take hours: a virsh run prepared that long before would lose its
+ * connection to a libvirtd restarted meanwhile, which one started after the commit survives.
  */
 function wantsSnapshot(ctx: OpsContext, level: BackupRequest['level']): boolean {
   return !ctx.dryRun && (level === 'incr' || level === 'enable' || level === 'diff');

@@ -22,3 +22,12 @@ export async function expectBatchedReadAgrees(names: readonly string[]): Promise
     });
   }
 }
+
+/** What a call gives, or the error it throws (compared by class and message). */
+export async function outcome(call: () => Promise<unknown>): Promise<unknown> {
+  try {
+    return await call();
+  } catch (error) {
+    return { error: (error as Error).constructor.name, message: (error as Error).message };
+  }
+}

@@ -10,6 +10,7 @@ import type { TestDomain } from '../rig/domain.js';
 import { waitForSeq } from '../rig/domain.js';
 import { libvirtUri } from '../rig/rig-paths.js';
 import { useTestDomains } from '../rig/test-domains.js';
+import { outcome } from './batched-read.js';
 import { liveSources, snapshotRuns } from '../rig/virsh.js';
 
 const domains = useTestDomains();
@@ -19,15 +20,6 @@ let running: TestDomain;
 beforeAll(async () => {
   running = await domains.create({ disks: 2 });
 });
-
-/** What a call gives, or the error it throws (compared by class and message). */
-async function outcome(call: () => Promise<unknown>): Promise<unknown> {
-  try {
-    return await call();
-  } catch (error) {
-    return { error: (error as Error).constructor.name, message: (error as Error).message };
-  }
-}
 
 describe("changes on libvirt's own connection", () => {
   it('fail as a virsh run fails: the same error, the same message', async () => {

@@ -4,7 +4,7 @@ import { programRunner } from '../../src/host/runner.js';
 import { Virsh } from '../../src/host/virsh.js';
 import { VirshShell } from '../../src/host/virshshell.js';
 import { runCliOk } from '../cli-run.js';
-import { expectBatchedReadAgrees } from './batched-read.js';
+import { expectBatchedReadAgrees, outcome } from './batched-read.js';
 import { shutdownAndCheck } from '../ops/chain-json.js';
 import type { TestDomain } from '../rig/domain.js';
 import { waitForSeq } from '../rig/domain.js';
@@ -32,15 +32,6 @@ beforeAll(async () => {
       await domains.create({ name, dirName: `ubt-sh-${i}-${suffix}`, start: false, writer: false }),
     );
 });
-
-/** What a call gives, or the error it throws (compared by class and message). */
-async function outcome(call: () => Promise<unknown>): Promise<unknown> {
-  try {
-    return await call();
-  } catch (error) {
-    return { error: (error as Error).constructor.name, message: (error as Error).message };
-  }
-}
 
 describe('virsh shell against the real libvirtd', () => {
   it('answers every read-only question as separate virsh runs do, hostile names included', async () => {
