@@ -29,8 +29,16 @@ export function createHost(
 ): Host {
   const virshShell = shell === undefined ? undefined : new VirshShell(virshShellArgv(uri), shell.log);
   const socket = shell === undefined ? undefined : daemonSocket(uri);
+  // Test-only fault injection (like src/ops/fault.ts): block jobs slow enough to restart libvirtd under.
+  const jobMibPerSecond = Number(process.env.UNIFI_BACKUP_FAULT_JOB_MIB_S ?? 'NaN');
   const libvirt =
-    socket === undefined ? undefined : { path: socket, ...(shell?.log ? { log: shell.log } : {}) };
+    socket === undefined
+      ? undefined
+      : {
+          path: socket,
+          ...(shell?.log ? { log: shell.log } : {}),
+          ...(Number.isInteger(jobMibPerSecond) && jobMibPerSecond > 0 ? { jobMibPerSecond } : {}),
+        };
   return {
     virsh: new Virsh(runner, uri, timeouts, virshShell, libvirt),
     qemuImg: new QemuImg(runner),

@@ -217,28 +217,40 @@ export class LibvirtConnection {
     await this.call(procedures.snapshotCreateXml, args, timeoutMs);
   }
 
-  /** virDomainBlockCommit of `disk` down to `base` (a path; the top is the active layer). */
-  async blockCommit(domain: RemoteDomain, disk: string, base: string, flags: number): Promise<void> {
+  /**
+   * virDomainBlockCommit of `disk` down to `base` (a path; the top is the active layer), at most
+   * `mibPerSecond` (0: unlimited).
+   */
+  async blockCommit(
+    domain: RemoteDomain,
+    disk: string,
+    base: string,
+    flags: number,
+    mibPerSecond = 0,
+  ): Promise<void> {
     const args = new XdrWriter()
       .domain(domain)
       .string(disk)
       .optionalString(base)
       .optionalString(undefined)
       .uint(0)
-      .uint(0)
+      .uint(mibPerSecond)
       .uint(flags)
       .toBuffer();
     await this.call(procedures.blockCommit, args, this.timeoutMs);
   }
 
-  /** virDomainBlockRebase of `disk` onto `base` (a path), no flags: a pull of every layer above it. */
-  async blockPull(domain: RemoteDomain, disk: string, base: string): Promise<void> {
+  /**
+   * virDomainBlockRebase of `disk` onto `base` (a path), no flags: a pull of every layer above it,
+   * at most `mibPerSecond` (0: unlimited).
+   */
+  async blockPull(domain: RemoteDomain, disk: string, base: string, mibPerSecond = 0): Promise<void> {
     const args = new XdrWriter()
       .domain(domain)
       .string(disk)
       .optionalString(base)
       .uint(0)
-      .uint(0)
+      .uint(mibPerSecond)
       .uint(0)
       .toBuffer();
     await this.call(procedures.blockRebase, args, this.timeoutMs);

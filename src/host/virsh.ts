@@ -146,6 +146,11 @@ const reconnectMs = 60_000;
 export interface LibvirtSocket {
   readonly path: string;
   readonly log?: (line: string) => void;
+  /**
+   * Test-only: the speed limit, in MiB/s, of the block jobs started on the connection, so that a
+   * test can restart libvirtd under one (`UNIFI_BACKUP_FAULT_JOB_MIB_S`); unlimited when unset.
+   */
+  readonly jobMibPerSecond?: number;
 }
 
 export class Virsh {
@@ -680,7 +685,7 @@ export class Virsh {
     const what = `block pull of disk ${target} of domain '${domain}'`;
     const args = ['--domain', domain, '--path', target, '--base', base];
     const started = await this.change(domain, ['virDomainBlockRebase', ...args], what, (connection, dom) =>
-      connection.blockPull(dom, target, base),
+      connection.blockPull(dom, target, base, this.libvirt?.jobMibPerSecond),
     );
     if (!started) await this.run(['blockpull', ...args], what);
     await this.waitForBlockJob(domain, target, onProgress, false);
@@ -700,7 +705,7 @@ export class Virsh {
     const what = `block commit of disk ${target} of domain '${domain}'`;
     const args = ['--domain', domain, '--path', target, '--base', base, '--active'];
     const started = await this.change(domain, ['virDomainBlockCommit', ...args], what, (connection, dom) =>
-      connection.blockCommit(dom, target, base, blockCommitActive),
+      connection.blockCommit(dom, target, base, blockCommitActive, this.libvirt?.jobMibPerSecond),
     );
     if (!started) await this.run(['blockcommit', ...args], what);
     for (;;) {

@@ -48,6 +48,28 @@ describe('LibvirtConnection', () => {
     expect(daemon.pongs()).toBe(1);
   });
 
+  it('starts block jobs at a speed limit when given one (MiB/s, an unsigned hyper)', async () => {
+    const daemon = await fakeDaemon(
+      admitting((call) =>
+        call.proc === 290 || call.proc === 266
+          ? message(remote, call.proc, 1, call.serial, 0, Buffer.alloc(0))
+          : undefined,
+      ),
+    );
+    const connection = await LibvirtConnection.open(daemon.socket, 'qemu:///system', 5000);
+    const domain = { name: 'vm one', uuid, id: 7 };
+    await connection.blockCommit(domain, 'vda', '/b', 4, 1);
+    await connection.blockPull(domain, 'vda', '/b', 1);
+    connection.close();
+    const prefix = Buffer.concat([domainStruct, xdrString('vda'), word(1), xdrString('/b')]);
+    expect(daemon.calls.find((c) => c.proc === 290)?.payload).toEqual(
+      Buffer.concat([prefix, word(0), word(0), word(1), word(4)]),
+    );
+    expect(daemon.calls.find((c) => c.proc === 266)?.payload).toEqual(
+      Buffer.concat([prefix, word(0), word(1), word(0)]),
+    );
+  });
+
   it("rejects with libvirt's error code and message", async () => {
     const daemon = await fakeDaemon(
       admitting((call) =>

@@ -497,10 +497,15 @@ async function restartDuring(verb: 'full' | 'diff'): Promise<void> {
   const bandwidth = (mib: number) =>
     execa('virsh', ['blockjob', '--domain', domain.name, '--path', 'vda', '--bandwidth', String(mib)]);
 
-  // The job starts at 1 MiB/s (a virsh that adds --bandwidth 1 to blockpull/blockcommit): a fast
-  // job cannot end before the test slows it down and restarts libvirtd under it.
+  // The job starts at 1 MiB/s (started on libvirt's own connection, the fault setting; started by
+  // virsh, a virsh that adds --bandwidth 1 to blockpull/blockcommit): a fast job cannot end before
+  // the test slows it down and restarts libvirtd under it.
   const run = execa('node', [cliPath, 'backup', verb, domain.name], {
-    env: { ...env, PATH: `${throttlingVirsh()}:${process.env.PATH ?? ''}` },
+    env: {
+      ...env,
+      PATH: `${throttlingVirsh()}:${process.env.PATH ?? ''}`,
+      UNIFI_BACKUP_FAULT_JOB_MIB_S: '1',
+    },
     reject: false,
   });
   let seen = false;
