@@ -171,7 +171,8 @@ export class LibvirtConnection {
     socket.on('close', () => {
       this.fail(new LibvirtConnectionError('libvirt closed the connection'));
     });
-    socket.unref();
+    // Referenced while it connects and while a call waits (`call`, `settle`): a promise awaiting
+    // the connection must not see the process end because nothing else kept it alive.
   }
 
   /**
