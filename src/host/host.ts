@@ -17,9 +17,9 @@ export interface Host {
 
 /**
  * With `shell`, virsh's read-only questions go to one long-lived virsh process (`log`, when given,
- * is told each of them, for --debug), and on `qemu:///system` the snapshots the tool prepares are
- * taken on a connection of its own to the local daemon; without, every question is a virsh run
- * through `runner`.
+ * is told each of them, for --debug), and on `qemu:///system` a backup's changes to a running
+ * domain (snapshot, block pull and active commit started, pivot) are calls on a connection of its
+ * own to the local daemon; without, every question and change is a virsh run through `runner`.
  */
 export function createHost(
   uri: string,

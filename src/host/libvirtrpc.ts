@@ -2,8 +2,9 @@ import net from 'node:net';
 
 /**
  * A minimal client of libvirt's own RPC protocol (`src/rpc/virnetprotocol.x`,
- * `src/remote/remote_protocol.x`) on the local daemon's UNIX socket: the few calls a snapshot
- * needs, made on one connection instead of by a virsh process of their own. Every message is a
+ * `src/remote/remote_protocol.x`) on the local daemon's UNIX socket: the few calls a backup's
+ * changes need (snapshot, block pull, active commit, pivot), made on one connection instead of by
+ * a virsh process each. Every message is a
  * big-endian length word (counting itself), a 24-byte header and an XDR payload.
  */
 
@@ -149,8 +150,8 @@ interface Pending {
 }
 
 /**
- * One connection to the local libvirt daemon. It keeps the process alive only while a call waits
- * for its answer; `close` ends it.
+ * One connection to the local libvirt daemon. It keeps the process alive only while it connects
+ * and while a call waits for its answer; `close` ends it.
  */
 export class LibvirtConnection {
   private serial = 0;

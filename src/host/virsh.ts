@@ -135,13 +135,8 @@ export class ConnectionError extends UserError {}
 const reconnectMs = 60_000;
 
 /**
- * Typed access to `virsh`; every call names the domain with `--domain` so names are data. With a
- * shell, read-only questions go to one long-lived virsh (one connection); everything that changes
- * something, and every question the shell cannot answer, is a virsh run of its own.
- */
-/**
- * libvirt's own connection, for the snapshots the tool prepares: the daemon's socket, and `log`,
- * told each call (--debug).
+ * libvirt's own connection, for the changes a backup makes to a running domain (snapshot, block
+ * pull and active commit started, pivot): the daemon's socket, and `log`, told each call (--debug).
  */
 export interface LibvirtSocket {
   readonly path: string;
@@ -153,6 +148,13 @@ export interface LibvirtSocket {
   readonly jobMibPerSecond?: number;
 }
 
+/**
+ * Typed access to `virsh`; every call names the domain with `--domain` so names are data. With a
+ * shell, read-only questions go to one long-lived virsh (one connection). With `libvirt`, the
+ * snapshot, the start of a block pull or active commit and the pivot are calls on the tool's own
+ * connection (`change`). Every other change, and every question the shell cannot answer, is a
+ * virsh run of its own.
+ */
 export class Virsh {
   constructor(
     private readonly runner: Runner,
@@ -552,21 +554,20 @@ export class Virsh {
    * Starts what snapshotCreate will need while the caller still checks: on libvirt's own
    * connection, the connection. Otherwise the `snapshot-create` that snapshotCreate will run with
    * the same flags, so that virsh's start, its connection and the domain's lookup happen meanwhile.
-   * virsh reads
-   * its document from a FIFO in a private folder, which this process holds open for reading and
-   * writing: virsh waits until the document is written and the FIFO closed, and a tool that dies
-   * first closes it empty (virsh refuses an empty document). Unused (discardSnapshot, other flags)
-   * virsh is killed before the FIFO closes. virsh's exit status stays the snapshot's.
+   * virsh reads its document from a FIFO in a private folder, which this process holds open for
+   * reading and writing: virsh waits until the document is written and the FIFO closed, and a tool
+   * that dies first closes it empty (virsh refuses an empty document). Unused (discardSnapshot,
+   * other flags) virsh is killed before the FIFO closes. virsh's exit status stays the snapshot's.
    */
   prepareSnapshot(domain: string, options: { quiesce: boolean; memory: boolean }): void {
-    if (this.prepared.has(domain)) return;
-    const flags = snapshotFlags(options);
     // On libvirt's own connection the snapshot is one call: the connection is all there is to
     // start ahead.
     if (this.libvirt !== undefined) {
       void this.libvirtConnection();
       return;
     }
+    if (this.prepared.has(domain)) return;
+    const flags = snapshotFlags(options);
     let give: (xml: string) => void = () => undefined;
     let withdraw: (error: Error) => void = () => undefined;
     const document = new Promise<string>((resolve, reject) => {
@@ -954,8 +955,8 @@ const pipeBuffer = 4096;
  * for a reader, and its reader's end of file comes only when this process closes it (or dies).
  * `write` puts a document of at most `pipeBuffer` bytes into it and closes it, once the reading
  * process `pid` has the FIFO open (a FIFO closed by its last holder loses what it held) or has
- * ended; a reader that has not opened it within `timeoutMs` is a timeout. Both are removed when `use` has settled. Undefined, and `use` not called, when the FIFO
- * cannot be made.
+ * ended; a reader that has not opened it within `timeoutMs` is a timeout. Both are removed when
+ * `use` has settled. Undefined, and `use` not called, when the FIFO cannot be made.
  */
 async function withFifo<T>(
   runner: Runner,
