@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { daemonSocket } from './libvirtrpc.js';
 import type { Runner } from './runner.js';
 import { programRunner } from './runner.js';
 import { QemuImg } from './qemuimg.js';
@@ -44,13 +44,4 @@ export function createHost(
     qemuImg: new QemuImg(runner),
     runner,
   };
-}
-
-/**
- * The local daemon's read-write socket for `qemu:///system`: virtqemud's where the daemons are
- * split, libvirtd's otherwise; undefined for any other URI (virsh knows how to reach those).
- */
-function daemonSocket(uri: string): string | undefined {
-  if (uri !== 'qemu:///system') return undefined;
-  return ['/run/libvirt/virtqemud-sock', '/run/libvirt/libvirt-sock'].find((file) => existsSync(file));
 }

@@ -1,11 +1,15 @@
+import { existsSync } from 'node:fs';
 import net from 'node:net';
 
 /**
  * A minimal client of libvirt's own RPC protocol (`src/rpc/virnetprotocol.x`,
- * `src/remote/remote_protocol.x`) on the local daemon's UNIX socket: the few calls a backup's
- * changes need (snapshot, block pull, active commit, pivot), made on one connection instead of by
- * a virsh process each. Every message is a
- * big-endian length word (counting itself), a 24-byte header and an XDR payload.
+ * `src/remote/remote_protocol.x`) on the local daemon's UNIX socket: the few calls a backup needs,
+ * made on one connection instead of by a virsh process each. Its questions: the domains, their
+ * run state, persistence, managed save and definitions, a disk's block job. Its changes: the
+ * snapshot, the start of a block pull or active commit, the pivot. Every message is a big-endian
+ * length word (counting itself), a 24-byte header and an XDR payload.
+ *
+ * Imports nothing but node's own modules: bin.ts loads this before the rest of the tool.
  */
 
 const remoteProgram = 0x20008086;
@@ -13,11 +17,17 @@ const keepaliveProgram = 0x6b656570;
 const protocolVersion = 1;
 const procedures = {
   connectOpen: 1,
+  getXmlDesc: 14,
   lookupByName: 23,
   authList: 66,
+  isPersistent: 151,
+  hasManagedSaveImage: 183,
   snapshotCreateXml: 185,
+  getState: 212,
   blockJobAbort: 237,
+  getBlockJobInfo: 238,
   blockRebase: 266,
+  listAllDomains: 273,
   blockCommit: 290,
 } as const;
 const keepalivePing = 1;
@@ -35,6 +45,33 @@ export const snapshotCreateFlags = { noMetadata: 4, diskOnly: 16, quiesce: 64, a
 export const blockCommitActive = 4;
 /** VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT: ends a ready commit by switching the disk to its base. */
 export const blockJobAbortPivot = 2;
+/** The flags of virConnectListAllDomains (libvirt-domain.h) that the tool filters by. */
+export const listDomainsFlags = {
+  persistent: 4,
+  transient: 8,
+  shutOff: 64,
+  managedSave: 256,
+  noManagedSave: 512,
+  hasSnapshot: 4096,
+} as const;
+/** The flags of virDomainGetXMLDesc: the persistent definition, and the one for a migration. */
+export const domainXmlFlags = { inactive: 2, migratable: 8 } as const;
+
+/** A disk's block job as virDomainGetBlockJobInfo gives it (`type`: virDomainBlockJobType). */
+export interface RemoteBlockJob {
+  readonly type: number;
+  readonly cur: number;
+  readonly end: number;
+}
+
+/**
+ * The local daemon's read-write socket for `qemu:///system`: virtqemud's where the daemons are
+ * split, libvirtd's otherwise; undefined for any other URI (virsh knows how to reach those).
+ */
+export function daemonSocket(uri: string): string | undefined {
+  if (uri !== 'qemu:///system') return undefined;
+  return ['/run/libvirt/virtqemud-sock', '/run/libvirt/libvirt-sock'].find((file) => existsSync(file));
+}
 
 /** libvirt answered a call with an error: its code (virterror.h) and message, as virsh prints them. */
 export class LibvirtError extends Error {
@@ -127,6 +164,12 @@ class XdrReader {
     return this.take(4).readInt32BE(0);
   }
 
+  /** An unsigned hyper: exact up to 2^53 (8 PiB), more than any disk's byte count. */
+  hyper(): number {
+    const high = this.uint();
+    return high * 2 ** 32 + this.uint();
+  }
+
   string(): string {
     const length = this.uint();
     const text = this.take(length).toString('utf8');
@@ -161,7 +204,9 @@ export class LibvirtConnection {
 
   private constructor(
     private readonly socket: net.Socket,
-    private readonly timeoutMs: number,
+    private timeoutMs: number,
+    /** False for a connection opened early, until it is adopted: it never keeps the process alive. */
+    private holdsProcess: boolean,
   ) {
     socket.on('data', (chunk: Buffer) => {
       this.receive(chunk);
@@ -174,6 +219,7 @@ export class LibvirtConnection {
     });
     // Referenced while it connects and while a call waits (`call`, `settle`): a promise awaiting
     // the connection must not see the process end because nothing else kept it alive.
+    if (!holdsProcess) socket.unref();
   }
 
   /**
@@ -181,9 +227,14 @@ export class LibvirtConnection {
    * (root on the read-write socket: libvirt lets it in when it lists the methods). Rejects when
    * libvirt asks for any (polkit, SASL): the caller then runs virsh, which knows them all.
    */
-  static async open(socketPath: string, uri: string, timeoutMs: number): Promise<LibvirtConnection> {
+  static async open(
+    socketPath: string,
+    uri: string,
+    timeoutMs: number,
+    options: { readonly early?: boolean } = {},
+  ): Promise<LibvirtConnection> {
     const socket = net.createConnection({ path: socketPath });
-    const connection = new LibvirtConnection(socket, timeoutMs);
+    const connection = new LibvirtConnection(socket, timeoutMs, options.early !== true);
     try {
       await new Promise<void>((resolve, reject) => {
         socket.once('connect', resolve).once('error', reject);
@@ -204,6 +255,17 @@ export class LibvirtConnection {
     }
   }
 
+  /**
+   * Takes over a connection opened early: from now on it keeps the process alive while a call
+   * waits, and a call waits at most `timeoutMs` (the configured timeout).
+   */
+  adopt(timeoutMs: number): void {
+    this.timeoutMs = timeoutMs;
+    this.holdsProcess = true;
+    for (const waiting of this.pending.values()) waiting.timer?.ref();
+    if (this.pending.size > 0) this.socket.ref();
+  }
+
   async lookupDomain(name: string): Promise<RemoteDomain> {
     const reply = await this.call(
       procedures.lookupByName,
@@ -211,6 +273,46 @@ export class LibvirtConnection {
       this.timeoutMs,
     );
     return new XdrReader(reply).domain();
+  }
+
+  /** virConnectListAllDomains, filtered by `flags` (listDomainsFlags; 0: every domain). */
+  async listAllDomains(flags: number): Promise<RemoteDomain[]> {
+    const args = new XdrWriter().int(1).uint(flags).toBuffer();
+    const reply = new XdrReader(await this.call(procedures.listAllDomains, args, this.timeoutMs));
+    return Array.from({ length: reply.uint() }, () => reply.domain());
+  }
+
+  /** virDomainGetState: the state (virDomainState: 1 running, 3 paused, 5 shut off…). */
+  async domainState(domain: RemoteDomain): Promise<number> {
+    const args = new XdrWriter().domain(domain).uint(0).toBuffer();
+    return new XdrReader(await this.call(procedures.getState, args, this.timeoutMs)).int();
+  }
+
+  /** virDomainGetXMLDesc with `flags` (domainXmlFlags; 0: the live definition). */
+  async domainXml(domain: RemoteDomain, flags: number): Promise<string> {
+    const args = new XdrWriter().domain(domain).uint(flags).toBuffer();
+    return new XdrReader(await this.call(procedures.getXmlDesc, args, this.timeoutMs)).string();
+  }
+
+  async isPersistent(domain: RemoteDomain): Promise<boolean> {
+    const args = new XdrWriter().domain(domain).toBuffer();
+    return new XdrReader(await this.call(procedures.isPersistent, args, this.timeoutMs)).int() === 1;
+  }
+
+  async hasManagedSave(domain: RemoteDomain): Promise<boolean> {
+    const args = new XdrWriter().domain(domain).uint(0).toBuffer();
+    return new XdrReader(await this.call(procedures.hasManagedSaveImage, args, this.timeoutMs)).int() === 1;
+  }
+
+  /** virDomainGetBlockJobInfo of `disk` (a target or a path); undefined when it has no job. */
+  async blockJobInfo(domain: RemoteDomain, disk: string): Promise<RemoteBlockJob | undefined> {
+    const args = new XdrWriter().domain(domain).string(disk).uint(0).toBuffer();
+    const reply = new XdrReader(await this.call(procedures.getBlockJobInfo, args, this.timeoutMs));
+    const found = reply.int();
+    const type = reply.int();
+    reply.hyper();
+    const job = { type, cur: reply.hyper(), end: reply.hyper() };
+    return found === 1 ? job : undefined;
   }
 
   /** virDomainSnapshotCreateXML; `timeoutMs` undefined: waits as long as libvirt takes. */
@@ -281,7 +383,8 @@ export class LibvirtConnection {
               this.fail(new LibvirtTimeoutError(timeoutMs));
             }, timeoutMs);
       this.pending.set(serial, { resolve, reject, timer });
-      this.socket.ref();
+      if (this.holdsProcess) this.socket.ref();
+      else timer?.unref();
       this.send(remoteProgram, procedure, messageType.call, serial, args);
     });
   }
@@ -361,6 +464,56 @@ export class LibvirtConnection {
     }
     this.socket.destroy();
   }
+}
+
+/** A connection opened at start-up, until the first caller on the same socket and URI takes it. */
+let early:
+  | {
+      readonly socketPath: string;
+      readonly uri: string;
+      readonly connection: Promise<LibvirtConnection | undefined>;
+    }
+  | undefined;
+
+/**
+ * Opens the connection to the local daemon before the tool's modules load, so that its start
+ * overlaps with theirs; false (nothing started) when `uri` has no local socket of the tool's own.
+ * A connection nobody takes never keeps the tool running.
+ */
+export function openLibvirtEarly(uri: string, timeoutMs: number): boolean {
+  const socketPath = daemonSocket(uri);
+  if (socketPath === undefined) return false;
+  const connection = LibvirtConnection.open(socketPath, uri, timeoutMs, { early: true }).catch(
+    () => undefined,
+  );
+  early = { socketPath, uri, connection };
+  return true;
+}
+
+/**
+ * The connection opened early for the same socket and URI, handed over once; from then on its
+ * calls wait at most `timeoutMs`. Undefined when none was opened early for them (the caller opens
+ * its own); a promise of undefined when it was and failed (the caller does without).
+ */
+export function adoptEarlyConnection(
+  socketPath: string,
+  uri: string,
+  timeoutMs: number,
+): Promise<LibvirtConnection | undefined> | undefined {
+  const started = early;
+  early = undefined;
+  if (started === undefined) return undefined;
+  if (started.socketPath !== socketPath || started.uri !== uri) {
+    void started.connection.then((connection) => connection?.close());
+    return undefined;
+  }
+  // Still opening, it holds nothing alive: the wait for it must.
+  const hold = setInterval(() => undefined, 2 ** 30);
+  return started.connection.then((connection) => {
+    clearInterval(hold);
+    connection?.adopt(timeoutMs);
+    return connection;
+  });
 }
 
 /** remote_error: its code and message (the rest names objects the message already names). */

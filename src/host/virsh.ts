@@ -9,14 +9,19 @@ import { InternalError, UserError } from '../errors.js';
 import { parseDomainXml } from './domainxml.js';
 import type { ProgramResult, Runner } from './runner.js';
 import {
+  adoptEarlyConnection,
   blockCommitActive,
   blockJobAbortPivot,
+  domainXmlFlags,
   LibvirtClosedError,
   LibvirtConnection,
+  LibvirtConnectionError,
+  LibvirtError,
   LibvirtTimeoutError,
+  listDomainsFlags,
   snapshotCreateFlags,
 } from './libvirtrpc.js';
-import type { RemoteDomain } from './libvirtrpc.js';
+import type { RemoteBlockJob, RemoteDomain } from './libvirtrpc.js';
 import { ProcessError, ProgramTimeoutError, runChecked } from './runner.js';
 import type { Timeouts } from './timeouts.js';
 import { defaultTimeouts } from './timeouts.js';
@@ -216,6 +221,47 @@ export class Virsh {
     return (await this.ask(args, commandLine(args), what)) ?? (await this.run(args, what));
   }
 
+  /**
+   * A read-only question as calls on libvirt's own connection (`call`; `args`: the calls, for
+   * --debug). Undefined, for the caller to ask virsh, when there is no connection or libvirt
+   * answered with an error (the domain vanished, the connection was lost): virsh's answer, and its
+   * report of the error, are the canonical ones. A call without an answer within the virsh timeout
+   * is a virsh timeout.
+   */
+  private async read<T>(
+    args: readonly string[],
+    what: string,
+    call: (connection: LibvirtConnection) => Promise<T>,
+  ): Promise<T | undefined> {
+    const connection = await this.libvirtConnection();
+    if (connection === undefined) return undefined;
+    this.libvirt?.log?.(`+ libvirt> ${args.join(' ')}`);
+    try {
+      return await call(connection);
+    } catch (error) {
+      if (error instanceof LibvirtTimeoutError)
+        throw timedOut(new ProgramTimeoutError(this.argv(args), error.timeoutMs), what, true);
+      if (error instanceof LibvirtError || error instanceof LibvirtConnectionError) return undefined;
+      throw error;
+    }
+  }
+
+  /** dominfo's fields of a domain, asked on the connection. */
+  private static async remoteInfo(connection: LibvirtConnection, domain: RemoteDomain): Promise<DomainInfo> {
+    const [state, persistent, managedSave] = await Promise.all([
+      connection.domainState(domain),
+      connection.isPersistent(domain),
+      connection.hasManagedSave(domain),
+    ]);
+    return {
+      name: domain.name,
+      uuid: uuidText(domain.uuid),
+      runState: runStateOf(stateWord(state)),
+      persistent,
+      managedSave,
+    };
+  }
+
   private async run(
     args: readonly string[],
     what: string,
@@ -239,13 +285,24 @@ export class Virsh {
     return result.stdout;
   }
 
+  /** Every domain of the connection, in `virsh list` order, as the connection names them. */
+  private listRemote(what: string): Promise<RemoteDomain[] | undefined> {
+    return this.read(['virConnectListAllDomains'], what, async (connection) =>
+      inVirshOrder(await connection.listAllDomains(0)),
+    );
+  }
+
   async listDomains(): Promise<string[]> {
+    const remote = await this.listRemote('listing domains');
+    if (remote !== undefined) return remote.map((d) => d.name);
     const out = await this.query(['list', '--all', '--name'], 'listing domains');
     return out.split('\n').filter((l) => l.trim() !== '');
   }
 
   /** The UUIDs of every defined or running domain. */
   async listUuids(): Promise<string[]> {
+    const remote = await this.listRemote('listing domain UUIDs');
+    if (remote !== undefined) return remote.map((d) => uuidText(d.uuid));
     const out = await this.query(['list', '--all', '--uuid'], 'listing domain UUIDs');
     return out
       .split('\n')
@@ -259,8 +316,15 @@ export class Virsh {
     return [...new Set([...out.matchAll(/<emulator>([^<]+)<\/emulator>/g)].map((m) => m[1] ?? ''))];
   }
 
-  /** Domains that have libvirt snapshot metadata (one virsh run). */
+  /** Domains that have libvirt snapshot metadata (one call, or one virsh run). */
   async domainsWithSnapshots(): Promise<string[]> {
+    const what = 'listing domains with snapshots';
+    const remote = await this.read(
+      ['virConnectListAllDomains', '--with-snapshot'],
+      what,
+      async (connection) => inVirshOrder(await connection.listAllDomains(listDomainsFlags.hasSnapshot)),
+    );
+    if (remote !== undefined) return remote.map((d) => d.name);
     const out = await this.query(
       ['list', '--all', '--with-snapshot', '--name'],
       'listing domains with snapshots',
@@ -284,20 +348,25 @@ export class Virsh {
   }
 
   async info(domain: string): Promise<DomainInfo> {
-    return parseDomInfo(await this.query(['dominfo', '--domain', domain], `domain '${domain}'`), domain);
+    const what = `domain '${domain}'`;
+    const remote = await this.read([...infoCalls, '--domain', domain], what, async (connection) =>
+      Virsh.remoteInfo(connection, await connection.lookupDomain(domain)),
+    );
+    return remote ?? parseDomInfo(await this.query(['dominfo', '--domain', domain], what), domain);
   }
 
   /**
-   * Every domain of the connection, in `virsh list` order, with its run state and definitions,
-   * read by one `virsh` run per 25 domains instead of three per domain. virsh runs a single
-   * argument holding `;`-separated commands; the only words put into it are fixed ones, UUIDs that
-   * libvirt printed (checked against the UUID pattern) and a random marker, so nothing from a
-   * definition or a user is ever parsed by virsh's command language. Persistence and managed saves
-   * come from a few `list` filters (one libvirt call each, where `dominfo` makes about ten per
-   * domain), the run state from `domstate` right before each definition, and `dumpxml --inactive`
-   * only where it can differ: a persistent domain that runs. A domain whose batched read failed, or
-   * whose answers disagree, comes back without definitions, for the caller to read alone and report
-   * properly.
+   * Every domain of the connection, in `virsh list` order, with its run state and definitions. On
+   * libvirt's own connection: the same lists and reads as calls that libvirt answers side by side
+   * (readAllRemote). Otherwise one `virsh` run per 25 domains instead of three per domain: virsh
+   * runs a single argument holding `;`-separated commands; the only words put into it are fixed
+   * ones, UUIDs that libvirt printed (checked against the UUID pattern) and a random marker, so
+   * nothing from a definition or a user is ever parsed by virsh's command language. Either way,
+   * persistence and managed saves come from a few filtered lists (one libvirt call each, where
+   * `dominfo` makes about ten per domain), the run state is read with each definition, and the
+   * persistent definition only where it can differ: a persistent domain that runs. A domain whose
+   * read failed, or whose answers disagree, comes back without definitions, for the caller to read
+   * alone and report properly.
    */
   async readAll(options: { readonly blockJobs?: boolean } = {}): Promise<ListedDomain[]> {
     const pending = await this.readAllInBatches(options);
@@ -311,6 +380,90 @@ export class Virsh {
    * that reads them has answered (the runs go one after the other, in list order).
    */
   async readAllInBatches(options: { readonly blockJobs?: boolean } = {}): Promise<PendingDomain[]> {
+    return (await this.readAllRemote(options)) ?? (await this.readAllShelled(options));
+  }
+
+  /**
+   * readAllInBatches on libvirt's own connection: the same lists (all, then the filters) and the
+   * same reads of each domain, as calls that libvirt answers side by side. Undefined when there is
+   * no connection or a list failed.
+   */
+  private async readAllRemote(options: {
+    readonly blockJobs?: boolean;
+  }): Promise<PendingDomain[] | undefined> {
+    const { persistent, transient, managedSave, noManagedSave, shutOff } = listDomainsFlags;
+    const lists = await this.read(
+      [
+        'virConnectListAllDomains',
+        '--all',
+        '--persistent',
+        '--transient',
+        '--managed-save',
+        '--no-managed-save',
+        '--shut-off',
+      ],
+      'listing domains',
+      (connection) =>
+        Promise.all(
+          [0, persistent, transient, managedSave, noManagedSave, shutOff].map((flags) =>
+            connection.listAllDomains(flags),
+          ),
+        ),
+    );
+    if (lists === undefined) return undefined;
+    const [all = [], ...filters] = lists;
+    const kinds = domainKinds(filters.map((list) => list.map((d) => uuidText(d.uuid))));
+    return inVirshOrder(all).map((domain) => {
+      const kind = kinds.kindOf(uuidText(domain.uuid));
+      return {
+        name: domain.name,
+        definitions:
+          kind === undefined
+            ? Promise.resolve(undefined)
+            : this.readRemoteDomain(domain, kind, options.blockJobs === true),
+      };
+    });
+  }
+
+  /**
+   * One listed domain's run state and definitions on the connection (with `blockJobs`, its disks'
+   * block jobs when it runs), judged as a batched virsh read is (definitionsOf).
+   */
+  private readRemoteDomain(
+    domain: RemoteDomain,
+    kind: DomainKind,
+    blockJobs: boolean,
+  ): Promise<DomainDefinitions | undefined> {
+    const uuid = uuidText(domain.uuid);
+    const withInactive = kind.persistent && !kind.listedShutOff;
+    const calls = ['virDomainGetState', xmlCall('live'), ...(withInactive ? [xmlCall('inactive')] : [])];
+    return this.read([...calls, '--domain', uuid], `reading domain '${domain.name}'`, async (connection) => {
+      const [state, live, inactive] = await Promise.all([
+        connection.domainState(domain),
+        connection.domainXml(domain, 0),
+        ...(withInactive ? [connection.domainXml(domain, domainXmlFlags.inactive)] : []),
+      ]);
+      const read = definitionsOf({ name: domain.name, uuid, ...kind }, [
+        stateWord(state),
+        live,
+        ...(inactive === undefined ? [] : [inactive]),
+      ]);
+      if (read !== undefined && blockJobs && read.info.runState !== 'shut off') {
+        const targets = diskTargets(live);
+        const jobs = await Promise.all(targets.map((target) => connection.blockJobInfo(domain, target)));
+        read.blockJobs = new Map(
+          targets.map((target, i) => {
+            const job = jobs[i];
+            return [target, job === undefined ? undefined : blockJobOf(job)];
+          }),
+        );
+      }
+      return read;
+    });
+  }
+
+  /** readAllInBatches through the virsh shell (or virsh runs), 25 domains per batch. */
+  private async readAllShelled(options: { readonly blockJobs?: boolean }): Promise<PendingDomain[]> {
     const out = await this.query(['list', '--all', '--uuid', '--name'], 'listing domains');
     const listed = out
       .split('\n')
@@ -359,26 +512,12 @@ export class Virsh {
    * one batched run. A UUID that is not in exactly one list of each pair (a list failed, or the
    * domain changed between two lists) has no kind: it is read alone.
    */
-  private async listFilters(): Promise<{
-    kindOf(uuid: string): { persistent: boolean; managedSave: boolean; listedShutOff: boolean } | undefined;
-  }> {
+  private async listFilters(): Promise<{ kindOf(uuid: string): DomainKind | undefined }> {
     const flags = ['--persistent', '--transient', '--with-managed-save', '--without-managed-save'];
     const [outputs = []] = await this.batch([
       [...flags, '--state-shutoff'].map((flag) => `list --all --uuid ${flag}`),
     ]);
-    const [persistent, transient, saved, unsaved, shutOff] = outputs.map(
-      (text) => new Set(text.split('\n').map((line) => line.trim().toLowerCase())),
-    );
-    const oneOf = (uuid: string, yes: Set<string> | undefined, no: Set<string> | undefined) =>
-      yes?.has(uuid) === true ? no?.has(uuid) !== true : no?.has(uuid) === true ? false : undefined;
-    return {
-      kindOf(uuid) {
-        const isPersistent = oneOf(uuid, persistent, transient);
-        const managedSave = oneOf(uuid, saved, unsaved);
-        if (isPersistent === undefined || managedSave === undefined) return undefined;
-        return { persistent: isPersistent, managedSave, listedShutOff: shutOff?.has(uuid) === true };
-      },
-    };
+    return domainKinds(outputs.map((text) => text.split('\n').map((line) => line.trim().toLowerCase())));
   }
 
   /**
@@ -430,12 +569,13 @@ export class Virsh {
     return outputs;
   }
 
-  dumpXml(domain: string, flavour: XmlFlavour = 'live'): Promise<string> {
+  async dumpXml(domain: string, flavour: XmlFlavour = 'live'): Promise<string> {
     const flags = flavour === 'live' ? [] : [`--${flavour}`];
-    return this.query(
-      ['dumpxml', '--domain', domain, ...flags],
-      `reading the definition of domain '${domain}'`,
+    const what = `reading the definition of domain '${domain}'`;
+    const remote = await this.read([xmlCall(flavour), '--domain', domain], what, async (connection) =>
+      connection.domainXml(await connection.lookupDomain(domain), xmlFlags(flavour)),
     );
+    return remote ?? (await this.query(['dumpxml', '--domain', domain, ...flags], what));
   }
 
   /**
@@ -449,8 +589,24 @@ export class Virsh {
     flavours: readonly XmlFlavour[],
     options: { readonly info?: boolean } = {},
   ): Promise<{ info?: DomainInfo; xml: Map<XmlFlavour, string> } | undefined> {
-    if (!plainName.test(domain)) return undefined;
     const withInfo = options.info !== false;
+    const remote = await this.read(
+      [...(withInfo ? infoCalls : []), ...flavours.map(xmlCall), '--domain', domain],
+      `reading domain '${domain}'`,
+      async (connection) => {
+        const target = await connection.lookupDomain(domain);
+        const [info, ...xmls] = await Promise.all([
+          withInfo ? Virsh.remoteInfo(connection, target) : undefined,
+          ...flavours.map((f) => connection.domainXml(target, xmlFlags(f))),
+        ]);
+        return {
+          ...(info === undefined ? {} : { info }),
+          xml: new Map(flavours.map((f, i) => [f, xmls[i] ?? ''])),
+        };
+      },
+    );
+    if (remote !== undefined) return remote;
+    if (!plainName.test(domain)) return undefined;
     const commands = [
       ...(withInfo ? [`dominfo --domain ${domain}`] : []),
       ...flavours.map((f) => `dumpxml --domain ${domain}${f === 'live' ? '' : ` --${f}`}`),
@@ -596,12 +752,13 @@ export class Virsh {
     this.prepared.set(domain, { flags: flags.join(' '), give, withdraw, result });
   }
 
+  /** The connection on `libvirt`'s socket: the one opened at start-up, else opened now, once. */
   private libvirtConnection(): Promise<LibvirtConnection | undefined> {
     const socket = this.libvirt;
     if (socket === undefined) return Promise.resolve(undefined);
-    this.connection ??= LibvirtConnection.open(socket.path, this.uri, this.timeouts.virshMs).catch(
-      () => undefined,
-    );
+    this.connection ??=
+      adoptEarlyConnection(socket.path, this.uri, this.timeouts.virshMs) ??
+      LibvirtConnection.open(socket.path, this.uri, this.timeouts.virshMs).catch(() => undefined);
     return this.connection;
   }
 
@@ -634,7 +791,7 @@ export class Virsh {
     } catch (error) {
       if (error instanceof LibvirtClosedError) return false;
       if (error instanceof LibvirtTimeoutError)
-        throw timedOut(new ProgramTimeoutError(argv, error.timeoutMs), what);
+        throw timedOut(new ProgramTimeoutError(argv, error.timeoutMs), what, true);
       const message = error instanceof Error ? error.message : String(error);
       this.succeeded({ argv, exitCode: 1, stdout: '', stderr: `error: ${message}\n` }, what);
       return true;
@@ -792,18 +949,17 @@ export class Virsh {
     return result.exitCode === 0;
   }
 
-  /** Block jobs running on a disk, from `virsh blockjob --info`; undefined when none. */
-  async blockJob(domain: string, target: string): Promise<string | undefined> {
-    const out = await this.query(
-      ['blockjob', '--domain', domain, '--path', target, '--info'],
-      `block job of ${target}`,
-    );
-    const line = out.trim();
-    return line === '' || /no current block job/i.test(line) ? undefined : line;
-  }
-
   /** The block job on a disk, parsed from `virsh blockjob --info --raw`; undefined when none. */
   async blockJobInfo(domain: string, target: string): Promise<BlockJobInfo | undefined> {
+    const remote = await this.read(
+      ['virDomainGetBlockJobInfo', '--domain', domain, '--path', target],
+      `block job of disk ${target} of domain '${domain}'`,
+      async (connection) => {
+        const job = await connection.blockJobInfo(await connection.lookupDomain(domain), target);
+        return { job: job === undefined ? undefined : blockJobOf(job) };
+      },
+    );
+    if (remote !== undefined) return remote.job;
     const out = await this.query(
       ['blockjob', '--domain', domain, '--path', target, '--info', '--raw'],
       `block job of disk ${target} of domain '${domain}'`,
@@ -839,13 +995,20 @@ export class Virsh {
   }
 }
 
-/** A virsh run's timeout as the error that names `what`; any other error as it is. */
-function timedOut(error: unknown, what: string): unknown {
+/**
+ * A virsh run's timeout (or, with `libvirt`, a call's on the tool's own connection, which is then
+ * closed) as the error that names `what`; any other error as it is.
+ */
+function timedOut(error: unknown, what: string, libvirt = false): unknown {
   if (!(error instanceof ProgramTimeoutError)) return error;
+  const seconds = error.timeoutMs / 1000;
+  const stopped = libvirt
+    ? `libvirt did not answer within ${seconds} s, so the tool gave up on it`
+    : `virsh did not answer within ${seconds} s and was stopped`;
   return new ProgramTimeoutError(
     error.argv,
     error.timeoutMs,
-    `${what}: virsh did not answer within ${error.timeoutMs / 1000} s and was stopped (libvirtd busy or hung?). ` +
+    `${what}: ${stopped} (libvirtd busy or hung?). ` +
       `Check that libvirtd answers (virsh list --all); if it is only slow, raise timeouts.virsh in config.yaml. ` +
       `Then run again.`,
   );
@@ -854,6 +1017,83 @@ function timedOut(error: unknown, what: string): unknown {
 /** A state as `dominfo` and `domstate` word it. */
 function runStateOf(state: string): RunState {
   return state === 'running' || state === 'paused' || state === 'shut off' ? state : 'other';
+}
+
+/** virDomainState's values as `domstate` words them. */
+const stateWords = [
+  'no state',
+  'running',
+  'idle',
+  'paused',
+  'in shutdown',
+  'shut off',
+  'crashed',
+  'pmsuspended',
+];
+
+function stateWord(state: number): string {
+  return stateWords[state] ?? 'no state';
+}
+
+/** virDomainBlockJobType's values as `virsh blockjob` names them. */
+const blockJobTypes = [
+  'Unknown job',
+  'Block Pull',
+  'Block Copy',
+  'Block Commit',
+  'Active Block Commit',
+  'Backup',
+];
+
+/** A block job from the connection as parseBlockJobInfo reads it from virsh. */
+function blockJobOf(job: RemoteBlockJob): BlockJobInfo {
+  const { cur, end } = job;
+  return { type: blockJobTypes[job.type] ?? 'Unknown job', cur, end, ready: end > 0 && cur === end };
+}
+
+/** The calls that answer `dominfo`'s questions, for --debug. */
+const infoCalls = ['virDomainGetState', 'virDomainIsPersistent', 'virDomainHasManagedSaveImage'];
+
+/** virDomainGetXMLDesc of a flavour of definition, for --debug. */
+function xmlCall(flavour: XmlFlavour): string {
+  return `virDomainGetXMLDesc(${flavour})`;
+}
+
+/** virDomainGetXMLDesc's flags for a flavour of definition. */
+function xmlFlags(flavour: XmlFlavour): number {
+  return flavour === 'live' ? 0 : domainXmlFlags[flavour];
+}
+
+/** A UUID as libvirt prints it: lower-case hex in 8-4-4-4-12 groups. */
+function uuidText(uuid: Buffer): string {
+  const hex = uuid.toString('hex');
+  return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)].join('-');
+}
+
+/**
+ * Domains in the order `virsh list` prints them: running ones by ID, then the others by name,
+ * compared case-insensitively character by character.
+ */
+export function inVirshOrder(domains: readonly RemoteDomain[]): RemoteDomain[] {
+  const caseless = (a: string, b: string): number => {
+    const x = a.toLowerCase();
+    const y = b.toLowerCase();
+    // Equal so far, both strings stand at the same index: a code point at a time.
+    for (let i = 0; i < x.length && i < y.length;) {
+      const cx = x.codePointAt(i) ?? 0;
+      const cy = y.codePointAt(i) ?? 0;
+      if (cx !== cy) return cx - cy;
+      i += cx > 0xffff ? 2 : 1;
+    }
+    return x.length - y.length;
+  };
+  return [...domains].sort((a, b) => {
+    const activeA = a.id !== -1;
+    const activeB = b.id !== -1;
+    if (activeA && activeB) return a.id - b.id;
+    if (activeA !== activeB) return activeA ? -1 : 1;
+    return caseless(a.name, b.name);
+  });
 }
 
 function parseDomInfo(out: string, domain: string): DomainInfo {
@@ -868,6 +1108,34 @@ function parseDomInfo(out: string, domain: string): DomainInfo {
     runState: runStateOf(fields.get('State') ?? ''),
     persistent: fields.get('Persistent') === 'yes',
     managedSave: fields.get('Managed save') === 'yes',
+  };
+}
+
+/** What a domain is, by the UUIDs in each filtered list; see listFilters. */
+interface DomainKind {
+  readonly persistent: boolean;
+  readonly managedSave: boolean;
+  readonly listedShutOff: boolean;
+}
+
+/**
+ * The kind of each domain from the UUIDs of five filtered lists: persistent, transient, with and
+ * without a managed save, shut off. A UUID that is not in exactly one list of each pair (a list
+ * failed, or the domain changed between two lists) has no kind.
+ */
+function domainKinds(lists: readonly (readonly string[])[]): {
+  kindOf(uuid: string): DomainKind | undefined;
+} {
+  const [persistent, transient, saved, unsaved, shutOff] = lists.map((uuids) => new Set(uuids));
+  const oneOf = (uuid: string, yes: Set<string> | undefined, no: Set<string> | undefined) =>
+    yes?.has(uuid) === true ? no?.has(uuid) !== true : no?.has(uuid) === true ? false : undefined;
+  return {
+    kindOf(uuid) {
+      const isPersistent = oneOf(uuid, persistent, transient);
+      const managedSave = oneOf(uuid, saved, unsaved);
+      if (isPersistent === undefined || managedSave === undefined) return undefined;
+      return { persistent: isPersistent, managedSave, listedShutOff: shutOff?.has(uuid) === true };
+    },
   };
 }
 

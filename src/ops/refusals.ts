@@ -2,6 +2,7 @@ import type { Disk, DomainState } from '../chain/model.js';
 import { baseLayer, frozenLayers } from '../chain/model.js';
 import { UserError } from '../errors.js';
 import { fileId } from '../host/fileid.js';
+import type { BlockJobInfo } from '../host/virsh.js';
 import type { OpsContext } from './context.js';
 import { fileReferences, quoted, topReferencesOnce, useOf } from './references.js';
 
@@ -13,16 +14,23 @@ export async function refuseRunningBlockJobs(
   state: DomainState,
   disks: readonly Disk[],
 ): Promise<void> {
-  const jobs = await Promise.all(disks.map((disk) => ctx.host.virsh.blockJob(state.name, disk.target)));
+  const jobs = await Promise.all(disks.map((disk) => ctx.host.virsh.blockJobInfo(state.name, disk.target)));
   for (const [i, disk] of disks.entries()) {
     const job = jobs[i];
     if (job !== undefined)
       throw new UserError(
-        `disk ${disk.target} of domain '${state.name}' already runs a block job (${job}). Nothing was changed. ` +
+        `disk ${disk.target} of domain '${state.name}' already runs a block job (${describeJob(job)}). ` +
+          `Nothing was changed. ` +
           `Wait for it (virsh blockjob '${state.name}' ${disk.target} --info) or, if it is left over from a ` +
           `crash, abort it (virsh blockjob '${state.name}' ${disk.target} --abort) and run again.`,
       );
   }
+}
+
+/** A block job as `virsh blockjob --info` words it: `Block Pull: [ 45 %]`. */
+function describeJob(job: BlockJobInfo): string {
+  const percent = job.end > 0 ? Math.floor((job.cur / job.end) * 100) : 0;
+  return `${job.type}: [${String(percent).padStart(3)} %]`;
 }
 
 /**

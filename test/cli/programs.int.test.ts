@@ -23,6 +23,11 @@ import { chainOf, expectDataIntact, layerPaths, shapeOf } from '../ops/chain-jso
  */
 const domains = useTestDomains();
 const env = isolatedEnv();
+/**
+ * The host's libvirtd by a URI the tool has no connection of its own for: virsh asks and changes
+ * everything, as on a remote or session URI (on qemu:///system a backup may run no virsh at all).
+ */
+const viaVirsh = { LIBVIRT_DEFAULT_URI: 'qemu+unix:///system?socket=/run/libvirt/libvirt-sock' };
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'ub-programs-'));
 let domain: TestDomain;
 
@@ -80,7 +85,11 @@ describe('a program that is missing or killed', () => {
       { program: 'flock', pkg: 'util-linux' },
     ];
     for (const { program, pkg } of cases) {
-      const result = await runCli(['backup', 'incr', domain.name], { ...env, PATH: pathWithout(program) });
+      const result = await runCli(['backup', 'incr', domain.name], {
+        ...env,
+        ...viaVirsh,
+        PATH: pathWithout(program),
+      });
       expectClearFailure(
         result,
         new RegExp(`${program} is not installed or not on PATH.*apt-get install ${pkg}`),
@@ -93,6 +102,7 @@ describe('a program that is missing or killed', () => {
   it('says which program a signal killed', async () => {
     const result = await runCli(['status', domain.name], {
       ...env,
+      ...viaVirsh,
       PATH: pathWithStub('virsh', 'kill -KILL $$'),
     });
     expectClearFailure(result, /virsh was killed by signal SIGKILL while running: virsh .*--connect/);
@@ -102,6 +112,7 @@ describe('a program that is missing or killed', () => {
     const { value: result, seconds } = await timed(() =>
       runCli(['status', domain.name], {
         ...env,
+        ...viaVirsh,
         PATH: pathWithStub('virsh', 'exec sleep 300'),
         UNIFI_BACKUP_CONFIG: configFile('timeouts:\n  virsh: 2\n'),
       }),

@@ -1,10 +1,12 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { programRunner } from '../../src/host/runner.js';
 import { snapshotXml } from '../../src/host/domainxml.js';
 import { Virsh } from '../../src/host/virsh.js';
-import { runCliOk } from '../cli-run.js';
+import { isolatedEnv, runCli, runCliOk } from '../cli-run.js';
 import { chainOf, shapeOf, shutdownAndCheck } from '../ops/chain-json.js';
 import type { TestDomain } from '../rig/domain.js';
 import { waitForSeq } from '../rig/domain.js';
@@ -94,11 +96,15 @@ describe("changes on libvirt's own connection", () => {
     expect(await liveSources(running.name)).toEqual(layers('20261207-000002').map((l) => l.file));
     expect(await snapshotRuns(running.name)).toEqual([]);
 
-    const incr = await runCliOk(['--debug', 'backup', 'incr', running.name]);
+    const virshRuns = loggingVirsh();
+    const env = { ...isolatedEnv(), PATH: virshRuns.path };
+    const incr = await runCliOk(['--debug', 'backup', 'incr', running.name], env);
     expect(incr.stderr).toMatch(
       /^\+ libvirt> virDomainSnapshotCreateXML --domain \S+ --no-metadata --atomic --disk-only$/m,
     );
-    expect(incr.stderr).not.toMatch(/snapshot-create --domain/);
+    // Every question and change of an incr is a call on the connection: virsh never runs.
+    expect(incr.stderr).toMatch(/^\+ libvirt> virConnectListAllDomains --all /m);
+    expect(virshRuns.taken()).toEqual([]);
     await runCliOk(['backup', 'incr', '--quiesce', running.name]);
     expect(shapeOf(await chainOf(running.name))).toEqual({
       vda: ['incr', 'incr', 'incr', 'incr', 'base'],
@@ -107,24 +113,88 @@ describe("changes on libvirt's own connection", () => {
     await waitForSeq(running, 'vda', 3);
 
     // A diff pulls, a full commits and pivots, each started on the connection.
-    const diff = await runCliOk(['--debug', 'backup', 'diff', running.name]);
+    const diff = await runCliOk(['--debug', 'backup', 'diff', running.name], env);
     expect(diff.stderr).toMatch(/^\+ libvirt> virDomainBlockRebase --domain \S+ --path vda --base \S+$/m);
-    expect(diff.stderr).not.toMatch(/^\+ virsh --quiet --connect \S+ (blockpull|snapshot-create)/m);
+    expect(diff.stderr).toMatch(/^\+ libvirt> virDomainGetBlockJobInfo --domain \S+ --path vda$/m);
+    // Only other domains' snapshot metadata (other tests' domains) is read through virsh.
+    expect(
+      virshRuns.taken().filter((line) => !/^--quiet --connect \S+( snapshot-(list|dumpxml)|$)/.test(line)),
+    ).toEqual([]);
     expect(shapeOf(await chainOf(running.name))).toEqual({
       vda: ['incr', 'diff', 'base'],
       vdb: ['incr', 'diff', 'base'],
     });
     await waitForSeq(running, 'vda', 5);
-    const full = await runCliOk(['--debug', 'backup', 'full', running.name]);
+    const full = await runCliOk(['--debug', 'backup', 'full', running.name], env);
     expect(full.stderr).toMatch(
       /^\+ libvirt> virDomainBlockCommit --domain \S+ --path vdb --base \S+ --active$/m,
     );
     expect(full.stderr).toMatch(/^\+ libvirt> virDomainBlockJobAbort --domain \S+ --path vdb --pivot$/m);
-    expect(full.stderr).not.toMatch(
-      /^\+ virsh --quiet --connect \S+ (blockcommit|blockjob|snapshot-create)/m,
-    );
+    expect(
+      virshRuns.taken().filter((line) => !/^--quiet --connect \S+( snapshot-(list|dumpxml)|$)/.test(line)),
+    ).toEqual([]);
     expect(shapeOf(await chainOf(running.name))).toEqual({ vda: ['incr', 'base'], vdb: ['incr', 'base'] });
     await waitForSeq(running, 'vda', 7);
+
+    // A block job someone else started (a pull of the whole chain at 1 MiB/s): the connection
+    // reads it as virsh does, and a backup refuses to start beside it.
+    await execa('virsh', [
+      '--connect',
+      libvirtUri,
+      'blockpull',
+      '--domain',
+      running.name,
+      '--path',
+      'vdb',
+      '--bandwidth',
+      '1',
+    ]);
+    const viaVirshJob = await new Virsh(programRunner, libvirtUri).blockJobInfo(running.name, 'vdb');
+    const viaLibvirtJob = await viaLibvirt.blockJobInfo(running.name, 'vdb');
+    expect(viaLibvirtJob).toEqual({ ...viaVirshJob, cur: expect.any(Number) as number });
+    expect(viaLibvirtJob).toMatchObject({ type: 'Block Pull', ready: false });
+    const refused = await runCli(['backup', 'diff', running.name]);
+    expect(refused.exitCode).not.toBe(0);
+    expect(refused.stderr).toMatch(
+      /disk vdb of domain '\S+' already runs a block job \(Block Pull: \[ *\d+ %\]\)\. Nothing was changed\./,
+    );
+    await execa('virsh', [
+      '--connect',
+      libvirtUri,
+      'blockjob',
+      '--domain',
+      running.name,
+      '--path',
+      'vdb',
+      '--abort',
+    ]);
+    expect(await viaLibvirt.blockJobInfo(running.name, 'vdb')).toBeUndefined();
+    expect(shapeOf(await chainOf(running.name))).toEqual({ vda: ['incr', 'base'], vdb: ['incr', 'base'] });
     await shutdownAndCheck(running, 7);
   });
 });
+
+/** A folder put first on PATH whose virsh logs its arguments (one line per run), then runs virsh. */
+function loggingVirsh(): { path: string; taken: () => string[] } {
+  const real = (process.env.PATH ?? '')
+    .split(':')
+    .map((folder) => path.join(folder, 'virsh'))
+    .find((file) => existsSync(file));
+  if (real === undefined) throw new Error('virsh is not on PATH');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ub-virsh-log-'));
+  const log = path.join(dir, 'runs.log');
+  writeFileSync(log, '');
+  writeFileSync(path.join(dir, 'virsh'), `#!/bin/sh\necho "$*" >> '${log}'\nexec '${real}' "$@"\n`, {
+    mode: 0o755,
+  });
+  return {
+    path: `${dir}:${process.env.PATH ?? ''}`,
+    taken: () => {
+      const lines = readFileSync(log, 'utf8')
+        .split('\n')
+        .filter((line) => line !== '');
+      writeFileSync(log, '');
+      return lines;
+    },
+  };
+}

@@ -186,6 +186,18 @@ describe("Virsh's prepared snapshots on libvirt's connection", () => {
       admitting((call) => {
         if (call.proc === 290 || call.proc === 266)
           return message(remote, call.proc, 1, call.serial, 0, Buffer.alloc(0));
+        // remote_domain_get_block_job_info_ret: vda's active commit is ready (cur = end), vdb has no job.
+        if (call.proc === 238)
+          return message(
+            remote,
+            238,
+            1,
+            call.serial,
+            0,
+            call.payload.includes(xdrString('vda'))
+              ? Buffer.concat([word(1), word(4), word(0), word(0), word(0), word(1), word(0), word(1)])
+              : Buffer.alloc(32),
+          );
         if (call.proc !== 237) return undefined;
         pivots++;
         return pivots === 1
@@ -206,21 +218,8 @@ describe("Virsh's prepared snapshots on libvirt's connection", () => {
     );
     await virsh.blockJobPivot('vm one', 'vda');
     expect(commands).toEqual([]);
-    // The commit's progress is asked of virsh: the scripted one answers that it is ready.
-    const commit = new Virsh(
-      () =>
-        Promise.resolve({
-          argv: [],
-          exitCode: 0,
-          stdout: 'type=Active Block Commit\ncur=1\nend=1\n',
-          stderr: '',
-        }),
-      'qemu:///system',
-      undefined,
-      undefined,
-      { path: daemon.socket },
-    );
-    await commit.blockCommit('vm one', 'vda', '/images/base.qcow2', () => undefined);
+    // The commit's progress is asked on the connection too: it answers that the job is ready.
+    await virsh.blockCommit('vm one', 'vda', '/images/base.qcow2', () => undefined);
     const call = daemon.calls.find((c) => c.proc === 290);
     // remote_domain_block_commit_args: domain, disk, base (present), top (absent), bandwidth 0, flags ACTIVE.
     expect(call?.payload).toEqual(
@@ -235,15 +234,13 @@ describe("Virsh's prepared snapshots on libvirt's connection", () => {
         word(4),
       ]),
     );
-    // A pull (virDomainBlockRebase onto the base, no flags): virsh finds no job left afterwards.
-    const pull = new Virsh(
-      () => Promise.resolve({ argv: [], exitCode: 0, stdout: '', stderr: '' }),
-      'qemu:///system',
-      undefined,
-      undefined,
-      { path: daemon.socket },
+    // A pull (virDomainBlockRebase onto the base, no flags): the connection finds no job left afterwards.
+    await virsh.blockPull('vm one', 'vdb', '/images/base b.qcow2', () => undefined);
+    expect(commands).toEqual([]);
+    // remote_domain_get_block_job_info_args: domain, disk, flags.
+    expect(daemon.calls.find((c) => c.proc === 238)?.payload).toEqual(
+      Buffer.concat([domainStruct, xdrString('vda'), word(0)]),
     );
-    await pull.blockPull('vm one', 'vdb', '/images/base b.qcow2', () => undefined);
     expect(daemon.calls.find((c) => c.proc === 266)?.payload).toEqual(
       Buffer.concat([
         domainStruct,
@@ -257,6 +254,160 @@ describe("Virsh's prepared snapshots on libvirt's connection", () => {
     );
     expect(daemon.calls.filter((c) => c.proc === 237).at(-1)?.payload).toEqual(
       Buffer.concat([domainStruct, xdrString('vda'), word(2)]),
+    );
+  });
+});
+
+describe("Virsh's read-only questions on libvirt's connection", () => {
+  const ok = (call: { proc: number; serial: number }, payload: Buffer) =>
+    message(remote, call.proc, 1, call.serial, 0, payload);
+  const domain = (name: string, id: number, last: number) =>
+    Buffer.concat([xdrString(name), Buffer.concat([uuid.subarray(0, 15), Buffer.from([last])]), word(id)]);
+  /** remote_connect_list_all_domains_ret for `flags`: the domains, then their count again. */
+  const lists = new Map<number, Buffer[]>([
+    [0, [domain('b-off', -1, 1), domain('vm one', 7, 0xff), domain('A-off', -1, 2), domain('run3', 3, 3)]],
+    [4, [domain('b-off', -1, 1), domain('vm one', 7, 0xff), domain('A-off', -1, 2), domain('run3', 3, 3)]],
+    [8, []],
+    [256, [domain('A-off', -1, 2)]],
+    [512, [domain('b-off', -1, 1), domain('vm one', 7, 0xff), domain('run3', 3, 3)]],
+    [64, [domain('b-off', -1, 1), domain('A-off', -1, 2)]],
+    [4096, [domain('run3', 3, 3)]],
+  ]);
+  const xml = (name: string, flags: number) =>
+    `<domain type='qemu'><name>${name}</name><!-- flags ${flags} --><devices>` +
+    `<disk type='file' device='disk'><source file='/i/${name}.qcow2'/><target dev='vda'/></disk>` +
+    `</devices></domain>\n`;
+
+  function daemonAnswers(call: { proc: number; serial: number; payload: Buffer }): Buffer | undefined {
+    const name = call.payload.subarray(4, 4 + call.payload.readUInt32BE(0)).toString();
+    const flags = call.payload.readUInt32BE(call.payload.length - 4);
+    switch (call.proc) {
+      case 273: {
+        const listed = lists.get(flags) ?? [];
+        return ok(call, Buffer.concat([word(listed.length), ...listed, word(listed.length)]));
+      }
+      case 212: // remote_domain_get_state_ret: state, reason
+        return ok(call, Buffer.concat([word(name === 'vm one' || name === 'run3' ? 1 : 5), word(1)]));
+      case 14:
+        return ok(call, xdrString(xml(name, flags)));
+      case 151:
+        return ok(call, word(1));
+      case 183:
+        return ok(call, word(name === 'A-off' ? 1 : 0));
+      case 238: // 5 GiB of 6 GiB pulled: unsigned hyper words, high then low.
+        return ok(
+          call,
+          name === 'vm one'
+            ? Buffer.concat([
+                word(1),
+                word(1),
+                word(0),
+                word(0),
+                word(1),
+                word(1 << 30),
+                word(1),
+                word(1 << 31),
+              ])
+            : Buffer.alloc(32),
+        );
+      default:
+        return undefined;
+    }
+  }
+
+  function virshOn(socket: string) {
+    const commands: string[] = [];
+    const runner = (request: ProgramRequest): Promise<ProgramResult> => {
+      commands.push(request.argv.slice(4).join(' '));
+      return Promise.resolve({
+        argv: request.argv,
+        exitCode: 0,
+        stdout: '<domain>from virsh</domain>\n',
+        stderr: '',
+      });
+    };
+    return { virsh: new Virsh(runner, 'qemu:///system', undefined, undefined, { path: socket }), commands };
+  }
+
+  it('answers as virsh would: info, definitions, lists in virsh order, block jobs; no virsh run', async () => {
+    const daemon = await fakeDaemon(admitting(daemonAnswers));
+    const { virsh, commands } = virshOn(daemon.socket);
+    const vmUuid = '00112233-4455-6677-8899-aabbccddeeff';
+    expect(await virsh.info('vm one')).toEqual({
+      name: 'vm one',
+      uuid: vmUuid,
+      runState: 'running',
+      persistent: true,
+      managedSave: false,
+    });
+    expect(await virsh.dumpXml('vm one', 'inactive')).toBe(xml('vm one', 2));
+    expect(await virsh.dumpXml('vm one', 'migratable')).toBe(xml('vm one', 8));
+    // Running domains by ID, then the others by name, case aside.
+    expect(await virsh.listDomains()).toEqual(['run3', 'vm one', 'A-off', 'b-off']);
+    expect((await virsh.listUuids())[1]).toBe(vmUuid);
+    expect(await virsh.domainsWithSnapshots()).toEqual(['run3']);
+    expect(await virsh.blockJobInfo('vm one', 'vda')).toEqual({
+      type: 'Block Pull',
+      cur: 5 * 2 ** 30,
+      end: 6 * 2 ** 30,
+      ready: false,
+    });
+    const all = await virsh.readAll({ blockJobs: true });
+    expect(all.map((d) => d.name)).toEqual(['run3', 'vm one', 'A-off', 'b-off']);
+    const [, running, saved] = all.map((d) => d.definitions);
+    expect(running).toEqual({
+      info: { name: 'vm one', uuid: vmUuid, runState: 'running', persistent: true, managedSave: false },
+      live: xml('vm one', 0),
+      inactive: xml('vm one', 2),
+      blockJobs: new Map([['vda', { type: 'Block Pull', cur: 5 * 2 ** 30, end: 6 * 2 ** 30, ready: false }]]),
+    });
+    // Listed shut off: its one definition is its persistent one, read once.
+    expect(saved).toEqual({
+      info: {
+        name: 'A-off',
+        uuid: expect.stringMatching(/-aabbccddee02$/) as string,
+        runState: 'shut off',
+        persistent: true,
+        managedSave: true,
+      },
+      live: xml('A-off', 0),
+      inactive: xml('A-off', 0),
+    });
+    expect(await virsh.readPlain('vm one', ['live', 'inactive'])).toEqual({
+      info: await virsh.info('vm one'),
+      xml: new Map([
+        ['live', xml('vm one', 0)],
+        ['inactive', xml('vm one', 2)],
+      ]),
+    });
+    expect(commands).toEqual([]);
+    // remote_connect_list_all_domains_args: need_results 1, flags; remote_domain_get_xml_desc_args: domain, flags.
+    expect(daemon.calls.find((c) => c.proc === 273)?.payload).toEqual(Buffer.concat([word(1), word(0)]));
+    expect(daemon.calls.find((c) => c.proc === 14)?.payload).toEqual(Buffer.concat([domainStruct, word(2)]));
+  });
+
+  it('asks virsh when libvirt answers with an error, and reports a timeout as virsh would', async () => {
+    const daemon = await fakeDaemon(
+      admitting((call) =>
+        call.proc === 14
+          ? message(remote, 14, 1, call.serial, 1, errorPayload(1, 'internal error: odd'))
+          : undefined,
+      ),
+    );
+    const { virsh, commands } = virshOn(daemon.socket);
+    expect(await virsh.dumpXml('vm one')).toBe('<domain>from virsh</domain>\n');
+    expect(commands).toEqual(['dumpxml --domain vm one']);
+
+    const silent = await fakeDaemon(admitting());
+    const slow = new Virsh(
+      () => Promise.reject(new Error('virsh must not run')),
+      'qemu:///system',
+      { virshMs: 200, guestAgentMs: 1000, blockJobStallMs: 1000 },
+      undefined,
+      { path: silent.socket },
+    );
+    await expect(slow.info('vm one')).rejects.toThrow(
+      /^domain 'vm one': libvirt did not answer within 0.2 s, so the tool gave up on it \(libvirtd busy or hung\?\)\. .*raise timeouts\.virsh/,
     );
   });
 });

@@ -34,7 +34,7 @@ beforeAll(async () => {
 });
 
 describe('virsh shell against the real libvirtd', () => {
-  it('answers every read-only question as separate virsh runs do, hostile names included', async () => {
+  it("answers every read-only question as separate virsh runs do, hostile names included, as does libvirt's own connection", async () => {
     const plain = new Virsh(programRunner, libvirtUri);
     const shelled = new Virsh(
       programRunner,
@@ -50,7 +50,15 @@ describe('virsh shell against the real libvirtd', () => {
         () => v.dumpXml(name, 'live'),
         () => v.dumpXml(name, 'inactive'),
         () => v.snapshotNames(name),
-        () => v.readPlain(name, ['live', 'inactive']),
+        // As its callers use it: undefined (virsh cannot batch this name) means one read at a time.
+        async () =>
+          (await v.readPlain(name, ['live', 'inactive'])) ?? {
+            info: await v.info(name),
+            xml: new Map([
+              ['live', await v.dumpXml(name)],
+              ['inactive', await v.dumpXml(name, 'inactive')],
+            ]),
+          },
         () => v.blockJobInfo(name, 'vda'),
       ]),
       // Only this file's domains: others' come and go meanwhile on a shared libvirtd.
@@ -62,6 +70,19 @@ describe('virsh shell against the real libvirtd', () => {
     const actual: unknown[] = [];
     for (const question of questions(shelled)) actual.push(await outcome(question));
     expect(actual).toEqual(expected);
+    // libvirt's own connection answers the same, and asks virsh only where libvirt said no.
+    const lines: string[] = [];
+    const connected = new Virsh(programRunner, libvirtUri, undefined, undefined, {
+      path: '/run/libvirt/libvirt-sock',
+      log: (line) => lines.push(line),
+    });
+    const viaConnection: unknown[] = [];
+    for (const question of questions(connected)) viaConnection.push(await outcome(question));
+    expect(viaConnection).toEqual(expected);
+    expect(lines).toContainEqual(expect.stringMatching(/^\+ libvirt> virConnectListAllDomains --all /));
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^\+ libvirt> virDomainGetXMLDesc\(inactive\) --domain ubt-sh it's /),
+    );
     await expectBatchedReadAgrees(names);
     // Both kinds of answer were compared: definitions and errors.
     expect(
@@ -70,10 +91,14 @@ describe('virsh shell against the real libvirtd', () => {
   });
 
   it('backup incr and diff of a running domain with a hostile name, block jobs watched through the shell', async () => {
-    await runCliOk(['backup', 'incr', running.name]);
+    // The same daemon by another URI: the tool has no connection of its own for it, virsh's shell
+    // answers (as for any remote or session URI).
+    const connect = ['--connect', 'qemu+unix:///system?socket=/run/libvirt/libvirt-sock'];
+    await runCliOk([...connect, 'backup', 'incr', running.name]);
     await runCliOk(['backup', 'incr', running.name]);
     await waitForSeq(running, 'vda', 3);
-    const diff = await runCliOk(['--debug', 'backup', 'diff', running.name]);
+    const diff = await runCliOk(['--debug', ...connect, 'backup', 'diff', running.name]);
+    expect(diff.stderr).not.toMatch(/^\+ libvirt>/m);
     // The block pull's progress was asked through the shell, not by a virsh run each time.
     expect(diff.stderr).toMatch(/\+ virsh> blockjob --domain '[^\n]*' --path vda --info --raw/);
     // Every read-only question was answered by the shell: none ran virsh on its own.
