@@ -16,10 +16,11 @@ export interface Host {
 }
 
 /**
- * With `shell`, virsh's read-only questions go to one long-lived virsh process (`log`, when given,
- * is told each of them, for --debug), and on `qemu:///system` a backup's changes to a running
- * domain (snapshot, block pull and active commit started, pivot) are calls on a connection of its
- * own to the local daemon; without, every question and change is a virsh run through `runner`.
+ * With `shell`, on `qemu:///system` read-only questions and a backup's changes to a running domain
+ * (snapshot, block pull and active commit started, pivot) are calls on a connection of the tool's
+ * own to the local daemon, and the other read-only questions go to one long-lived virsh process
+ * (`log`, when given, is told each call and question, for --debug); without, every question and
+ * change is a virsh run through `runner`.
  */
 export function createHost(
   uri: string,

@@ -177,6 +177,14 @@ class XdrReader {
     return text;
   }
 
+  /** An array's length, checked against what is left: each element takes at least `bytesEach`. */
+  count(bytesEach: number): number {
+    const count = this.uint();
+    if (count * bytesEach > this.buffer.length - this.offset)
+      throw new LibvirtConnectionError(`libvirt sent a list of ${count} items in a shorter message`);
+    return count;
+  }
+
   optionalString(): string | undefined {
     return this.uint() === 0 ? undefined : this.string();
   }
@@ -279,7 +287,8 @@ export class LibvirtConnection {
   async listAllDomains(flags: number): Promise<RemoteDomain[]> {
     const args = new XdrWriter().int(1).uint(flags).toBuffer();
     const reply = new XdrReader(await this.call(procedures.listAllDomains, args, this.timeoutMs));
-    return Array.from({ length: reply.uint() }, () => reply.domain());
+    // remote_nonnull_domain: a name (4 bytes at least), a 16-byte UUID, an ID.
+    return Array.from({ length: reply.count(24) }, () => reply.domain());
   }
 
   /** virDomainGetState: the state (virDomainState: 1 running, 3 paused, 5 shut off…). */

@@ -154,11 +154,12 @@ export interface LibvirtSocket {
 }
 
 /**
- * Typed access to `virsh`; every call names the domain with `--domain` so names are data. With a
- * shell, read-only questions go to one long-lived virsh (one connection). With `libvirt`, the
- * snapshot, the start of a block pull or active commit and the pivot are calls on the tool's own
- * connection (`change`). Every other change, and every question the shell cannot answer, is a
- * virsh run of its own.
+ * Typed access to libvirt; every virsh run names the domain with `--domain` so names are data.
+ * With `libvirt` (the local daemon's socket), read-only questions (`read`) and the snapshot, the
+ * start of a block pull or active commit and the pivot (`change`) are calls on the tool's own
+ * connection. Every other question, and one libvirt answered with an error, goes to the shell (one
+ * long-lived virsh: one connection) when there is one; every other change, and every question the
+ * shell cannot answer, is a virsh run of its own.
  */
 export class Virsh {
   constructor(
@@ -325,10 +326,7 @@ export class Virsh {
       async (connection) => inVirshOrder(await connection.listAllDomains(listDomainsFlags.hasSnapshot)),
     );
     if (remote !== undefined) return remote.map((d) => d.name);
-    const out = await this.query(
-      ['list', '--all', '--with-snapshot', '--name'],
-      'listing domains with snapshots',
-    );
+    const out = await this.query(['list', '--all', '--with-snapshot', '--name'], what);
     return out.split('\n').filter((l) => l.trim() !== '');
   }
 

@@ -120,6 +120,21 @@ describe('LibvirtConnection', () => {
     );
   });
 
+  it('refuses a list longer than the message that holds it', async () => {
+    const daemon = await fakeDaemon(
+      admitting((call) =>
+        call.proc === 273
+          ? message(remote, 273, 1, call.serial, 0, Buffer.concat([word(1_000_000), domainStruct, word(1)]))
+          : undefined,
+      ),
+    );
+    const connection = await LibvirtConnection.open(daemon.socket, 'qemu:///system', 5000);
+    await expect(connection.listAllDomains(0)).rejects.toThrow(
+      /^libvirt sent a list of 1000000 items in a shorter message$/,
+    );
+    connection.close();
+  });
+
   it('fails when nothing listens on the socket', async () => {
     await expect(
       LibvirtConnection.open(path.join(os.tmpdir(), `ub-rpc-none-${process.pid}`), 'qemu:///system', 1000),
