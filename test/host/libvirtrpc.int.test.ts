@@ -13,7 +13,7 @@ import { waitForSeq } from '../rig/domain.js';
 import { libvirtUri } from '../rig/rig-paths.js';
 import { useTestDomains } from '../rig/test-domains.js';
 import { outcome } from './batched-read.js';
-import { liveSources, snapshotRuns } from '../rig/virsh.js';
+import { liveSources, snapshotRuns, virshWrapper } from '../rig/virsh.js';
 
 const domains = useTestDomains();
 const socket = '/run/libvirt/libvirt-sock';
@@ -176,17 +176,9 @@ describe("changes on libvirt's own connection", () => {
 
 /** A folder put first on PATH whose virsh logs its arguments (one line per run), then runs virsh. */
 function loggingVirsh(): { path: string; taken: () => string[] } {
-  const real = (process.env.PATH ?? '')
-    .split(':')
-    .map((folder) => path.join(folder, 'virsh'))
-    .find((file) => existsSync(file));
-  if (real === undefined) throw new Error('virsh is not on PATH');
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'ub-virsh-log-'));
-  const log = path.join(dir, 'runs.log');
+  const log = path.join(mkdtempSync(path.join(os.tmpdir(), 'ub-virsh-log-')), 'runs.log');
   writeFileSync(log, '');
-  writeFileSync(path.join(dir, 'virsh'), `#!/bin/sh\necho "$*" >> '${log}'\nexec '${real}' "$@"\n`, {
-    mode: 0o755,
-  });
+  const dir = virshWrapper((real) => `echo "$*" >> '${log}'\nexec '${real}' "$@"`);
   return {
     path: `${dir}:${process.env.PATH ?? ''}`,
     taken: () => {

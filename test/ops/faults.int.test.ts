@@ -8,7 +8,6 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,7 +21,7 @@ import type { TestDomain } from '../rig/domain.js';
 import { checkImage } from '../rig/image.js';
 import { testRoot } from '../rig/rig-paths.js';
 import { useTestDomains } from '../rig/test-domains.js';
-import { domainState, virsh } from '../rig/virsh.js';
+import { domainState, virsh, virshWrapper } from '../rig/virsh.js';
 import { chainOf, expectDataIntact, layerPaths, shapeOf } from './chain-json.js';
 
 const domains = useTestDomains();
@@ -453,18 +452,10 @@ async function ensureLibvirtd(): Promise<void> {
 
 /** A folder holding a virsh that starts every blockpull and blockcommit at 1 MiB/s. */
 function throttlingVirsh(): string {
-  const real = (process.env.PATH ?? '')
-    .split(':')
-    .map((folder) => path.join(folder, 'virsh'))
-    .find((file) => existsSync(file));
-  if (real === undefined) throw new Error('virsh is not on PATH');
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'ub-throttle-'));
-  writeFileSync(
-    path.join(dir, 'virsh'),
-    `#!/bin/sh\nfor a in "$@"; do case "$a" in blockpull|blockcommit) exec '${real}' "$@" --bandwidth 1;; esac; done\nexec '${real}' "$@"\n`,
-    { mode: 0o755 },
+  return virshWrapper(
+    (real) =>
+      `for a in "$@"; do case "$a" in blockpull|blockcommit) exec '${real}' "$@" --bandwidth 1;; esac; done\nexec '${real}' "$@"`,
   );
-  return dir;
 }
 
 /**

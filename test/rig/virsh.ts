@@ -1,3 +1,6 @@
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { parseDomainXml } from '../../src/host/domainxml.js';
 import { programRunner, runChecked } from '../../src/host/runner.js';
 import type { ProgramResult } from '../../src/host/runner.js';
@@ -5,6 +8,21 @@ import { libvirtUri } from './rig-paths.js';
 
 export function virsh(...args: string[]): Promise<ProgramResult> {
   return runChecked(programRunner, { argv: ['virsh', '-c', libvirtUri, ...args] });
+}
+
+/**
+ * A fresh folder to put first on PATH, holding a `virsh` shell script (`body`, given the real
+ * virsh's path) that the tool's virsh runs go through.
+ */
+export function virshWrapper(body: (real: string) => string): string {
+  const real = (process.env.PATH ?? '')
+    .split(':')
+    .map((folder) => path.join(folder, 'virsh'))
+    .find((file) => existsSync(file));
+  if (real === undefined) throw new Error('virsh is not on PATH');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ub-virsh-'));
+  writeFileSync(path.join(dir, 'virsh'), `#!/bin/sh\n${body(real)}\n`, { mode: 0o755 });
+  return dir;
 }
 
 /** Like virsh(), but resolves with the result whatever the exit code. */
