@@ -489,8 +489,11 @@ let early:
  * overlaps with theirs; false (nothing started) when `uri` has no local socket of the tool's own.
  * A connection nobody takes never keeps the tool running.
  */
-export function openLibvirtEarly(uri: string, timeoutMs: number): boolean {
-  const socketPath = daemonSocket(uri);
+export function openLibvirtEarly(
+  uri: string,
+  timeoutMs: number,
+  socketPath: string | undefined = daemonSocket(uri),
+): boolean {
   if (socketPath === undefined) return false;
   const connection = LibvirtConnection.open(socketPath, uri, timeoutMs, { early: true }).catch(
     () => undefined,

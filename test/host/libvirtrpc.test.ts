@@ -1,11 +1,13 @@
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
+  adoptEarlyConnection,
   LibvirtConnection,
   LibvirtConnectionError,
   LibvirtError,
   LibvirtTimeoutError,
+  openLibvirtEarly,
 } from '../../src/host/libvirtrpc.js';
 import type { ProgramRequest, ProgramResult } from '../../src/host/runner.js';
 import { Virsh } from '../../src/host/virsh.js';
@@ -133,6 +135,32 @@ describe('LibvirtConnection', () => {
       /^libvirt sent a list of 1000000 items in a shorter message$/,
     );
     connection.close();
+  });
+
+  it('hands the connection opened at start-up over once, for the same socket and URI only', async () => {
+    const daemon = await fakeDaemon(admitting());
+    expect(openLibvirtEarly('qemu:///session', 5000)).toBe(false);
+    expect(openLibvirtEarly('qemu:///system', 5000, daemon.socket)).toBe(true);
+    const adopted = await adoptEarlyConnection(daemon.socket, 'qemu:///system', 5000);
+    expect(await adopted?.lookupDomain('vm one')).toEqual({ name: 'vm one', uuid, id: 7 });
+    expect(adoptEarlyConnection(daemon.socket, 'qemu:///system', 5000)).toBeUndefined();
+    adopted?.close();
+    // Opened for another URI (the config file named another): not handed over.
+    openLibvirtEarly('qemu:///system', 5000, daemon.socket);
+    expect(adoptEarlyConnection(daemon.socket, 'qemu+unix:///system', 5000)).toBeUndefined();
+    // It was opened all the same (then closed): a second connection listed the methods and opened.
+    await vi.waitFor(() => {
+      expect(daemon.calls.map((c) => c.proc)).toEqual([66, 1, 23, 66, 1]);
+    });
+    // One that could not be opened: a promise of nothing, and the caller does without.
+    openLibvirtEarly('qemu:///system', 5000, path.join(os.tmpdir(), `ub-rpc-none-${process.pid}`));
+    expect(
+      await adoptEarlyConnection(
+        path.join(os.tmpdir(), `ub-rpc-none-${process.pid}`),
+        'qemu:///system',
+        5000,
+      ),
+    ).toBeUndefined();
   });
 
   it('fails when nothing listens on the socket', async () => {
