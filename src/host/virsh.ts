@@ -374,8 +374,9 @@ export class Virsh {
   }
 
   /**
-   * As readAll, without waiting for the batches: each domain's definitions arrive when the run
-   * that reads them has answered (the runs go one after the other, in list order).
+   * As readAll, without waiting for the batches: each domain's definitions arrive when the calls
+   * or the virsh run that read them have answered (on the connection side by side; virsh runs one
+   * after the other, in list order).
    */
   async readAllInBatches(options: { readonly blockJobs?: boolean } = {}): Promise<PendingDomain[]> {
     return (await this.readAllRemote(options)) ?? (await this.readAllShelled(options));
@@ -577,10 +578,11 @@ export class Virsh {
   }
 
   /**
-   * Run state (unless `info` is false) and the given definitions of one domain in a single virsh
-   * run, batched like readAll: only when the name is a plain word for virsh's command language.
-   * Undefined when it is not, or when any read failed or answered for another domain: the caller
-   * then reads one at a time, so a failure carries virsh's own message.
+   * Run state (unless `info` is false) and the given definitions of one domain: calls on libvirt's
+   * own connection, side by side, or else a single virsh run, batched like readAll, only when the
+   * name is a plain word for virsh's command language. Undefined when it is not, or when any read
+   * failed or answered for another domain: the caller then reads one at a time, so a failure
+   * carries virsh's own message.
    */
   async readPlain(
     domain: string,
@@ -947,7 +949,10 @@ export class Virsh {
     return result.exitCode === 0;
   }
 
-  /** The block job on a disk, parsed from `virsh blockjob --info --raw`; undefined when none. */
+  /**
+   * The block job on a disk (on the connection, or parsed from `virsh blockjob --info --raw`);
+   * undefined when none.
+   */
   async blockJobInfo(domain: string, target: string): Promise<BlockJobInfo | undefined> {
     const remote = await this.read(
       ['virDomainGetBlockJobInfo', '--domain', domain, '--path', target],
