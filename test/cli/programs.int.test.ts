@@ -214,7 +214,14 @@ describe('a guest agent that never answers, a block job that never progresses', 
     expect(shapeOf(before)).toEqual({ vda: ['incr', 'incr', 'base'] });
     const status = `/run/libvirt/qemu/${domain.name}.xml`;
     const run = execa('node', [cliPath, 'backup', 'full', domain.name], {
-      env: { ...env, UNIFI_BACKUP_CONFIG: configFile('timeouts:\n  block-job-stall: 3\n'), NO_COLOR: '1' },
+      env: {
+        ...env,
+        UNIFI_BACKUP_CONFIG: configFile('timeouts:\n  block-job-stall: 3\n'),
+        // Started at 1 MiB/s (test-only): unthrottled, QEMU could merge the 320 MB before the
+        // virsh below slows the job down.
+        UNIFI_BACKUP_FAULT_JOB_MIB_S: '1',
+        NO_COLOR: '1',
+      },
       reject: false,
     });
     let seen = false;
