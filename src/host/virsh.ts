@@ -913,7 +913,7 @@ export class Virsh {
         continue;
       }
       if (job === undefined) return false;
-      if (job.end > 0) onProgress(Math.floor((job.cur / job.end) * 100));
+      if (job.end > 0) onProgress(blockJobPercent(job));
       if (untilReady && job.ready) return true;
       if (job.cur !== progress.cur) progress = { cur: job.cur, since: Date.now() };
       else if (Date.now() - progress.since >= this.timeouts.blockJobStallMs)
@@ -1183,6 +1183,11 @@ export interface BlockJobInfo {
   readonly end: number;
   /** All data copied: an active commit or a copy waits for a pivot or an abort. */
   readonly ready: boolean;
+}
+
+/** How far a block job has copied, in whole percent (0 while its length is unknown). */
+export function blockJobPercent(job: BlockJobInfo): number {
+  return job.end > 0 ? Math.floor((job.cur / job.end) * 100) : 0;
 }
 
 export function parseBlockJobInfo(out: string): BlockJobInfo | undefined {

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import type { Step } from '../chain/plan.js';
 import { DomainBusyError } from '../errors.js';
 import { parseDomainXml, setDiskSources } from '../host/domainxml.js';
+import { blockJobPercent } from '../host/virsh.js';
 import type { JournalRecord } from '../journal/journal.js';
 import { clearJournal } from '../journal/journal.js';
 import type { OpsContext } from './context.js';
@@ -49,7 +50,7 @@ async function reconcileBlockJobs(
   for (const [target, kind] of blockJobSteps(record.steps)) {
     const job = await ctx.host.virsh.blockJobInfo(domain, target).catch(() => undefined);
     if (job === undefined) continue;
-    const progress = `${job.type}, ${job.end > 0 ? Math.floor((job.cur / job.end) * 100) : 0}%`;
+    const progress = `${job.type}, ${blockJobPercent(job)}%`;
     // `blockcommit --active --pivot` ends with a pivot; a ready active commit only lacks it.
     if (kind === 'block-commit' && job.ready && /active/i.test(job.type))
       await act(

@@ -2,6 +2,7 @@ import type { Disk, DomainState } from '../chain/model.js';
 import { baseLayer, frozenLayers } from '../chain/model.js';
 import { UserError } from '../errors.js';
 import { fileId } from '../host/fileid.js';
+import { blockJobPercent } from '../host/virsh.js';
 import type { BlockJobInfo } from '../host/virsh.js';
 import type { OpsContext } from './context.js';
 import { fileReferences, quoted, topReferencesOnce, useOf } from './references.js';
@@ -29,8 +30,7 @@ export async function refuseRunningBlockJobs(
 
 /** A block job as `virsh blockjob --info` words it: `Block Pull: [ 45 %]`. */
 function describeJob(job: BlockJobInfo): string {
-  const percent = job.end > 0 ? Math.floor((job.cur / job.end) * 100) : 0;
-  return `${job.type}: [${String(percent).padStart(3)} %]`;
+  return `${job.type}: [${String(blockJobPercent(job)).padStart(3)} %]`;
 }
 
 /**

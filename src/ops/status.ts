@@ -3,6 +3,7 @@ import { isActive } from '../chain/model.js';
 import type { LayerKind } from '../chain/layername.js';
 import { maintenanceStatus } from './maintenance-record.js';
 import { readJournal } from '../journal/journal.js';
+import { blockJobPercent } from '../host/virsh.js';
 import type { DomainDefinitions } from '../host/virsh.js';
 import type { OpsContext } from './context.js';
 import { readDomainState } from './state.js';
@@ -115,7 +116,7 @@ export async function domainStatus(
       ...(job === undefined
         ? {}
         : {
-            blockJob: `${job.type} ${job.end > 0 ? Math.floor((job.cur / job.end) * 100) : 0}%${job.ready ? ' (ready)' : ''}`,
+            blockJob: `${job.type} ${blockJobPercent(job)}%${job.ready ? ' (ready)' : ''}`,
           }),
     });
   }
