@@ -286,10 +286,16 @@ export class Virsh {
     return result.stdout;
   }
 
-  /** Every domain of the connection, in `virsh list` order, as the connection names them. */
-  private listRemote(what: string): Promise<RemoteDomain[] | undefined> {
-    return this.read(['virConnectListAllDomains'], what, async (connection) =>
-      inVirshOrder(await connection.listAllDomains(0)),
+  /**
+   * Every domain of the connection (`withSnapshot`: those with libvirt snapshot metadata), in
+   * `virsh list` order, as the connection names them.
+   */
+  private listRemote(what: string, withSnapshot = false): Promise<RemoteDomain[] | undefined> {
+    return this.read(
+      ['virConnectListAllDomains', ...(withSnapshot ? ['--with-snapshot'] : [])],
+      what,
+      async (connection) =>
+        inVirshOrder(await connection.listAllDomains(withSnapshot ? listDomainsFlags.hasSnapshot : 0)),
     );
   }
 
@@ -320,11 +326,7 @@ export class Virsh {
   /** Domains that have libvirt snapshot metadata (one call, or one virsh run). */
   async domainsWithSnapshots(): Promise<string[]> {
     const what = 'listing domains with snapshots';
-    const remote = await this.read(
-      ['virConnectListAllDomains', '--with-snapshot'],
-      what,
-      async (connection) => inVirshOrder(await connection.listAllDomains(listDomainsFlags.hasSnapshot)),
-    );
+    const remote = await this.listRemote(what, true);
     if (remote !== undefined) return remote.map((d) => d.name);
     const out = await this.query(['list', '--all', '--with-snapshot', '--name'], what);
     return out.split('\n').filter((l) => l.trim() !== '');
